@@ -1,0 +1,59 @@
+"""The forecaster contract: a batch of feature arrays in, forecast arrays out.
+
+The worker only knows this interface, so the baseline and the neural model
+are interchangeable without touching the agents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+STAGES = ("introduction", "growth", "maturity", "decline")
+HORIZONS = (1, 7, 14)  # days ahead; each forecast is the total over those days
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Model input for ``n`` SKUs.
+
+    ``history``: ``(n, 5, days)`` float32: clicks, cart adds, cart removes,
+    units sold, revenue per day, oldest first. ``days_since_first_sale``:
+    ``(n,)`` days, -1 when the SKU never sold. ``as_of_weekday``: ``(n,)``
+    weekday of the last day (0 = Monday).
+    """
+
+    history: np.ndarray
+    days_since_first_sale: np.ndarray
+    as_of_weekday: np.ndarray
+    spec_version: int
+
+    def __len__(self) -> int:
+        return self.history.shape[0]
+
+
+@dataclass(frozen=True)
+class ForecastBatch:
+    """Forecasts for ``n`` SKUs.
+
+    ``quantiles``: ``(n, len(HORIZONS), len(QUANTILES))`` units sold over the
+    next 1, 7 and 14 days at p10, p50, p90, non-decreasing along the last axis.
+    ``stage_probs``: ``(n, len(STAGES))``, rows sum to 1.
+    """
+
+    quantiles: np.ndarray
+    stage_probs: np.ndarray
+
+
+class Forecaster(Protocol):
+    """Anything that turns features into forecasts."""
+
+    name: str
+    version: str
+
+    def predict(self, features: FeatureBatch) -> ForecastBatch:
+        """Forecast a batch of SKUs."""
+        ...

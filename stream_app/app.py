@@ -1,0 +1,291 @@
+"""The Faust app: topics, tables, the ingest agent, the catalog agent and the timers.
+
+Thin edge around the pure core (:mod:`stream_app.ingest`,
+:mod:`stream_app.ticks`): decode → validate → pure step → table update →
+emit → metrics. Nothing heavy happens at import time; :func:`create_app`
+builds everything from one :class:`~stream_app.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import orjson
+
+from models.baselines import build_forecaster
+from models.interface import Forecaster
+from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
+from stream_app.decode import Invalid, decode_catalog
+from stream_app.ingest import BatchOutcome, Ingestor, Rejected
+from stream_app.metrics import Metrics
+from stream_app.publish import Publisher
+from stream_app.settings import Settings
+from stream_app.ticks import run_tick
+from stream_app.windows import WindowSpec
+
+log = logging.getLogger("trendcast")
+
+# Table names become changelog topic names: version them with the layout.
+WINDOWS_TABLE = "sku-windows-v1"
+CLOCKS_TABLE = "partition-clocks-v1"
+CATALOG_TABLE = "sku-catalog-v1"
+
+
+class TrendcastFaust(faust.App):
+    """A Faust app whose consumer delivers source batches (see :mod:`stream_app.batching`)."""
+
+    def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
+        self._transport_cls = transport_cls
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        return self._transport_cls(self.conf.broker_consumer, self)
+
+
+@dataclass
+class Worker:
+    """Everything one worker process runs, built by :func:`create_app`."""
+
+    settings: Settings
+    app: TrendcastFaust
+    ingestor: Ingestor
+    forecaster: Forecaster
+    metrics: Metrics
+    publisher: Publisher
+    ledger: AckLedger
+    windows: Any
+    clocks: Any
+    catalog: Any
+    ready_partitions: set[int] = field(default_factory=set)
+    last_event_wall: dict[int, float] = field(default_factory=dict)
+    newest_event_ms: int = 0
+
+    # --- partition lifecycle ---------------------------------------------------
+    def ensure_partition(self, partition: int) -> None:
+        """First batch of a partition since assignment: restore its clock and pending forecasts."""
+        if partition in self.ready_partitions:
+            return
+        saved = self.clocks.data.get(str(partition).encode())
+        if saved is not None:
+            self.ingestor.clock(partition).restore(orjson.loads(saved))
+        n = self.ingestor.rebuild_changed({partition})
+        self.ready_partitions.add(partition)
+        log.info("partition %d ready: %d SKUs await a forecast", partition, n)
+
+    def flush(self) -> int:
+        """Send coalesced window and clock changes to the changelogs, then ack their records.
+
+        Returns the number of SKU states written.
+        """
+        dirty = self.ingestor.take_dirty()
+        store = self.ingestor.store
+        n = 0
+        for partition, keys in dirty.items():
+            for key in keys:
+                value = store.get(key)
+                if value is not None:
+                    self.windows.send_changelog(partition, key, value)
+                    n += 1
+            clock = self.ingestor.clocks.get(partition)
+            if clock is not None:
+                ckey, cval = str(partition).encode(), orjson.dumps(clock.to_dict())
+                self.clocks.data[ckey] = cval
+                self.clocks.send_changelog(partition, ckey, cval)
+        self.ledger.release()
+        self.metrics.skus_tracked.set(len(store))
+        return n
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Before partitions move away: persist their state and drop it from memory."""
+        self.flush()
+        self.ingestor.forget(partitions)
+        self.ready_partitions -= partitions
+        store = self.ingestor.store
+        spec = self.ingestor.spec
+        # Keys we inserted ourselves are unknown to Faust's memory store, so it
+        # would not drop them: a stale copy would shadow the changelog when the
+        # partition comes back.
+        for key in [k for k, v in store.items() if spec.load(v).partition in partitions]:
+            del store[key]
+
+    # --- the hot path -------------------------------------------------------------
+    async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
+        """Apply one fetched batch of one source topic partition, publish what it causes."""
+        partition = batch.partition
+        self.ensure_partition(partition)
+        topic = batch.topic
+        kind = self.kind_of[topic]
+        records = [(m.offset, m.key, m.value) for m in batch.records]
+        out = self.ingestor.process(kind, partition, records)
+        now = time.time()
+        self.last_event_wall[partition] = time.monotonic()
+        m = self.metrics
+        m.events_consumed.labels(topic).inc(out.consumed)
+        m.events_applied.labels(topic).inc(out.applied)
+        m.duplicates.inc(out.duplicates)
+        m.redelivered.inc(out.redelivered)
+        m.batch_size.observe(out.consumed)
+        m.processing_latency.observe(max(0.0, now - batch.records[-1].timestamp))
+        for code, n in out.reasons.items():
+            m.events_invalid.labels(code).inc(n)
+        clock = self.ingestor.clocks[partition]
+        if clock.max_ts is not None and clock.max_ts > self.newest_event_ms:
+            self.newest_event_ms = clock.max_ts
+            m.event_time.set(clock.max_ts / 1000.0)
+        if out.rejected:
+            names = self.settings.source_topics
+            await self.publisher.dead_letters(out.rejected, names)
+        if out.closed_day is not None:
+            await self.tick(partition, out.closed_day)
+        return out
+
+    async def tick(self, partition: int, as_of_day: int) -> None:
+        """Forecast the SKUs of ``partition`` that changed, as of the end of ``as_of_day``."""
+        t0 = time.perf_counter()
+        result = run_tick(self.ingestor, partition, as_of_day, self.forecaster)
+        await self.publisher.forecasts(result.forecasts)
+        await self.publisher.alerts(result.alerts)
+        dt = time.perf_counter() - t0
+        self.metrics.forecasts.inc(len(result.forecasts))
+        self.metrics.alerts.inc(len(result.alerts))
+        self.metrics.tick_duration.observe(dt)
+        log.info(
+            "tick partition=%d as_of=%s skus=%d alerts=%d seconds=%.3f",
+            partition, time.strftime("%Y-%m-%d", time.gmtime(as_of_day * 86400)),
+            result.skus, len(result.alerts), dt,
+        )
+
+    async def advance_idle(self) -> None:
+        """Move idle partitions' event time forward so their days close too."""
+        now = time.monotonic()
+        idle_after = self.settings.idle_timeout_s
+        clocks = self.ingestor.clocks
+        peers = [c.max_ts for c in clocks.values() if c.max_ts is not None]
+        for partition in sorted(self.ready_partitions):
+            clock = clocks.get(partition)
+            if clock is None or clock.max_ts is None:
+                continue
+            if now - self.last_event_wall.get(partition, now) < idle_after:
+                continue
+            if self.settings.idle_advance == "wallclock":
+                clock.advance_to(int(time.time() * 1000))
+            elif peers:
+                clock.advance_to(max(peers))
+            day = clock.take_closed_day()
+            if day is not None:
+                await self.tick(partition, day)
+
+    async def handle_catalog(self, event: Any) -> None:
+        """Keep a SKU's latest valid catalog record; dead-letter an invalid one."""
+        msg = event.message
+        rec = decode_catalog(msg.key, msg.value)
+        if type(rec) is Invalid:
+            self.metrics.events_consumed.labels(msg.topic).inc()
+            self.metrics.events_invalid.labels(rec.code).inc()
+            rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, rec.code, rec.message)
+            await self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
+            return
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        self.catalog[msg.key] = msg.value
+
+    @property
+    def kind_of(self) -> dict[str, int]:
+        s = self.settings
+        return {name: i for i, name in enumerate(s.source_topics)}
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """Faust settings derived from ours (tuned for the batch path)."""
+    return dict(
+        broker=settings.broker,
+        store=settings.store,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 6),
+        broker_max_poll_records=settings.max_poll_records,
+        consumer_max_fetch_size=settings.fetch_max_bytes,
+        stream_wait_empty=False,
+        producer_linger=0.02,
+        producer_max_batch_size=512 * 1024,
+        web_enabled=settings.web_port != 0,
+        web_bind=settings.web_host,
+        web_port=settings.web_port or 6066,
+        datadir=settings.data_dir,
+        autodiscover=False,
+        table_standby_replicas=0,
+    )
+
+
+def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
+    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+    # Bytes in, bytes out: the changelog carries our own compact encoding.
+    table.key_serializer = table.value_serializer = "raw"
+    return table
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
+    """Build the Faust app and its worker state for ``settings`` (connects to nothing yet)."""
+    ledger = AckLedger()
+    sources = frozenset(settings.source_topics)
+    app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
+    windows, clocks, catalog = (
+        _raw_table(app, name, settings.partitions) for name in (WINDOWS_TABLE, CLOCKS_TABLE, CATALOG_TABLE)
+    )
+    spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
+    store = getattr(windows.data, "data", windows.data)
+    ingestor = Ingestor(
+        store, spec,
+        grace_ms=int(settings.grace_s * 1000),
+        max_ahead_ms=int(settings.max_ahead_s * 1000),
+        future_confirm=settings.future_confirm,
+    )
+    metrics = metrics or Metrics.create()
+    worker = Worker(
+        settings=settings, app=app, ingestor=ingestor, forecaster=build_forecaster(settings.forecaster),
+        metrics=metrics, publisher=Publisher(app, settings, metrics), ledger=ledger,
+        windows=windows, clocks=clocks, catalog=catalog,
+    )
+    _wire(worker)
+    return worker
+
+
+def _wire(worker: Worker) -> None:
+    app, s = worker.app, worker.settings
+    source_topic = app.topic(*s.source_topics, schema=BatchSchema(), partitions=s.partitions)
+    catalog_topic = app.topic(s.topic_catalog, key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+
+    @app.agent(source_topic, name="update_sku_windows")
+    async def update_sku_windows(stream: Any) -> None:
+        async for batch in stream:
+            await worker.handle_batch(batch)
+
+    @app.agent(catalog_topic, name="store_catalog_records")
+    async def store_catalog_records(stream: Any) -> None:
+        async for event in stream.events():
+            await worker.handle_catalog(event)
+
+    @app.timer(s.flush_interval_s)
+    async def flush_changelogs() -> None:
+        worker.flush()
+
+    @app.timer(s.tick_check_s)
+    async def advance_idle_partitions() -> None:
+        await worker.advance_idle()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
+        parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
+        if parts:
+            worker.on_revoked(parts)
+
+    if s.metrics_port:
+        @app.on_worker_init.connect
+        def serve_metrics(sender: Any, **kwargs: Any) -> None:
+            worker.metrics.serve(s.metrics_host, s.metrics_port)
+

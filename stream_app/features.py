@@ -1,0 +1,55 @@
+"""Model input from window state: one function for training and for the worker.
+
+Pure: arrays in, arrays out. The worker and (later) the offline trainer both
+call :func:`build_features`, so what a model sees online is what it was
+trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from models.interface import FeatureBatch
+from stream_app.windows import SkuWindow
+
+FEATURE_SPEC_VERSION = 1
+
+
+def build_features(
+    history: np.ndarray, as_of_day: int, first_sale_day: np.ndarray
+) -> FeatureBatch:
+    """Features for ``n`` SKUs at the end of day ``as_of_day`` (days since 1970-01-01 UTC).
+
+    ``history``: ``(n, 5, days)`` daily clicks, cart adds, cart removes, units
+    sold and revenue, oldest first, ending at ``as_of_day``.
+    ``first_sale_day``: ``(n,)`` day index of each SKU's first sale, or -1.
+    """
+    history = np.asarray(history, dtype=np.float32)
+    if history.ndim != 3 or history.shape[1] != 5:
+        raise ValueError(f"history must have shape (n, 5, days), got {history.shape}")
+    first = np.asarray(first_sale_day, dtype=np.int64)
+    age = np.where(first >= 0, as_of_day - first, -1).astype(np.float32)
+    # 1970-01-01 was a Thursday: weekday 0 = Monday.
+    weekday = (as_of_day + 3) % 7
+    return FeatureBatch(
+        history=history,
+        days_since_first_sale=age,
+        as_of_weekday=np.full(history.shape[0], weekday, dtype=np.int64),
+        spec_version=FEATURE_SPEC_VERSION,
+    )
+
+
+def features_from_windows(windows: Sequence[SkuWindow], as_of_day: int) -> FeatureBatch:
+    """Stack the windows of several SKUs (all of one table) into one :class:`FeatureBatch`."""
+    n = len(windows)
+    days = windows[0].spec.history_days if n else 0
+    history = np.empty((n, 5, days), dtype=np.float32)
+    first = np.full(n, -1, dtype=np.int64)
+    for i, w in enumerate(windows):
+        history[i] = w.series(as_of_day)
+        d = w.first_sale_day
+        if d is not None:
+            first[i] = d
+    return build_features(history, as_of_day, first)

@@ -1,0 +1,50 @@
+"""Start a worker process: check the broker, declare topics, run Faust until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from stream_app.broker import wait_until_answers
+from stream_app.settings import Settings
+
+
+def all_topics(settings: Settings) -> dict[str, int]:
+    """Every topic trendcast reads or writes, with its partition count.
+
+    Declared up front: Tansu auto-creates produced-only topics with its own
+    partition count, and the sources must be co-partitioned with the tables.
+    """
+    names = (
+        *settings.source_topics,
+        settings.topic_catalog,
+        settings.topic_forecasts,
+        settings.topic_alerts,
+        settings.topic_dead_letters,
+    )
+    return {name: settings.partitions for name in names}
+
+
+async def prepare_broker(settings: Settings, timeout_s: float = 15.0) -> None:
+    """Fail fast with one clear line when the broker is unreachable; create missing topics."""
+    from stream_app.kafka_io import ensure_topics
+
+    await wait_until_answers(settings.bootstrap, timeout_s)
+    await ensure_topics(settings.bootstrap, all_topics(settings))
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker in this process until SIGINT/SIGTERM (blocks)."""
+    import faust
+
+    from stream_app.app import create_app
+
+    asyncio.run(prepare_broker(settings))
+    worker = create_app(settings)
+    logging.getLogger("trendcast").setLevel(settings.log_level)
+    faust.Worker(
+        worker.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        redirect_stdouts=False,
+    ).execute_from_commandline()

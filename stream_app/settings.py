@@ -1,0 +1,119 @@
+"""Every setting of trendcast, in one frozen object.
+
+Values come from keyword arguments, then ``TRENDCAST_*`` environment
+variables, then a ``.env`` file. Only edge code (CLI, app wiring) reads this;
+the pure core takes plain keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY_MS = 86_400_000
+
+
+class Settings(BaseSettings):
+    """trendcast configuration (env prefix ``TRENDCAST_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRENDCAST_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- Kafka -----------------------------------------------------------
+    broker: str | None = Field(
+        None,
+        description="Kafka bootstrap URL, kafka://host:port[;host:port]. Unset: start the embedded Tansu broker.",
+    )
+    app_id: str = Field("trendcast", description="Consumer group id and prefix of changelog topics.")
+    partitions: int = Field(4, ge=1, le=1024, description="Partitions of every trendcast topic (sources must match).")
+    replication: int = Field(1, ge=1, description="Replication factor of topics trendcast creates.")
+    topic_clicks: str = "clicks"
+    topic_carts: str = "carts"
+    topic_orders: str = "orders"
+    topic_catalog: str = "catalog"
+    topic_forecasts: str = "forecasts"
+    topic_alerts: str = "stage-alerts"
+    topic_dead_letters: str = "dead-letters"
+    session_timeout_s: float = Field(
+        6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
+    )
+    max_poll_records: int = Field(10_000, ge=1, description="Records per fetch across partitions.")
+    fetch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Bytes per fetch request.")
+
+    # --- windows and event time -------------------------------------------
+    history_days: int = Field(56, ge=14, le=366, description="Daily buckets kept per SKU.")
+    grace_s: float = Field(
+        3600.0, ge=0, description="Lateness allowed behind a partition's newest event time, seconds."
+    )
+    max_ahead_s: float = Field(
+        3 * 86_400.0,
+        gt=0,
+        description="An event further ahead of its partition's event time than this is suspect (bad clock), seconds.",
+    )
+    future_confirm: int = Field(
+        100,
+        ge=1,
+        description="Consecutive suspect events on a partition, with no normal one between, that confirm a real jump in event time.",
+    )
+    dedup_ids_per_sku: int = Field(16, ge=1, le=256, description="Recent event_ids remembered per SKU for dedup.")
+    idle_timeout_s: float = Field(
+        10.0, gt=0, description="A partition with no events for this long (wall clock, seconds) is advanced by the timer."
+    )
+    idle_advance: Literal["peers", "wallclock"] = Field(
+        "peers",
+        description="How an idle partition's event time advances: to the newest of this worker's partitions, or to the wall clock (live streams only).",
+    )
+    tick_check_s: float = Field(1.0, gt=0, description="Period of the idle-partition timer, seconds.")
+    flush_interval_s: float = Field(
+        0.5, gt=0, description="Changelog writes are coalesced per SKU for at most this long, seconds."
+    )
+    forecaster: Literal["baseline"] = "baseline"
+
+    # --- edges --------------------------------------------------------------
+    store: str = Field("memory://", description="Faust table store (rocksdb:// needs a real Kafka broker).")
+    data_dir: str = Field(".trendcast", description="Directory for Faust worker data.")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it.")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535, description="Faust web port; 0 disables the web server.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith("kafka://"):
+            raise ValueError("must look like kafka://host:port (several: kafka://h1:9092;h2:9092)")
+        return value
+
+    @property
+    def source_topics(self) -> tuple[str, str, str]:
+        """The three event topics, in the order of :data:`stream_app.decode.KINDS`."""
+        return (self.topic_clicks, self.topic_carts, self.topic_orders)
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port[,host:port]`` for plain Kafka clients; needs :attr:`broker` set."""
+        if not self.broker:
+            raise ValueError("no broker configured")
+        return self.broker.removeprefix("kafka://").replace(";", ",")
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; ``str()`` is one line naming it and the fix."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build :class:`Settings`, turning validation errors into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        raise SettingsError(
+            f"setting {name} (env TRENDCAST_{name.upper()}) is invalid: {err['msg']}"
+        ) from None
