@@ -71,7 +71,7 @@ class Worker:
             return
         saved = self.clocks.data.get(str(partition).encode())
         if saved is not None:
-            self.ingestor.clock(partition).restore(orjson.loads(saved))
+            self.ingestor.clock(partition).restore(orjson.loads(saved), time.monotonic())
         n = self.ingestor.rebuild_changed({partition})
         self.ready_partitions.add(partition)
         log.info("partition %d ready: %d SKUs await a forecast", partition, n)
@@ -120,9 +120,10 @@ class Worker:
         topic = batch.topic
         kind = self.kind_of[topic]
         records = [(m.offset, m.key, m.value) for m in batch.records]
-        out = self.ingestor.process(kind, partition, records)
+        mono = time.monotonic()
+        out = self.ingestor.process(kind, partition, records, now=mono)
         now = time.time()
-        self.last_event_wall[partition] = time.monotonic()
+        self.last_event_wall[partition] = mono
         m = self.metrics
         m.events_consumed.labels(topic).inc(out.consumed)
         m.events_applied.labels(topic).inc(out.applied)
@@ -133,14 +134,15 @@ class Worker:
         for code, n in out.reasons.items():
             m.events_invalid.labels(code).inc(n)
         clock = self.ingestor.clocks[partition]
-        if clock.max_ts is not None and clock.max_ts > self.newest_event_ms:
-            self.newest_event_ms = clock.max_ts
-            m.event_time.set(clock.max_ts / 1000.0)
+        newest = clock.newest
+        if newest is not None and newest > self.newest_event_ms:
+            self.newest_event_ms = newest
+            m.event_time.set(newest / 1000.0)
         if out.rejected:
             names = self.settings.source_topics
             await self.publisher.dead_letters(out.rejected, names)
-        if out.closed_day is not None:
-            await self.tick(partition, out.closed_day)
+        for day in out.closed_days:
+            await self.tick(partition, day)
         return out
 
     async def tick(self, partition: int, as_of_day: int) -> None:
@@ -164,10 +166,10 @@ class Worker:
         now = time.monotonic()
         idle_after = self.settings.idle_timeout_s
         clocks = self.ingestor.clocks
-        peers = [c.max_ts for c in clocks.values() if c.max_ts is not None]
+        peers = [c.newest for c in clocks.values() if c.newest is not None]
         for partition in sorted(self.ready_partitions):
             clock = clocks.get(partition)
-            if clock is None or clock.max_ts is None:
+            if clock is None or clock.newest is None:
                 continue
             if now - self.last_event_wall.get(partition, now) < idle_after:
                 continue
@@ -175,8 +177,7 @@ class Worker:
                 clock.advance_to(int(time.time() * 1000))
             elif peers:
                 clock.advance_to(max(peers))
-            day = clock.take_closed_day()
-            if day is not None:
+            for day in clock.take_closed_days(now, self.ingestor.spec.history_days):
                 await self.tick(partition, day)
 
     async def handle_catalog(self, event: Any) -> None:
@@ -243,6 +244,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
         grace_ms=int(settings.grace_s * 1000),
         max_ahead_ms=int(settings.max_ahead_s * 1000),
         future_confirm=settings.future_confirm,
+        idle_s=settings.idle_timeout_s,
     )
     metrics = metrics or Metrics.create()
     worker = Worker(

@@ -46,7 +46,7 @@ class BatchOutcome:
     redelivered: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     reasons: Counter = field(default_factory=Counter)
-    closed_day: int | None = None  # a day this batch closed on its partition
+    closed_days: list[int] = field(default_factory=list)  # days this batch closed on its partition
 
 
 class Ingestor:
@@ -65,12 +65,14 @@ class Ingestor:
         grace_ms: int,
         max_ahead_ms: int,
         future_confirm: int,
+        idle_s: float = 10.0,
     ) -> None:
         self.store = store
         self.spec = spec
         self.grace_ms = grace_ms
         self.max_ahead_ms = max_ahead_ms
         self.future_confirm = future_confirm
+        self.idle_s = idle_s
         self.clocks: dict[int, PartitionClock] = {}
         self.dirty: dict[int, set[bytes]] = {}
         self.changed: dict[int, set[bytes]] = {}
@@ -80,12 +82,17 @@ class Ingestor:
         c = self.clocks.get(partition)
         if c is None:
             c = self.clocks[partition] = PartitionClock(
-                self.grace_ms, self.max_ahead_ms, self.future_confirm
+                self.grace_ms, self.max_ahead_ms, self.future_confirm, self.idle_s
             )
         return c
 
-    def process(self, kind: int, partition: int, records: Sequence[Record]) -> BatchOutcome:
-        """Decode, judge and apply one batch of records from one topic partition, in offset order."""
+    def process(
+        self, kind: int, partition: int, records: Sequence[Record], now: float = 0.0
+    ) -> BatchOutcome:
+        """Decode, judge and apply one batch of records from one topic partition, in offset order.
+
+        ``now`` is the wall time in seconds (monotonic), used to tell idle topics.
+        """
         out = BatchOutcome(consumed=len(records))
         clock = self.clock(partition)
         groups: dict[bytes, list] = {}
@@ -95,7 +102,7 @@ class Ingestor:
                 out.rejected.append(Rejected(kind, partition, offset, key, value, ev.code, ev.message))
                 out.reasons[ev.code] += 1
                 continue
-            verdict = clock.judge(ev.ts)
+            verdict = clock.judge(kind, ev.ts, now)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = []
@@ -111,7 +118,7 @@ class Ingestor:
                         Rejected(kind, partition, offset, key, value, "internal_error", f"worker error: {exc!r}")
                     )
                 out.reasons["internal_error"] += len(items)
-        out.closed_day = clock.take_closed_day()
+        out.closed_days = clock.take_closed_days(now, self.spec.history_days)
         return out
 
     def _apply_sku(self, kind, partition, key, items, clock, out) -> None:
@@ -139,12 +146,12 @@ class Ingestor:
                     code = "future"
                     msg = (
                         f"event time {ev.ts} is more than {self.max_ahead_ms // 1000} s ahead of the "
-                        f"partition's event time {clock.max_ts} (producer clock?)"
+                        f"topic's event time {clock.max_ts[kind]} on this partition (producer clock?)"
                     )
                 else:
                     code = "late"
                     msg = (
-                        f"event time {ev.ts} is behind the partition's watermark {clock.watermark} "
+                        f"event time {ev.ts} is behind the watermark {clock.watermark(kind)} of its topic partition "
                         f"(grace {self.grace_ms // 1000} s); its daily bucket is closed"
                     )
                 out.rejected.append(Rejected(kind, partition, offset, key, value, code, msg))

@@ -53,7 +53,14 @@ def forecast_messages(
     u28 = units[:, -28:].sum(axis=1)
     as_of = (as_of_day + 1) * DAY_MS
     model = {"name": forecaster.name, "version": forecaster.version}
+    days = feats.history.shape[2]
     for i, (key, w) in enumerate(zip(keys, windows)):
+        # Forecast a SKU on the days it had events since its last forecast;
+        # its newer events (after midnight, before the day closed) wait for
+        # their own day. This is what makes a fast replay equal real time.
+        since = as_of_day - w.forecast_day
+        if not feats.history[i, :, max(0, days - since) :].any():
+            continue
         sku = key.decode()
         stage = STAGES[stage_idx[i]]
         msg = {

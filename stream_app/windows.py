@@ -237,6 +237,11 @@ class SkuWindow:
         return self.header[H_STAGE]
 
     @property
+    def forecast_day(self) -> int:
+        """Day of the last forecast (a very negative number before the first)."""
+        return self.header[H_FORECAST_DAY]
+
+    @property
     def first_sale_day(self) -> int | None:
         d = self.header[H_FIRST_SALE_DAY]
         return None if d == NO_DAY else d

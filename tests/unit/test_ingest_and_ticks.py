@@ -54,11 +54,12 @@ def test_redelivery_after_restart_applies_nothing_twice_and_dead_letters_nothing
 def test_closing_a_day_ticks_once_and_forecasts_changed_skus():
     ing = ingestor()
     recs = [order(i, f"S{i % 3}", T + i * H // 2, qty=1 + i % 2) for i in range(40)]
-    ing.process(KIND_ORDER, 0, recs)
+    ing.process(KIND_ORDER, 0, recs, now=0.0)
+    # 11 s later (idle_s is 10): carts never spoke, the orders went quiet, the click decides.
     out = ing.process(KIND_CLICK, 0, [(0, b"S0", orjson.dumps(
-        {"schema_version": 1, "event_id": "c", "sku": "S0", "ts": T + DAY + 2 * H}))])
-    assert out.closed_day == T // DAY
-    res = run_tick(ing, 0, out.closed_day, EwmaForecaster())
+        {"schema_version": 1, "event_id": "c", "sku": "S0", "ts": T + DAY + 2 * H}))], now=11.0)
+    assert out.closed_days == [T // DAY]
+    res = run_tick(ing, 0, T // DAY, EwmaForecaster())
     msgs = [orjson.loads(v) for _, v in res.forecasts]
     assert sorted(m["sku"] for m in msgs) == ["S0", "S1", "S2"]
     m = msgs[0]
