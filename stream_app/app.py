@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-import orjson
 
 from models.baselines import build_forecaster
 from models.interface import Forecaster
@@ -31,7 +30,6 @@ log = logging.getLogger("trendcast")
 
 # Table names become changelog topic names: version them with the layout.
 WINDOWS_TABLE = "sku-windows-v1"
-CLOCKS_TABLE = "partition-clocks-v1"
 CATALOG_TABLE = "sku-catalog-v1"
 
 
@@ -58,7 +56,6 @@ class Worker:
     publisher: Publisher
     ledger: AckLedger
     windows: Any
-    clocks: Any
     catalog: Any
     ready_partitions: set[int] = field(default_factory=set)
     last_event_wall: dict[int, float] = field(default_factory=dict)
@@ -69,15 +66,12 @@ class Worker:
         """First batch of a partition since assignment: restore its clock and pending forecasts."""
         if partition in self.ready_partitions:
             return
-        saved = self.clocks.data.get(str(partition).encode())
-        if saved is not None:
-            self.ingestor.clock(partition).restore(orjson.loads(saved), time.monotonic())
-        n = self.ingestor.rebuild_changed({partition})
+        n = self.ingestor.restore_partition(partition, time.monotonic())
         self.ready_partitions.add(partition)
         log.info("partition %d ready: %d SKUs await a forecast", partition, n)
 
     def flush(self) -> int:
-        """Send coalesced window and clock changes to the changelogs, then ack their records.
+        """Send coalesced window changes to the changelog, then ack their records.
 
         Returns the number of SKU states written.
         """
@@ -90,11 +84,6 @@ class Worker:
                 if value is not None:
                     self.windows.send_changelog(partition, key, value)
                     n += 1
-            clock = self.ingestor.clocks.get(partition)
-            if clock is not None:
-                ckey, cval = str(partition).encode(), orjson.dumps(clock.to_dict())
-                self.clocks.data[ckey] = cval
-                self.clocks.send_changelog(partition, ckey, cval)
         self.ledger.release()
         self.metrics.skus_tracked.set(len(store))
         return n
@@ -130,7 +119,7 @@ class Worker:
         m.duplicates.inc(out.duplicates)
         m.redelivered.inc(out.redelivered)
         m.batch_size.observe(out.consumed)
-        m.processing_latency.observe(max(0.0, now - batch.records[-1].timestamp))
+        m.processing_latency.observe(max(0.0, now - batch.records[0].timestamp))
         for code, n in out.reasons.items():
             m.events_invalid.labels(code).inc(n)
         clock = self.ingestor.clocks[partition]
@@ -209,6 +198,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 6),
         broker_max_poll_records=settings.max_poll_records,
+        broker_commit_interval=settings.commit_interval_s,
         consumer_max_fetch_size=settings.fetch_max_bytes,
         stream_wait_empty=False,
         producer_linger=0.02,
@@ -234,9 +224,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     ledger = AckLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
-    windows, clocks, catalog = (
-        _raw_table(app, name, settings.partitions) for name in (WINDOWS_TABLE, CLOCKS_TABLE, CATALOG_TABLE)
-    )
+    windows, catalog = (_raw_table(app, name, settings.partitions) for name in (WINDOWS_TABLE, CATALOG_TABLE))
     spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
     store = getattr(windows.data, "data", windows.data)
     ingestor = Ingestor(
@@ -250,7 +238,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, forecaster=build_forecaster(settings.forecaster),
         metrics=metrics, publisher=Publisher(app, settings, metrics), ledger=ledger,
-        windows=windows, clocks=clocks, catalog=catalog,
+        windows=windows, catalog=catalog,
     )
     _wire(worker)
     return worker
@@ -282,12 +270,14 @@ def _wire(worker: Worker) -> None:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
+        worker.metrics.ready.set(0)
         parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
         if parts:
             worker.on_revoked(parts)
 
-    if s.metrics_port:
-        @app.on_worker_init.connect
-        def serve_metrics(sender: Any, **kwargs: Any) -> None:
-            worker.metrics.serve(s.metrics_host, s.metrics_port)
+    # Faust calls on_rebalance_complete once tables are recovered and streams resume.
+    @app.on_rebalance_complete.connect
+    def now_ready(sender: Any, **kwargs: Any) -> None:
+        worker.metrics.skus_tracked.set(len(worker.ingestor.store))
+        worker.metrics.ready.set(1)
 

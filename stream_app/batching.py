@@ -25,6 +25,8 @@ from faust.serializers.schemas import Schema
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from stream_app.broker import true_highwaters
+
 
 class BatchMessage(Message):
     """A Faust message standing for a batch of records of one topic partition."""
@@ -98,6 +100,13 @@ class BatchingConsumer(faust_aiokafka.Consumer):
 
     batch_topics: frozenset[str] = frozenset()
     ledger: AckLedger | None = None
+
+    async def highwaters(self, *partitions: TP) -> Any:
+        # Faust's table recovery reads changelogs up to these offsets; see
+        # stream_app.broker.true_highwaters for why they are checked.
+        reported = dict(await super().highwaters(*partitions))
+        bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in self.app.conf.broker_consumer)
+        return await true_highwaters(bootstrap, reported)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # type: ignore[override]
         batches: dict[TP, list[Message]] = {}

@@ -150,3 +150,39 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def true_highwaters(bootstrap: str, reported: dict) -> dict:
+    """Correct end offsets that a broker under-reports, using one fetch per partition.
+
+    Tansu answers ListOffsets with the first offset of a partition's last
+    batch + 1, while its fetch responses carry the true high watermark. Faust's
+    table recovery reads changelogs up to ListOffsets' answer, so without this
+    it stops before the last batch and a restart loses state. ``reported`` maps
+    Faust ``TP``s to end offsets; the result never lowers a value, so on a
+    broker that reports correctly it changes nothing.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    todo = {TopicPartition(tp.topic, tp.partition): tp for tp, off in reported.items() if off}
+    out = dict(reported)
+    if not todo:
+        return out
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await c.start()
+    try:
+        c.assign(list(todo))
+        for atp, tp in todo.items():
+            c.seek(atp, max(reported[tp] - 1, 0))
+        deadline = time.monotonic() + 10
+        pending = set(todo)
+        while pending and time.monotonic() < deadline:
+            await c.getmany(*pending, timeout_ms=300, max_records=1)
+            for atp in list(pending):
+                hw = c.highwater(atp)
+                if hw is not None:
+                    out[todo[atp]] = max(out[todo[atp]], hw)
+                    pending.discard(atp)
+    finally:
+        await c.stop()
+    return out

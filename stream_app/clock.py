@@ -138,17 +138,14 @@ class PartitionClock:
             return list(range(max(start, through - max_days + 1), through + 1))
         return []
 
-    def to_dict(self) -> dict:
-        """What is persisted in the clock table."""
-        return {"max_ts": list(self.max_ts), "closed_day": self.closed_day}
-
-    def restore(self, saved: dict, now: float) -> None:
-        """Take the persisted state, never moving the clock backwards."""
-        for k, mx in enumerate(saved.get("max_ts") or []):
+    def restore(self, max_ts: list, closed: int | None, now: float) -> None:
+        """Take a recovered state (per-topic newest event times, last closed day), never moving backwards."""
+        for k, mx in enumerate(max_ts):
             if mx is not None and (self.max_ts[k] is None or mx > self.max_ts[k]):
                 self.max_ts[k] = mx
                 self.last_wall[k] = now
-        closed = saved.get("closed_day")
+        if self.started is None:
+            self.started = now
         if closed is not None and (self.closed_day is None or closed > self.closed_day):
             self.closed_day = closed
             self._closed_any = True

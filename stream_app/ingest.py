@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from stream_app.clock import FUTURE, ON_TIME, PartitionClock
 from stream_app.decode import Invalid, decode
-from stream_app.windows import APPLIED, DUPLICATE, WindowSpec, day_of, event_id_hash
+from stream_app.windows import APPLIED, DUPLICATE, WindowSpec, event_id_hash
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,7 @@ class Ingestor:
         touched = False
         for offset, value, ev, verdict in items:
             if verdict == ON_TIME:
-                r = w.apply(
-                    kind, offset, day_of(ev.ts), ev.qty, ev.revenue, ev.remove, event_id_hash(ev.event_id)
-                )
+                r = w.apply(kind, offset, ev.ts, ev.qty, ev.revenue, ev.remove, event_id_hash(ev.event_id))
                 if r == APPLIED:
                     out.applied += 1
                     touched = True
@@ -138,9 +136,15 @@ class Ingestor:
                     touched = True
                 else:
                     out.redelivered += 1
-            elif w.seen(kind, offset):
-                # Marked as decided in the SKU's state, so a re-delivery after
-                # a crash is not dead-lettered twice.
+            elif not w.seen(kind, offset):
+                out.redelivered += 1
+            elif w.recent(event_id_hash(ev.event_id)):
+                # A producer retry of an applied event, arriving after its day: still a duplicate.
+                out.duplicates += 1
+                touched = True
+            else:
+                # Marked as decided in the SKU's state (seen above), so a
+                # re-delivery after a crash is not dead-lettered twice.
                 touched = True
                 if verdict == FUTURE:
                     code = "future"
@@ -156,8 +160,6 @@ class Ingestor:
                     )
                 out.rejected.append(Rejected(kind, partition, offset, key, value, code, msg))
                 out.reasons[code] += 1
-            else:
-                out.redelivered += 1
         if touched:
             self.store[key] = w.to_bytes()
             self.dirty.setdefault(partition, set()).add(key)
@@ -169,18 +171,30 @@ class Ingestor:
         dirty, self.dirty = self.dirty, {}
         return dirty
 
-    def rebuild_changed(self, partitions: set[int]) -> int:
-        """After recovery: find the SKUs of ``partitions`` with events since their last forecast.
+    def restore_partition(self, partition: int, now: float) -> int:
+        """After recovery: rebuild ``partition``'s clock and pending forecasts from its SKU states.
 
-        Returns the number of SKUs found.
+        The clock is the newest event time applied per topic over the SKUs;
+        the last closed day is the newest forecast day. Returns the number of
+        SKUs that await a forecast.
         """
-        n = 0
+        clock = self.clock(partition)
+        newest = [-1, -1, -1]
+        closed = -1
+        pending = set()
         for key, blob in self.store.items():
             w = self.spec.load(blob)
-            if w.partition in partitions and w.changed:
-                self.changed.setdefault(w.partition, set()).add(key)
-                n += 1
-        return n
+            if w.partition != partition:
+                continue
+            for k in range(3):
+                newest[k] = max(newest[k], w.max_ts(k))
+            closed = max(closed, w.forecast_day)
+            if w.changed:
+                pending.add(key)
+        clock.restore([t if t >= 0 else None for t in newest], closed if closed >= 0 else None, now)
+        if pending:
+            self.changed.setdefault(partition, set()).update(pending)
+        return len(pending)
 
     def forget(self, partitions: set[int]) -> None:
         """Drop in-memory bookkeeping of partitions this worker no longer owns."""

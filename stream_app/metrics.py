@@ -34,6 +34,7 @@ class Metrics:
     tick_duration: Histogram
     clock_jumps: Counter
     event_time: Gauge
+    ready: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -87,6 +88,11 @@ class Metrics:
             ),
             event_time=Gauge(
                 "trendcast_event_time_seconds", "Newest event time seen on this worker (Unix seconds).",
+                registry=r,
+            ),
+            ready=Gauge(
+                "trendcast_ready",
+                "1 once the worker has joined the group and recovered its tables, 0 while (re)starting.",
                 registry=r,
             ),
         )

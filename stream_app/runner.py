@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from stream_app.broker import wait_until_answers
-from stream_app.settings import Settings
+from stream_app.settings import Settings, SettingsError
 
 
 def all_topics(settings: Settings) -> dict[str, int]:
@@ -27,10 +27,31 @@ def all_topics(settings: Settings) -> dict[str, int]:
 
 async def prepare_broker(settings: Settings, timeout_s: float = 15.0) -> None:
     """Fail fast with one clear line when the broker is unreachable; create missing topics."""
-    from stream_app.kafka_io import ensure_topics
+    try:
+        from stream_app.kafka_io import ensure_topics
+    except ImportError:  # TEMP until kafka_io lands
+        ensure_topics = _ensure_topics
 
     await wait_until_answers(settings.bootstrap, timeout_s)
     await ensure_topics(settings.bootstrap, all_topics(settings))
+
+
+async def _ensure_topics(bootstrap, topics):
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    a = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await a.start()
+    try:
+        existing = set(await a.list_topics())
+        new = [NewTopic(t, n, 1) for t, n in topics.items() if t not in existing]
+        if new:
+            try:
+                await a.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await a.close()
 
 
 def run_worker(settings: Settings) -> None:
@@ -42,6 +63,14 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(prepare_broker(settings))
     worker = create_app(settings)
     logging.getLogger("trendcast").setLevel(settings.log_level)
+    if settings.metrics_port:
+        try:
+            worker.metrics.serve(settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            raise SettingsError(  # reported as one line by the CLI
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
+                "set TRENDCAST_METRICS_PORT to a free port, or 0 to disable"
+            ) from None
     faust.Worker(
         worker.app,
         loglevel=settings.log_level.lower(),

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
     )
+    commit_interval_s: float = Field(
+        2.8, gt=0, description="How often consumed offsets are committed, seconds (after the changelog writes)."
+    )
     max_poll_records: int = Field(10_000, ge=1, description="Records per fetch across partitions.")
     fetch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Bytes per fetch request.")
 

@@ -9,7 +9,10 @@ rebalances (faust-streaming #385, #193) and costs ~1.5 KB per SKU.
 Idempotence under at-least-once delivery: the header keeps, per source
 topic, the highest offset already decided for this SKU, so an event that
 Kafka re-delivers after a crash is recognised and skipped; the ring of
-event-id hashes catches a producer that sent the same event twice.
+event-id hashes catches a producer that sent the same event twice. It also
+keeps the newest event time applied per source topic: a partition's clock
+is rebuilt from those after a restart, so it is never ahead of the state it
+describes.
 
 Layout (little-endian, native sizes):
 
@@ -32,7 +35,8 @@ MAGIC = 0x5443_0001  # "TC", layout 1
 # Header fields.
 H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_CHANGED = range(6)
 H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_ID_CURSOR, H_FIRST_SALE_DAY = range(6, 11)
-HEADER_FIELDS = 11
+H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS = range(11, 14)
+HEADER_FIELDS = 14
 NO_DAY = -(1 << 62)
 
 # Channels of the counts ring, and of :meth:`SkuWindow.series` (which adds revenue).
@@ -91,7 +95,7 @@ class WindowSpec:
         for i in (H_HEAD_DAY, H_FORECAST_DAY, H_FIRST_SALE_DAY):
             h[i] = NO_DAY
         h[H_STAGE] = -1
-        for i in (H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS):
+        for i in (H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS):
             h[i] = -1
         return w
 
@@ -139,11 +143,15 @@ class SkuWindow:
         self.header[i] = offset
         return True
 
+    def recent(self, id_hash: int) -> bool:
+        """True when an event with this id hash was applied recently to this SKU."""
+        return id_hash in self.ids
+
     def apply(
         self,
         kind: int,
         offset: int,
-        day: int,
+        ts: int,
         qty: int,
         revenue: float,
         remove: bool,
@@ -151,7 +159,7 @@ class SkuWindow:
     ) -> int:
         """Add one valid, on-time event to its daily bucket.
 
-        ``day`` is the event's day index, ``qty`` units (1 for a click),
+        ``ts`` is the event time (epoch ms), ``qty`` units (1 for a click),
         ``revenue`` currency units (orders only). Returns :data:`APPLIED`,
         :data:`REDELIVERED` (offset already decided) or :data:`DUPLICATE`
         (same event id seen recently for this SKU).
@@ -166,7 +174,10 @@ class SkuWindow:
         ids[cursor] = id_hash
         h[H_ID_CURSOR] = (cursor + 1) % len(ids)
 
+        if ts > h[H_MAX_TS_CLICKS + kind]:
+            h[H_MAX_TS_CLICKS + kind] = ts
         n = self.spec.history_days
+        day = ts // DAY_MS
         head = h[H_HEAD_DAY]
         if day > head:
             self._advance(head, day)
@@ -235,6 +246,10 @@ class SkuWindow:
     def stage(self) -> int:
         """Last published stage index, -1 before the first forecast."""
         return self.header[H_STAGE]
+
+    def max_ts(self, kind: int) -> int:
+        """Newest event time applied from source ``kind`` (epoch ms), -1 if none."""
+        return self.header[H_MAX_TS_CLICKS + kind]
 
     @property
     def forecast_day(self) -> int:

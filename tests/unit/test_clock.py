@@ -85,8 +85,8 @@ def test_a_day_closes_when_the_watermark_passes_its_end():
 
 def test_restore_never_moves_backwards_and_advance_closes_idle_days():
     c = clock(topics=(ORDERS,))
-    c.restore({"max_ts": [None, None, T + 5 * H], "closed_day": T // DAY - 1}, now=0)
-    c.restore({"max_ts": [None, None, T], "closed_day": None}, now=0)
+    c.restore([None, None, T + 5 * H], T // DAY - 1, now=0)
+    c.restore([None, None, T], None, now=0)
     assert c.max_ts[ORDERS] == T + 5 * H and c.max_ts[CLICKS] is None
     c.advance_to(T + DAY + 2 * H)
     assert c.take_closed_days(0) == [T // DAY]

@@ -70,3 +70,20 @@ def test_closing_a_day_ticks_once_and_forecasts_changed_skus():
     # S0 had a click on the next day: it stays pending for the next tick; the others do not.
     assert ing.changed[0] == {b"S0"}
     assert res.alerts == []  # first stage of a SKU is not a change
+
+
+def test_restore_rebuilds_the_clock_from_sku_states_and_pending_forecasts():
+    ing = ingestor()
+    ing.process(KIND_ORDER, 2, [order(0, "A", T + 10 * H), order(1, "B", T + 12 * H)], now=0.0)
+    restarted = Ingestor(ing.store, ing.spec, grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
+    assert restarted.restore_partition(2, now=0.0) == 2
+    assert restarted.clock(2).max_ts == [None, None, T + 12 * H]
+    assert restarted.changed == {2: {b"A", b"B"}}
+    assert restarted.restore_partition(3, now=0.0) == 0  # other partitions' SKUs are not mixed in
+
+
+def test_a_producer_retry_arriving_late_is_a_duplicate_not_a_dead_letter():
+    ing = ingestor()
+    out = ing.process(KIND_ORDER, 0, [order(0, "A", T + H, eid="x"), order(1, "A", T + 9 * H),
+                                      order(2, "A", T + H, eid="x")])
+    assert (out.applied, out.duplicates, out.rejected) == (2, 1, [])

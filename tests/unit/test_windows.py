@@ -25,7 +25,8 @@ def spec():
 
 
 def apply(w, kind, offset, day, qty=1, revenue=0.0, remove=False, eid=None):
-    return w.apply(kind, offset, day, qty, revenue, remove, event_id_hash(eid or f"e{kind}-{offset}"))
+    ts = day * DAY + 3_600_000
+    return w.apply(kind, offset, ts, qty, revenue, remove, event_id_hash(eid or f"e{kind}-{offset}"))
 
 
 def test_events_land_in_their_daily_bucket_by_channel(spec):
@@ -39,6 +40,7 @@ def test_events_land_in_their_daily_bucket_by_channel(spec):
     assert s[:, -1].tolist() == [1, 3, 1, 0, 0]
     assert s[:, -2].tolist() == [0, 0, 0, 2, 5.0]
     assert w.partition == 2 and w.first_sale_day == D0 - 1
+    assert w.max_ts(KIND_ORDER) == (D0 - 1) * DAY + 3_600_000 and w.max_ts(KIND_CLICK) == D0 * DAY + 3_600_000
 
 
 def test_roll_over_zeroes_reused_slots_and_drops_days_older_than_history(spec):

@@ -1,0 +1,176 @@
+"""The ``trendcast`` command line.
+
+Every user error (a bad argument, a bad setting, an unreachable broker) ends
+in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from stream_app.broker import BrokerError, EmbeddedBroker
+from stream_app.settings import Settings, SettingsError, load_settings
+
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="trendcast: real-time demand forecasts and lifecycle alerts from click, cart and order events.",
+)
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+@contextlib.contextmanager
+def broker_for(settings: Settings, *, embedded_ok: bool) -> Iterator[Settings]:
+    """Yield settings with a broker: the configured one, or an embedded Tansu started here."""
+    if settings.broker:
+        yield settings
+        return
+    if not embedded_ok:
+        raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
+    with EmbeddedBroker() as broker:
+        yield settings.model_copy(update={"broker": broker.url})
+
+
+@cli.command()
+def worker() -> None:
+    """Run the worker against TRENDCAST_BROKER until Ctrl-C or SIGTERM."""
+    from stream_app.runner import run_worker
+
+    settings = load_settings()
+    if not settings.broker:
+        raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port (or use 'trendcast demo')")
+    run_worker(settings)
+
+
+@cli.command()
+def demo(
+    duration: Optional[float] = typer.Option(None, min=1, help="Stop after this many seconds (default: Ctrl-C)."),
+    skus: int = typer.Option(200, min=1, max=1_000_000, help="SKUs in the simulated catalogue."),
+    days: int = typer.Option(60, min=2, max=3650, help="Days of events to simulate."),
+    speed: float = typer.Option(
+        86_400.0, min=1.0, help="Event-time seconds sent per wall-clock second (86400: a day per second)."
+    ),
+    seed: int = typer.Option(7, help="Random seed of the simulated catalogue."),
+) -> None:
+    """Embedded broker + simulated events + worker; prints forecasts and alerts as they arrive."""
+    from stream_app.demo import run_demo
+
+    settings = load_settings()
+    with broker_for(settings, embedded_ok=True) as s:
+        run_demo(s, duration=duration, skus=skus, days=days, speed=speed, seed=seed)
+
+
+@cli.command()
+def produce(
+    file: Path = typer.Argument(..., help="JSON lines: {\"topic\": ..., \"value\": {...}} per line, or plain events with --topic."),
+    topic: Optional[str] = typer.Option(None, help="Topic for lines that are plain events."),
+    speedup: Optional[float] = typer.Option(None, min=0.001, help="Pace by event time divided by this; default: as fast as possible."),
+) -> None:
+    """Send a JSON-lines file of events to their topics (key = sku)."""
+    from stream_app.kafka_io import produce_file
+    from stream_app.runner import prepare_broker
+
+    if not file.is_file():
+        raise UserError(f"no such file: {file}")
+    settings = load_settings()
+    if not settings.broker:
+        raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
+    asyncio.run(prepare_broker(settings))
+    counts = asyncio.run(
+        produce_file(settings.bootstrap, file, default_topic=topic, speedup=speedup, progress=sys.stderr.isatty())
+    )
+    typer.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@cli.command()
+def tail(
+    topic: str = typer.Argument(..., help="Topic to print, e.g. forecasts, stage-alerts, dead-letters."),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest message."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Stop after this many messages."),
+    timeout: Optional[float] = typer.Option(None, min=0.1, help="Stop when nothing arrives for this many seconds."),
+) -> None:
+    """Print a topic's messages as JSON lines (key, partition, offset, value)."""
+    import orjson
+
+    from stream_app.broker import wait_until_answers
+    from stream_app.kafka_io import tail as tail_topic
+
+    settings = load_settings()
+    if not settings.broker:
+        raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
+
+    async def run() -> None:
+        await wait_until_answers(settings.bootstrap, 10)
+        async for key, value, partition, offset in tail_topic(
+            settings.bootstrap, topic, from_beginning=from_beginning, limit=limit, timeout_s=timeout
+        ):
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            line = {"key": key, "partition": partition, "offset": offset, "value": value}
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+            sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+@cli.command()
+def bench(
+    events: int = typer.Option(400_000, min=10_000, help="Events in the throughput run."),
+    skus: int = typer.Option(100_000, min=100, help="Distinct SKUs (each gets at least one event)."),
+    days: int = typer.Option(14, min=2, help="Days of event time the events span."),
+    output: Path = typer.Option(Path("docs/BENCHMARKS.md"), help="Markdown report to write."),
+) -> None:
+    """Measure the worker on the embedded broker: throughput vs raw consumer, latency, memory, recovery."""
+    from stream_app.bench import run_bench
+
+    settings = load_settings()
+    with broker_for(settings, embedded_ok=True) as s:
+        run_bench(s, events=events, skus=skus, days=days, output=output)
+
+
+@cli.command()
+def config() -> None:
+    """Print the effective settings (from defaults, TRENDCAST_* variables and .env)."""
+    settings = load_settings()
+    for name, value in settings.model_dump().items():
+        typer.echo(f"TRENDCAST_{name.upper()}={'' if value is None else value}")
+
+
+def main() -> None:
+    """Console entry point: run the CLI, turning user errors into one line and exit code 2."""
+    try:
+        from stream_app.kafka_io import KafkaUnavailable
+    except ImportError:  # TEMP until kafka_io lands
+        KafkaUnavailable = BrokerError
+
+    try:
+        cli(standalone_mode=False)
+    except (UserError, SettingsError, BrokerError, KafkaUnavailable) as exc:
+        typer.echo(f"trendcast: {exc}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            typer.echo(f"trendcast: {exc.format_message()} (see 'trendcast --help')", err=True)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
