@@ -70,27 +70,33 @@ class Worker:
         self.ready_partitions.add(partition)
         log.info("partition %d ready: %d SKUs await a forecast", partition, n)
 
-    def flush(self) -> int:
+    async def flush(self) -> int:
         """Send coalesced window changes to the changelog, then ack their records.
 
-        Returns the number of SKU states written.
+        Returns the number of SKU states written. The records go straight to
+        the producer: Faust's ``send_changelog`` builds two objects and a
+        callback per record, which cost more than the rest of the hot path.
+        Acks are released only after every send is queued; Faust's commit
+        flushes the producer before it commits offsets.
         """
         dirty = self.ingestor.take_dirty()
         store = self.ingestor.store
+        send = self.app.producer.send
+        topic = self.windows.changelog_topic.get_topic_name()
         n = 0
         for partition, keys in dirty.items():
             for key in keys:
                 value = store.get(key)
                 if value is not None:
-                    self.windows.send_changelog(partition, key, value)
+                    await send(topic, key, value, partition, None, None)
                     n += 1
         self.ledger.release()
         self.metrics.skus_tracked.set(len(store))
         return n
 
-    def on_revoked(self, partitions: set[int]) -> None:
+    async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions move away: persist their state and drop it from memory."""
-        self.flush()
+        await self.flush()
         self.ingestor.forget(partitions)
         self.ready_partitions -= partitions
         store = self.ingestor.store
@@ -262,7 +268,7 @@ def _wire(worker: Worker) -> None:
 
     @app.timer(s.flush_interval_s)
     async def flush_changelogs() -> None:
-        worker.flush()
+        await worker.flush()
 
     @app.timer(s.tick_check_s)
     async def advance_idle_partitions() -> None:
@@ -273,7 +279,7 @@ def _wire(worker: Worker) -> None:
         worker.metrics.ready.set(0)
         parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
         if parts:
-            worker.on_revoked(parts)
+            await worker.on_revoked(parts)
 
     # Faust calls on_rebalance_complete once tables are recovered and streams resume.
     @app.on_rebalance_complete.connect

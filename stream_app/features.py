@@ -7,12 +7,10 @@ trained on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from models.interface import FeatureBatch
-from stream_app.windows import SkuWindow
+from stream_app.windows import WindowSpec, histories
 
 FEATURE_SPEC_VERSION = 1
 
@@ -41,15 +39,7 @@ def build_features(
     )
 
 
-def features_from_windows(windows: Sequence[SkuWindow], as_of_day: int) -> FeatureBatch:
-    """Stack the windows of several SKUs (all of one table) into one :class:`FeatureBatch`."""
-    n = len(windows)
-    days = windows[0].spec.history_days if n else 0
-    history = np.empty((n, 5, days), dtype=np.float32)
-    first = np.full(n, -1, dtype=np.int64)
-    for i, w in enumerate(windows):
-        history[i] = w.series(as_of_day)
-        d = w.first_sale_day
-        if d is not None:
-            first[i] = d
-    return build_features(history, as_of_day, first)
+def features_from_states(blobs: list[bytes], spec: WindowSpec, as_of_day: int) -> FeatureBatch:
+    """Features of several SKUs straight from their stored window states."""
+    history, first_sale = histories(blobs, spec, as_of_day)
+    return build_features(history, as_of_day, first_sale)

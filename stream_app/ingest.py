@@ -54,7 +54,8 @@ class Ingestor:
 
     ``store`` maps SKU key bytes to window state bytes. ``dirty`` collects, per
     partition, the keys whose state changed and must reach the changelog;
-    ``changed`` the SKUs with new events since their last forecast.
+    ``pending``, per partition, each SKU with events not yet covered by a
+    forecast and the earliest such day.
     """
 
     def __init__(
@@ -75,7 +76,7 @@ class Ingestor:
         self.idle_s = idle_s
         self.clocks: dict[int, PartitionClock] = {}
         self.dirty: dict[int, set[bytes]] = {}
-        self.changed: dict[int, set[bytes]] = {}
+        self.pending: dict[int, dict[bytes, int]] = {}
 
     def clock(self, partition: int) -> PartitionClock:
         """The event-time clock of ``partition`` (created on first use)."""
@@ -163,8 +164,9 @@ class Ingestor:
         if touched:
             self.store[key] = w.to_bytes()
             self.dirty.setdefault(partition, set()).add(key)
-            if w.changed:
-                self.changed.setdefault(partition, set()).add(key)
+            due = w.pending_day
+            if due is not None:
+                self.pending.setdefault(partition, {})[key] = due
 
     def take_dirty(self) -> dict[int, set[bytes]]:
         """Hand over the keys to write to the changelog, per partition, and start afresh."""
@@ -181,7 +183,7 @@ class Ingestor:
         clock = self.clock(partition)
         newest = [-1, -1, -1]
         closed = -1
-        pending = set()
+        pending: dict[bytes, int] = {}
         for key, blob in self.store.items():
             w = self.spec.load(blob)
             if w.partition != partition:
@@ -189,16 +191,16 @@ class Ingestor:
             for k in range(3):
                 newest[k] = max(newest[k], w.max_ts(k))
             closed = max(closed, w.forecast_day)
-            if w.changed:
-                pending.add(key)
+            if w.pending_day is not None:
+                pending[key] = w.pending_day
         clock.restore([t if t >= 0 else None for t in newest], closed if closed >= 0 else None, now)
         if pending:
-            self.changed.setdefault(partition, set()).update(pending)
+            self.pending.setdefault(partition, {}).update(pending)
         return len(pending)
 
     def forget(self, partitions: set[int]) -> None:
         """Drop in-memory bookkeeping of partitions this worker no longer owns."""
         for p in partitions:
             self.clocks.pop(p, None)
-            self.changed.pop(p, None)
+            self.pending.pop(p, None)
             self.dirty.pop(p, None)

@@ -1,4 +1,4 @@
-"""The forecast tick: when a day closes on a partition, forecast the SKUs that changed.
+"""The forecast tick: when a day closes on a partition, forecast the SKUs with new events.
 
 Pure with respect to Kafka: it reads windows from the ingestor's store,
 calls the forecaster in micro-batches and returns encoded messages for the
@@ -13,9 +13,9 @@ import numpy as np
 import orjson
 
 from models.interface import HORIZONS, STAGES, Forecaster
-from stream_app.features import features_from_windows
+from stream_app.features import features_from_states
 from stream_app.ingest import Ingestor
-from stream_app.windows import DAY_MS, SkuWindow
+from stream_app.windows import DAY_MS, WindowSpec
 
 LEAD_TIME_INDEX = HORIZONS.index(7)  # lead time of stage alerts: the 7-day total
 SCHEMA_VERSION = 1
@@ -30,77 +30,69 @@ class TickResult:
     skus: int = 0
 
 
-def _r(x: float) -> float:
-    return round(float(x), 4)
-
-
 def forecast_messages(
     keys: list[bytes],
-    windows: list[SkuWindow],
+    blobs: list[bytes],
+    previous: list[int],
+    spec: WindowSpec,
     as_of_day: int,
     forecaster: Forecaster,
     out: TickResult,
-) -> None:
-    """Forecast one micro-batch of SKUs, append their messages to ``out`` and mark their windows."""
-    feats = features_from_windows(windows, as_of_day)
+) -> list[int]:
+    """Forecast one micro-batch of SKUs and append their messages to ``out``.
+
+    ``previous`` holds each SKU's last published stage index (-1: none yet).
+    Returns each SKU's new stage index, for the caller to record in its window.
+    """
+    feats = features_from_states(blobs, spec, as_of_day)
     fb = forecaster.predict(feats)
-    q = np.asarray(fb.quantiles, dtype=np.float64)
-    probs = np.asarray(fb.stage_probs, dtype=np.float64)
-    stage_idx = probs.argmax(axis=1)
-    units = feats.history[:, 3, :]
-    u7 = units[:, -7:].sum(axis=1)
-    u7_before = units[:, -14:-7].sum(axis=1)
-    u28 = units[:, -28:].sum(axis=1)
+    q = np.round(np.asarray(fb.quantiles, dtype=np.float64), 4).tolist()
+    probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
+    stage_idx = probs_arr.argmax(axis=1).tolist()
+    probs = np.round(probs_arr, 4).tolist()
+    units = feats.history[:, 3, :].astype(np.float64)
+    u7 = units[:, -7:].sum(axis=1).tolist()
+    u7_before = units[:, -14:-7].sum(axis=1).tolist()
+    u28 = units[:, -28:].sum(axis=1).tolist()
+    age = feats.days_since_first_sale.tolist()
     as_of = (as_of_day + 1) * DAY_MS
     model = {"name": forecaster.name, "version": forecaster.version}
-    days = feats.history.shape[2]
-    for i, (key, w) in enumerate(zip(keys, windows)):
-        # Forecast a SKU on the days it had events since its last forecast;
-        # its newer events (after midnight, before the day closed) wait for
-        # their own day. This is what makes a fast replay equal real time.
-        since = as_of_day - w.forecast_day
-        if not feats.history[i, :, max(0, days - since) :].any():
-            continue
+    hkeys = [str(h) for h in HORIZONS]
+    li = LEAD_TIME_INDEX
+    for i, key in enumerate(keys):
         sku = key.decode()
-        stage = STAGES[stage_idx[i]]
+        si = stage_idx[i]
+        qi = q[i]
         msg = {
             "schema_version": SCHEMA_VERSION,
             "sku": sku,
             "as_of": as_of,
-            "horizons": {
-                str(h): {"p10": _r(q[i, j, 0]), "p50": _r(q[i, j, 1]), "p90": _r(q[i, j, 2])}
-                for j, h in enumerate(HORIZONS)
-            },
-            "stage": stage,
-            "stage_probs": {s: _r(probs[i, k]) for k, s in enumerate(STAGES)},
+            "horizons": {hk: {"p10": qh[0], "p50": qh[1], "p90": qh[2]} for hk, qh in zip(hkeys, qi)},
+            "stage": STAGES[si],
+            "stage_probs": dict(zip(STAGES, probs[i])),
             "model": model,
             "calibrated": False,
         }
         out.forecasts.append((key, orjson.dumps(msg)))
-        previous = w.stage
-        if previous >= 0 and previous != stage_idx[i]:
-            age = feats.days_since_first_sale[i]
+        prev = previous[i]
+        if prev >= 0 and prev != si:
             alert = {
                 "schema_version": SCHEMA_VERSION,
                 "sku": sku,
                 "as_of": as_of,
-                "previous_stage": STAGES[previous],
-                "stage": stage,
-                "confidence": _r(probs[i, stage_idx[i]]),
-                "lead_time": {
-                    "days": HORIZONS[LEAD_TIME_INDEX],
-                    "p50": _r(q[i, LEAD_TIME_INDEX, 1]),
-                    "p90": _r(q[i, LEAD_TIME_INDEX, 2]),
-                },
+                "previous_stage": STAGES[prev],
+                "stage": STAGES[si],
+                "confidence": probs[i][si],
+                "lead_time": {"days": HORIZONS[li], "p50": qi[li][1], "p90": qi[li][2]},
                 "evidence": {
-                    "growth_7d": _r(u7[i] / u7_before[i] - 1.0) if u7_before[i] > 0 else None,
-                    "units_7d": _r(u7[i]),
-                    "units_28d": _r(u28[i]),
-                    "days_since_first_sale": int(age) if age >= 0 else None,
+                    "growth_7d": round(u7[i] / u7_before[i] - 1.0, 4) if u7_before[i] > 0 else None,
+                    "units_7d": u7[i],
+                    "units_28d": u28[i],
+                    "days_since_first_sale": int(age[i]) if age[i] >= 0 else None,
                 },
             }
             out.alerts.append((key, orjson.dumps(alert)))
-        w.mark_forecast(as_of_day, int(stage_idx[i]))
+    return stage_idx
 
 
 def run_tick(
@@ -111,23 +103,31 @@ def run_tick(
     *,
     batch_size: int = 4096,
 ) -> TickResult:
-    """Forecast every SKU of ``partition`` that changed since its last forecast, as of ``as_of_day``.
+    """Forecast the SKUs of ``partition`` with events due by ``as_of_day`` (closed), as of its end.
 
     Updates the SKUs' windows (last forecast day, stage) in the store and
     marks them dirty so the changelog gets them.
     """
     out = TickResult()
-    keys = sorted(ingestor.changed.pop(partition, ()))
+    pending = ingestor.pending.get(partition)
+    if not pending:
+        return out
+    keys = sorted(k for k, day in pending.items() if day <= as_of_day)
     store, spec = ingestor.store, ingestor.spec
     dirty = ingestor.dirty.setdefault(partition, set())
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
-        windows = [spec.load(store[k]) for k in chunk]
-        forecast_messages(chunk, windows, as_of_day, forecaster, out)
-        for k, w in zip(chunk, windows):
+        blobs = [store[k] for k in chunk]
+        windows = [spec.load(b) for b in blobs]
+        stages = forecast_messages(chunk, blobs, [w.stage for w in windows], spec, as_of_day, forecaster, out)
+        for k, w, stage in zip(chunk, windows, stages):
+            w.mark_forecast(as_of_day, stage)
             store[k] = w.to_bytes()
-            if w.changed:
-                ingestor.changed.setdefault(partition, set()).add(k)
+            nxt = w.pending_day
+            if nxt is None:
+                del pending[k]
+            else:
+                pending[k] = nxt
         dirty.update(chunk)
     out.skus = len(keys)
     return out

@@ -25,7 +25,7 @@ Layout (little-endian, native sizes):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +33,7 @@ DAY_MS = 86_400_000
 MAGIC = 0x5443_0001  # "TC", layout 1
 
 # Header fields.
-H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_CHANGED = range(6)
+H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_PENDING_DAY = range(6)
 H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_ID_CURSOR, H_FIRST_SALE_DAY = range(6, 11)
 H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS = range(11, 14)
 HEADER_FIELDS = 14
@@ -67,23 +67,19 @@ class WindowSpec:
 
     history_days: int = 56
     dedup_ids: int = 16
+    # Byte offsets of the parts of a state, derived once (hot path).
+    counts_offset: int = field(init=False)
+    revenue_offset: int = field(init=False)
+    ids_offset: int = field(init=False)
+    nbytes: int = field(init=False)
 
-    @property
-    def counts_offset(self) -> int:
-        return HEADER_FIELDS * 8
-
-    @property
-    def revenue_offset(self) -> int:
-        return self.counts_offset + 4 * 4 * self.history_days
-
-    @property
-    def ids_offset(self) -> int:
-        return self.revenue_offset + 8 * self.history_days
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of one SKU's state."""
-        return self.ids_offset + 8 * self.dedup_ids
+    def __post_init__(self) -> None:
+        counts = HEADER_FIELDS * 8
+        revenue = counts + 4 * 4 * self.history_days
+        ids = revenue + 8 * self.history_days
+        for name, value in (("counts_offset", counts), ("revenue_offset", revenue),
+                            ("ids_offset", ids), ("nbytes", ids + 8 * self.dedup_ids)):
+            object.__setattr__(self, name, value)
 
     def new(self, partition: int) -> "SkuWindow":
         """An empty window for a SKU whose events arrive on ``partition``."""
@@ -92,7 +88,7 @@ class WindowSpec:
         h = w.header
         h[H_MAGIC] = MAGIC
         h[H_PARTITION] = partition
-        for i in (H_HEAD_DAY, H_FORECAST_DAY, H_FIRST_SALE_DAY):
+        for i in (H_HEAD_DAY, H_FORECAST_DAY, H_FIRST_SALE_DAY, H_PENDING_DAY):
             h[i] = NO_DAY
         h[H_STAGE] = -1
         for i in (H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS):
@@ -196,7 +192,10 @@ class SkuWindow:
             self.revenue[slot] += revenue
             if h[H_FIRST_SALE_DAY] == NO_DAY or day < h[H_FIRST_SALE_DAY]:
                 h[H_FIRST_SALE_DAY] = day
-        h[H_CHANGED] = 1
+        # The earliest day with events not yet covered by a forecast.
+        due = day if day > h[H_FORECAST_DAY] else h[H_FORECAST_DAY] + 1
+        if h[H_PENDING_DAY] == NO_DAY or due < h[H_PENDING_DAY]:
+            h[H_PENDING_DAY] = due
         return APPLIED
 
     def _advance(self, head: int, day: int) -> None:
@@ -220,27 +219,17 @@ class SkuWindow:
         Shape ``(5, history_days)``: clicks, cart adds, cart removes, units sold,
         revenue, per day. Days with no events, or outside the window, are 0.
         """
-        n = self.spec.history_days
-        days = np.arange(as_of_day - n + 1, as_of_day + 1)
-        head = self.header[H_HEAD_DAY]
-        out = np.zeros((5, n), dtype=np.float64)
-        if head == NO_DAY:
-            return out
-        valid = (days <= head) & (days > head - n)
-        slots = days[valid] % n
-        counts = np.frombuffer(self.counts, dtype=np.uint32).reshape(4, n)
-        out[:4, valid] = counts[:, slots]
-        out[4, valid] = np.frombuffer(self.revenue, dtype=np.float64)[slots]
-        return out
+        return histories([bytes(self.buf)], self.spec, as_of_day)[0][0]
 
     @property
     def partition(self) -> int:
         return self.header[H_PARTITION]
 
     @property
-    def changed(self) -> bool:
-        """True when events were applied since the last forecast."""
-        return bool(self.header[H_CHANGED])
+    def pending_day(self) -> int | None:
+        """The earliest day with events not yet covered by a forecast, or None."""
+        d = self.header[H_PENDING_DAY]
+        return None if d == NO_DAY else d
 
     @property
     def stage(self) -> int:
@@ -267,7 +256,17 @@ class SkuWindow:
         h[H_FORECAST_DAY] = as_of_day
         h[H_STAGE] = stage
         # Events of later days (arrived before this day closed) still need a forecast.
-        h[H_CHANGED] = 1 if h[H_HEAD_DAY] > as_of_day else 0
+        h[H_PENDING_DAY] = self._next_active_day(as_of_day)
+
+    def _next_active_day(self, after: int) -> int:
+        n = self.spec.history_days
+        head = self.header[H_HEAD_DAY]
+        counts, revenue = self.counts, self.revenue
+        for d in range(max(after + 1, head - n + 1), head + 1):
+            slot = d % n
+            if revenue[slot] or any(counts[ch * n + slot] for ch in range(4)):
+                return d
+        return NO_DAY
 
     def totals(self) -> dict[str, float]:
         """Sums over the buckets currently in the window (for checks and the CLI)."""
@@ -280,3 +279,29 @@ class SkuWindow:
             "units": int(counts[UNITS]),
             "revenue": float(np.frombuffer(self.revenue, dtype=np.float64).sum()),
         }
+
+
+def histories(blobs: list[bytes], spec: WindowSpec, as_of_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily histories of many SKUs at once, straight from their state bytes.
+
+    Returns ``(history, first_sale_day)``: ``history`` has shape
+    ``(n, 5, history_days)`` float32 (as :meth:`SkuWindow.series`), and
+    ``first_sale_day`` shape ``(n,)``, -1 for SKUs that never sold. One
+    gather for the whole batch: the ring slot of a day is the same for every
+    SKU, only the valid range differs.
+    """
+    n, h = len(blobs), spec.history_days
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(n, spec.nbytes)
+    header = raw[:, : spec.counts_offset].view(np.int64)
+    counts = raw[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, h)
+    revenue = raw[:, spec.revenue_offset : spec.ids_offset].view(np.float64)
+    days = np.arange(as_of_day - h + 1, as_of_day + 1)
+    slots = days % h
+    head = header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
+    valid = (days[None, :] <= head) & (days[None, :] > head - h)
+    out = np.empty((n, 5, h), dtype=np.float32)
+    out[:, :4] = counts[:, :, slots]
+    out[:, 4] = revenue[:, slots]
+    out *= valid[:, None, :]
+    first = header[:, H_FIRST_SALE_DAY]
+    return out, np.where(first == NO_DAY, -1, first)
