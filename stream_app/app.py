@@ -91,6 +91,7 @@ class Worker:
                     await send(topic, key, value, partition, None, None)
                     n += 1
         self.ledger.release()
+        self.metrics.changelog_writes.inc(n)
         self.metrics.skus_tracked.set(len(store))
         return n
 

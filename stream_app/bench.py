@@ -203,7 +203,8 @@ def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: 
     from rich.console import Console
     from rich.table import Table
 
-    from stream_app.runner import all_topics, ensure_topics
+    from stream_app.kafka_io import ensure_topics
+    from stream_app.runner import all_topics
 
     console = Console(stderr=True)
     run = f"bench{int(time.time())}"
@@ -241,6 +242,7 @@ def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: 
         rss1 = _rss_bytes(w.proc.pid)
         tracked = m.get("trendcast_skus_tracked", 0.0)
         forecasts = m.get("trendcast_forecasts_published_total", 0.0)
+        changelog = m.get("trendcast_changelog_writes_total", 0.0)
 
         console.print("[bold]4/5[/] ingest latency under a steady trickle…")
         before = _latency_buckets(m, "trendcast_processing_latency_seconds")
@@ -266,6 +268,7 @@ def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: 
         "events": events, "skus": skus, "days": days,
         "produce_rate": produce_rate, "raw_rate": raw_rate, "worker_rate": worker_rate,
         "ratio": worker_rate / raw_rate, "forecasts": forecasts, "skus_tracked": tracked,
+        "changelog": changelog,
         "mem_per_sku": (rss1 - rss0) / max(tracked, 1), "state_bytes": WindowSpec(
             s.history_days, s.dedup_ids_per_sku).nbytes,
         "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
@@ -308,6 +311,7 @@ def _rows(r: dict) -> list[tuple[str, str]]:
         ("worker end to end (events/s)", f"{r['worker_rate']:,.0f}"),
         ("worker / raw consumer", f"{r['ratio']:.3f}"),
         ("forecasts published", f"{r['forecasts']:,.0f}"),
+        ("SKU states written to the changelog", f"{r['changelog']:,.0f}"),
         ("SKUs tracked", f"{r['skus_tracked']:,.0f}"),
         ("worker memory growth per SKU (bytes)", f"{r['mem_per_sku']:,.0f}"),
         ("encoded state per SKU (bytes)", f"{r['state_bytes']:,}"),

@@ -149,10 +149,7 @@ def config() -> None:
 
 def main() -> None:
     """Console entry point: run the CLI, turning user errors into one line and exit code 2."""
-    try:
-        from stream_app.kafka_io import KafkaUnavailable
-    except ImportError:  # TEMP until kafka_io lands
-        KafkaUnavailable = BrokerError
+    from stream_app.kafka_io import KafkaUnavailable
 
     try:
         cli(standalone_mode=False)

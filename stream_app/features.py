@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import FeatureBatch
-from stream_app.windows import WindowSpec, histories
+from stream_app.windows import SkuWindow, histories
 
 FEATURE_SPEC_VERSION = 1
 
@@ -39,7 +39,9 @@ def build_features(
     )
 
 
-def features_from_states(blobs: list[bytes], spec: WindowSpec, as_of_day: int) -> FeatureBatch:
-    """Features of several SKUs straight from their stored window states."""
-    history, first_sale = histories(blobs, spec, as_of_day)
+def features_from_windows(windows: list[SkuWindow], as_of_day: int) -> FeatureBatch:
+    """Features of several SKUs (windows of one spec) in one vectorised gather."""
+    if not windows:
+        raise ValueError("no windows to build features from")
+    history, first_sale = histories([w.buf for w in windows], windows[0].spec, as_of_day)
     return build_features(history, as_of_day, first_sale)

@@ -82,7 +82,7 @@ class DemoGenerator:
         self.skus = [f"sku-{i:06d}" for i in range(n)]
         self.category = rng.integers(0, len(CATEGORIES), n)
         base = np.array([CATEGORIES[c][0] for c in _CATEGORY_NAMES])[self.category]
-        self.price = np.round(base * rng.lognormal(0.0, 0.35, n), 2) + 0.0
+        self.price = np.round(base * rng.lognormal(0.0, 0.35, n), 2)
         self._words = rng.integers(0, 4, (n, 2))
         # Launch times in ms; a random hour of the day, so launch days are partial.
         in_window = rng.random(n) < launch_share
@@ -101,7 +101,9 @@ class DemoGenerator:
     def _curve(self, day: int) -> np.ndarray:
         """Expected orders per SKU on window ``day`` for ``m = 1`` (launch day pro rata)."""
         day_start = self.start_ms + day * DAY_MS
-        mid_weeks = (day_start + DAY_MS / 2 - self.launched_at) / (DAY_MS * WEEK_DAYS)
+        # Age at the middle of the part of the day the SKU is on sale.
+        mid = (np.maximum(day_start, self.launched_at) + day_start + DAY_MS) / 2
+        mid_weeks = (mid - self.launched_at) / (DAY_MS * WEEK_DAYS)
         live = np.clip((day_start + DAY_MS - self.launched_at) / DAY_MS, 0.0, 1.0)
         weekday = (day_start // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday
         return _bass_per_day(mid_weeks, self.p, self.q) * live * _WEEKLY[weekday]

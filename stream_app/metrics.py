@@ -32,6 +32,7 @@ class Metrics:
     processing_latency: Histogram
     batch_size: Histogram
     tick_duration: Histogram
+    changelog_writes: Counter
     clock_jumps: Counter
     event_time: Gauge
     ready: Gauge
@@ -81,6 +82,10 @@ class Metrics:
                 "trendcast_forecast_tick_duration_seconds",
                 "Wall time of one forecast tick (features, model, publishing) on one partition.",
                 buckets=LATENCY_BUCKETS, registry=r,
+            ),
+            changelog_writes=Counter(
+                "trendcast_changelog_writes", "SKU states written to the windows changelog (coalesced per flush).",
+                registry=r,
             ),
             clock_jumps=Counter(
                 "trendcast_event_clock_jumps",

@@ -27,27 +27,10 @@ def all_topics(settings: Settings) -> dict[str, int]:
 
 async def prepare_broker(settings: Settings, timeout_s: float = 15.0) -> None:
     """Fail fast with one clear line when the broker is unreachable; create missing topics."""
+    from stream_app.kafka_io import ensure_topics
+
     await wait_until_answers(settings.bootstrap, timeout_s)
     await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication)
-
-
-async def ensure_topics(bootstrap: str, topics: dict[str, int], *, replication: int = 1) -> None:
-    """Create the missing ones of ``topics`` (name → partitions); existing topics are left alone."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [NewTopic(t, n, replication) for t, n in topics.items() if t not in existing]
-        if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:  # another worker was quicker
-                pass
-    finally:
-        await admin.close()
 
 
 def run_worker(settings: Settings) -> None:

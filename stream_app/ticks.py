@@ -13,9 +13,9 @@ import numpy as np
 import orjson
 
 from models.interface import HORIZONS, STAGES, Forecaster
-from stream_app.features import features_from_states
+from stream_app.features import features_from_windows
 from stream_app.ingest import Ingestor
-from stream_app.windows import DAY_MS, WindowSpec
+from stream_app.windows import DAY_MS, SkuWindow
 
 LEAD_TIME_INDEX = HORIZONS.index(7)  # lead time of stage alerts: the 7-day total
 SCHEMA_VERSION = 1
@@ -32,19 +32,17 @@ class TickResult:
 
 def forecast_messages(
     keys: list[bytes],
-    blobs: list[bytes],
-    previous: list[int],
-    spec: WindowSpec,
+    windows: list[SkuWindow],
     as_of_day: int,
     forecaster: Forecaster,
     out: TickResult,
 ) -> list[int]:
     """Forecast one micro-batch of SKUs and append their messages to ``out``.
 
-    ``previous`` holds each SKU's last published stage index (-1: none yet).
     Returns each SKU's new stage index, for the caller to record in its window.
     """
-    feats = features_from_states(blobs, spec, as_of_day)
+    feats = features_from_windows(windows, as_of_day)
+    previous = [w.stage for w in windows]
     fb = forecaster.predict(feats)
     q = np.round(np.asarray(fb.quantiles, dtype=np.float64), 4).tolist()
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
@@ -117,9 +115,8 @@ def run_tick(
     dirty = ingestor.dirty.setdefault(partition, set())
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
-        blobs = [store[k] for k in chunk]
-        windows = [spec.load(b) for b in blobs]
-        stages = forecast_messages(chunk, blobs, [w.stage for w in windows], spec, as_of_day, forecaster, out)
+        windows = [spec.load(store[k]) for k in chunk]
+        stages = forecast_messages(chunk, windows, as_of_day, forecaster, out)
         for k, w, stage in zip(chunk, windows, stages):
             w.mark_forecast(as_of_day, stage)
             store[k] = w.to_bytes()

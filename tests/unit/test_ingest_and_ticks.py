@@ -36,7 +36,7 @@ def test_batch_updates_windows_and_rejects_with_reasons():
     assert {r.offset for r in out.rejected} == {2, 3, 4}
     a = ing.spec.load(ing.store[b"A"])
     assert a.totals()["units"] == 2 and a.totals()["revenue"] == 4.0
-    assert ing.dirty == {1: {b"A", b"B"}} and ing.changed == {1: {b"A", b"B"}}
+    assert ing.dirty == {1: {b"A", b"B"}} and ing.pending == {1: {b"A": T // DAY, b"B": T // DAY}}
 
 
 def test_redelivery_after_restart_applies_nothing_twice_and_dead_letters_nothing_twice():
@@ -51,7 +51,7 @@ def test_redelivery_after_restart_applies_nothing_twice_and_dead_letters_nothing
     assert ing.spec.load(again.store[b"A"]).totals()["units"] == 3
 
 
-def test_closing_a_day_ticks_once_and_forecasts_changed_skus():
+def test_closing_a_day_ticks_once_and_forecasts_skus_with_new_events():
     ing = ingestor()
     recs = [order(i, f"S{i % 3}", T + i * H // 2, qty=1 + i % 2) for i in range(40)]
     ing.process(KIND_ORDER, 0, recs, now=0.0)
@@ -68,7 +68,7 @@ def test_closing_a_day_ticks_once_and_forecasts_changed_skus():
         assert 0 <= h["p10"] <= h["p50"] <= h["p90"]
     assert abs(sum(m["stage_probs"].values()) - 1) < 1e-3
     # S0 had a click on the next day: it stays pending for the next tick; the others do not.
-    assert ing.changed[0] == {b"S0"}
+    assert ing.pending[0] == {b"S0": T // DAY + 1}
     assert res.alerts == []  # first stage of a SKU is not a change
 
 
@@ -78,7 +78,7 @@ def test_restore_rebuilds_the_clock_from_sku_states_and_pending_forecasts():
     restarted = Ingestor(ing.store, ing.spec, grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
     assert restarted.restore_partition(2, now=0.0) == 2
     assert restarted.clock(2).max_ts == [None, None, T + 12 * H]
-    assert restarted.changed == {2: {b"A", b"B"}}
+    assert restarted.pending == {2: {b"A": T // DAY, b"B": T // DAY}}
     assert restarted.restore_partition(3, now=0.0) == 0  # other partitions' SKUs are not mixed in
 
 
