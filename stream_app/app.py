@@ -126,7 +126,7 @@ class Worker:
         m.duplicates.inc(out.duplicates)
         m.redelivered.inc(out.redelivered)
         m.batch_size.observe(out.consumed)
-        m.processing_latency.observe(max(0.0, now - batch.records[0].timestamp))
+        m.processing_latency.observe(max(0.0, now - batch.records[0].timestamp / 1000.0))
         for code, n in out.reasons.items():
             m.events_invalid.labels(code).inc(n)
         clock = self.ingestor.clocks[partition]

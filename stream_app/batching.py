@@ -14,6 +14,9 @@ batch, Faust acks the batch message; we do not ack the records then but hand
 them to :class:`AckLedger`, which acks them after their table changes are
 sent to the changelog. Faust's commit flushes the producer before it commits
 offsets, so a committed offset never runs ahead of the state it produced.
+
+This leans on Faust's consumer internals (``_wait_next_records``,
+``_read_offset``, ``_acked``), which is why faust-streaming is pinned.
 """
 
 from __future__ import annotations
@@ -24,29 +27,37 @@ from typing import Any
 from faust.serializers.schemas import Schema
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 from stream_app.broker import true_highwaters
 
 
 class BatchMessage(Message):
-    """A Faust message standing for a batch of records of one topic partition."""
+    """A Faust message standing for a batch of records of one topic partition.
+
+    ``records`` are aiokafka ``ConsumerRecord``s (``offset``, ``key``,
+    ``value``, ``timestamp`` in epoch ms), in offset order.
+    """
 
     __slots__ = ("records", "_on_done")
 
-    def __init__(self, tp: TP, records: list[Message], on_done: Callable[["BatchMessage"], None]) -> None:
+    def __init__(
+        self, tp: TP, records: list, generation_id: int, on_done: Callable[["BatchMessage"], None]
+    ) -> None:
         last = records[-1]
         super().__init__(
             topic=tp.topic,
             partition=tp.partition,
             offset=last.offset,
-            timestamp=last.timestamp,
+            timestamp=last.timestamp / 1000.0,
             timestamp_type=last.timestamp_type,
             headers=None,
             key=None,
             value=None,
             checksum=None,
             tp=tp,
-            generation_id=last.generation_id,
+            generation_id=generation_id,
         )
         self.records = records
         self._on_done = on_done
@@ -58,6 +69,22 @@ class BatchMessage(Message):
         consumer._unacked_messages.discard(self)
         self._on_done(self)
         return True
+
+
+def ack_offsets(consumer: Any, tp: TP, offsets: list[int]) -> None:
+    """Mark ``offsets`` of ``tp`` as processed, as Faust's ``Consumer.ack`` does one by one.
+
+    Faust's own bookkeeping (faust-streaming 0.15.3, pinned): the commit
+    takes the longest run of consecutive acked offsets.
+    """
+    with ack_lock:
+        committed = consumer._committed_offset[tp]
+        index = consumer._acked_index[tp]
+        new = [o for o in offsets if (committed is None or o >= committed) and o not in index]
+        index.update(new)
+        consumer._acked[tp].extend(new)
+        consumer._n_acked += len(new)
+    notify(consumer._waiting_for_ack)
 
 
 class AckLedger:
@@ -74,13 +101,11 @@ class AckLedger:
     def release(self) -> int:
         """Ack every held record (call right after the changelog sends are queued). Returns records acked."""
         pending, self.pending = self.pending, []
-        n = 0
         if self.consumer is None:
             return 0
-        ack = self.consumer.ack
+        n = 0
         for batch in pending:
-            for m in batch.records:
-                ack(m)
+            ack_offsets(self.consumer, batch.tp, [r.offset for r in batch.records])
             n += len(batch.records)
         return n
 
@@ -109,31 +134,47 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         return await true_highwaters(bootstrap, reported)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # type: ignore[override]
-        batches: dict[TP, list[Message]] = {}
+        # Faust's getmany wraps every record in a ConsumerMessage; for the
+        # batch topics we take the fetched record lists as they are.
+        if self.ledger is not None:
+            self.ledger.consumer = self
+        records, active = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return
+        if not self.flow_active:
+            # As Faust's getmany: records fetched while flow stopped (a
+            # rebalance) are dropped and the consumer seeks back to committed.
+            try:
+                await self.perform_seek()
+            except Exception as exc:  # noqa: BLE001 - Faust logs and carries on here too
+                self.log.warning("seek after paused flow failed: %r", exc)
+            return
+        generation = self.app.consumer_generation_id
         batch_topics = self.batch_topics
-        async for tp, message in super().getmany(timeout):
-            if tp.topic in batch_topics:
-                records = batches.get(tp)
-                if records is None:
-                    records = batches[tp] = []
-                records.append(message)
-            else:
-                yield tp, message
         read_offset = self._read_offset
-        for tp, records in batches.items():
-            prev = read_offset[tp]
+        on_done = self.ledger.hold if self.ledger else _noop
+        for tp, recs in records.items():
+            if not recs or not (active is None or tp in active or tp in self._buffered_partitions):
+                continue
+            if self.app.consumer_generation_id != generation or not self.flow_active:
+                break
+            if tp.topic not in batch_topics:
+                for rec in recs:
+                    yield tp, self._to_message(tp, rec)
+                continue
             # Holes in the offsets (compaction, transaction markers) must be
             # marked as gaps, or Faust never commits past them.
+            prev = read_offset[tp]
             expected = None if prev is None else prev + 1
-            for m in records:
-                if expected is not None and m.offset > expected:
-                    await self._add_gap(tp, expected, m.offset - 1)
-                expected = m.offset + 1
+            if expected is not None and recs[-1].offset - expected != len(recs) - 1:
+                for rec in recs:
+                    if rec.offset > expected:
+                        await self._add_gap(tp, expected, rec.offset - 1)
+                    expected = rec.offset + 1
             # Faust's drain loop compares each message's offset with the last
             # read one and records a gap when they differ by more than one.
-            read_offset[tp] = records[-1].offset - 1
-            ledger = self.ledger
-            yield tp, BatchMessage(tp, records, ledger.hold if ledger else _noop)
+            read_offset[tp] = recs[-1].offset - 1
+            yield tp, BatchMessage(tp, recs, generation, on_done)
 
 
 def _noop(batch: BatchMessage) -> None:
