@@ -11,8 +11,10 @@ from typing import Protocol
 
 import numpy as np
 
-STAGES = ("introduction", "growth", "maturity", "decline")
-HORIZONS = (1, 7, 14)  # days ahead; each forecast is the total over those days
+from schemas.records import HORIZONS, STAGES
+
+__all__ = ["HORIZONS", "STAGES", "QUANTILES", "FeatureBatch", "ForecastBatch", "Forecaster"]
+
 QUANTILES = (0.1, 0.5, 0.9)
 
 
