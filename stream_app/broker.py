@@ -50,8 +50,13 @@ async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0) -> None:
 
     Raises :class:`BrokerError` after ``timeout_s`` seconds.
     """
+    import logging
+
     from aiokafka.admin import AIOKafkaAdminClient
 
+    # aiokafka logs every refused connection; here refusals are expected
+    # until the broker is up, and the caller reports the outcome itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:

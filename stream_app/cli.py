@@ -110,7 +110,7 @@ def tail(
         raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
 
     async def run() -> None:
-        await wait_until_answers(settings.bootstrap, 10)
+        await wait_until_answers(settings.bootstrap, settings.connect_timeout_s)
         async for key, value, partition, offset in tail_topic(
             settings.bootstrap, topic, from_beginning=from_beginning, limit=limit, timeout_s=timeout
         ):
@@ -160,10 +160,10 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors of the click that typer vendors (typer._click): matched
+        # by shape, as typer does not export the class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             typer.echo(f"trendcast: {exc.format_message()} (see 'trendcast --help')", err=True)
             sys.exit(2)
         raise

@@ -25,11 +25,11 @@ def all_topics(settings: Settings) -> dict[str, int]:
     return {name: settings.partitions for name in names}
 
 
-async def prepare_broker(settings: Settings, timeout_s: float = 15.0) -> None:
+async def prepare_broker(settings: Settings) -> None:
     """Fail fast with one clear line when the broker is unreachable; create missing topics."""
     from stream_app.kafka_io import ensure_topics
 
-    await wait_until_answers(settings.bootstrap, timeout_s)
+    await wait_until_answers(settings.bootstrap, settings.connect_timeout_s)
     await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication)
 
 

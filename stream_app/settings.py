@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     topic_forecasts: str = "forecasts"
     topic_alerts: str = "stage-alerts"
     topic_dead_letters: str = "dead-letters"
+    connect_timeout_s: float = Field(15.0, gt=0, description="How long to wait for the broker to answer at start, seconds.")
     session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
     )
