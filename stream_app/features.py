@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import FeatureBatch
-from stream_app.windows import SkuWindow, histories
+from stream_app.windows import SkuWindow, StateBatch, histories
 
 FEATURE_SPEC_VERSION = 1
 
@@ -37,6 +37,12 @@ def build_features(
         as_of_weekday=np.full(history.shape[0], weekday, dtype=np.int64),
         spec_version=FEATURE_SPEC_VERSION,
     )
+
+
+def features_from_batch(batch: StateBatch, as_of_day: int) -> FeatureBatch:
+    """Features of every SKU of a :class:`~stream_app.windows.StateBatch`."""
+    history, first_sale = batch.histories(as_of_day)
+    return build_features(history, as_of_day, first_sale)
 
 
 def features_from_windows(windows: list[SkuWindow], as_of_day: int) -> FeatureBatch:

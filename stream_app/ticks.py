@@ -13,9 +13,9 @@ import numpy as np
 import orjson
 
 from models.interface import HORIZONS, STAGES, Forecaster
-from stream_app.features import features_from_windows
+from stream_app.features import features_from_batch
 from stream_app.ingest import Ingestor
-from stream_app.windows import DAY_MS, SkuWindow
+from stream_app.windows import DAY_MS, NO_DAY, StateBatch
 
 LEAD_TIME_INDEX = HORIZONS.index(7)  # lead time of stage alerts: the 7-day total
 SCHEMA_VERSION = 1
@@ -32,7 +32,7 @@ class TickResult:
 
 def forecast_messages(
     keys: list[bytes],
-    windows: list[SkuWindow],
+    batch: StateBatch,
     as_of_day: int,
     forecaster: Forecaster,
     out: TickResult,
@@ -41,8 +41,8 @@ def forecast_messages(
 
     Returns each SKU's new stage index, for the caller to record in its window.
     """
-    feats = features_from_windows(windows, as_of_day)
-    previous = [w.stage for w in windows]
+    feats = features_from_batch(batch, as_of_day)
+    previous = batch.stages.tolist()
     fb = forecaster.predict(feats)
     q = np.round(np.asarray(fb.quantiles, dtype=np.float64), 4).tolist()
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
@@ -115,16 +115,15 @@ def run_tick(
     dirty = ingestor.dirty.setdefault(partition, set())
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
-        windows = [spec.load(store[k]) for k in chunk]
-        stages = forecast_messages(chunk, windows, as_of_day, forecaster, out)
-        for k, w, stage in zip(chunk, windows, stages):
-            w.mark_forecast(as_of_day, stage)
-            store[k] = w.to_bytes()
-            nxt = w.pending_day
-            if nxt is None:
+        batch = StateBatch.from_blobs([store[k] for k in chunk], spec)
+        stages = forecast_messages(chunk, batch, as_of_day, forecaster, out)
+        nxt = batch.mark_forecast(as_of_day, np.asarray(stages)).tolist()
+        for k, blob, day in zip(chunk, batch.blobs(), nxt):
+            store[k] = blob
+            if day == NO_DAY:
                 del pending[k]
             else:
-                pending[k] = nxt
+                pending[k] = day
         dirty.update(chunk)
     out.skus = len(keys)
     return out

@@ -292,26 +292,78 @@ class SkuWindow:
 
 
 def histories(raws: list, spec: WindowSpec, as_of_day: int) -> tuple[np.ndarray, np.ndarray]:
-    """Daily histories of many SKUs at once, straight from their raw (uncompressed) state bytes.
+    """Daily histories of many SKUs from their raw (uncompressed) states; see :meth:`StateBatch.histories`."""
+    return StateBatch(bytearray(b"".join(raws)), spec).histories(as_of_day)
 
-    Returns ``(history, first_sale_day)``: ``history`` has shape
-    ``(n, 5, history_days)`` float32 (as :meth:`SkuWindow.series`), and
-    ``first_sale_day`` shape ``(n,)``, -1 for SKUs that never sold. One
-    gather for the whole batch: the ring slot of a day is the same for every
-    SKU, only the valid range differs.
+
+class StateBatch:
+    """Many SKU states as one matrix, for vectorised reads and forecast bookkeeping.
+
+    The forecast tick reads histories and updates three header fields of
+    thousands of SKUs at once; doing it on one ``(n, nbytes)`` array is
+    several times faster than a :class:`SkuWindow` per SKU.
     """
-    n, h = len(raws), spec.history_days
-    raw = np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(n, spec.nbytes)
-    header = raw[:, : spec.counts_offset].view(np.int64)
-    counts = raw[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, h)
-    revenue = raw[:, spec.revenue_offset : spec.ids_offset].view(np.float64)
-    days = np.arange(as_of_day - h + 1, as_of_day + 1)
-    slots = days % h
-    head = header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
-    valid = (days[None, :] <= head) & (days[None, :] > head - h)
-    out = np.empty((n, 5, h), dtype=np.float32)
-    out[:, :4] = counts[:, :, slots]
-    out[:, 4] = revenue[:, slots]
-    out *= valid[:, None, :]
-    first = header[:, H_FIRST_SALE_DAY]
-    return out, np.where(first == NO_DAY, -1, first)
+
+    def __init__(self, raw: bytearray, spec: WindowSpec) -> None:
+        self.spec = spec
+        self._raw = raw
+        n = len(raw) // spec.nbytes
+        m = np.frombuffer(raw, dtype=np.uint8).reshape(n, spec.nbytes)
+        self.matrix = m
+        self.header = m[:, : spec.counts_offset].view(np.int64)
+        self.counts = m[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, spec.history_days)
+        self.revenue = m[:, spec.revenue_offset : spec.ids_offset].view(np.float64)
+
+    @classmethod
+    def from_blobs(cls, blobs: list[bytes], spec: WindowSpec) -> "StateBatch":
+        """Decompress stored states into one batch."""
+        return cls(bytearray(b"".join([spec.decompress(b) for b in blobs])), spec)
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def histories(self, as_of_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Daily histories ending at ``as_of_day`` and first-sale days.
+
+        Returns ``(history, first_sale_day)``: ``history`` has shape
+        ``(n, 5, history_days)`` float32 (as :meth:`SkuWindow.series`), and
+        ``first_sale_day`` shape ``(n,)``, -1 for SKUs that never sold. The
+        ring slot of a day is the same for every SKU; only the valid range
+        differs, so this is one gather and one mask.
+        """
+        n, h = len(self), self.spec.history_days
+        days = np.arange(as_of_day - h + 1, as_of_day + 1)
+        slots = days % h
+        head = self.header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
+        valid = (days[None, :] <= head) & (days[None, :] > head - h)
+        out = np.empty((n, 5, h), dtype=np.float32)
+        out[:, :4] = self.counts[:, :, slots]
+        out[:, 4] = self.revenue[:, slots]
+        out *= valid[:, None, :]
+        first = self.header[:, H_FIRST_SALE_DAY]
+        return out, np.where(first == NO_DAY, -1, first)
+
+    @property
+    def stages(self) -> np.ndarray:
+        """Last published stage index per SKU (-1 before the first forecast)."""
+        return self.header[:, H_STAGE]
+
+    def mark_forecast(self, as_of_day: int, stages: np.ndarray) -> np.ndarray:
+        """As :meth:`SkuWindow.mark_forecast` for every SKU; returns the new pending days (``NO_DAY``: none)."""
+        h = self.spec.history_days
+        hdr = self.header
+        hdr[:, H_FORECAST_DAY] = as_of_day
+        hdr[:, H_STAGE] = stages
+        days = np.arange(as_of_day + 1, as_of_day + h)
+        head = hdr[:, H_HEAD_DAY : H_HEAD_DAY + 1]
+        slots = days % h
+        active = (self.counts[:, :, slots] != 0).any(axis=1) | (self.revenue[:, slots] != 0)
+        active &= (days[None, :] <= head) & (days[None, :] > head - h)
+        nxt = np.where(active.any(axis=1), days[active.argmax(axis=1)], NO_DAY)
+        hdr[:, H_PENDING_DAY] = nxt
+        return nxt
+
+    def blobs(self) -> list[bytes]:
+        """The states compressed for storage, in order."""
+        compress = lz4.block.compress
+        return [compress(row, store_size=False) for row in self.matrix]

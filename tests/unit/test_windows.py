@@ -118,3 +118,26 @@ def test_forecast_mark_keeps_skus_with_later_events_pending(spec):
 
 def test_day_of_is_utc_days():
     assert day_of(0) == 0 and day_of(DAY - 1) == 0 and day_of(DAY) == 1
+
+
+def test_state_batch_forecast_marks_equal_the_per_window_ones():
+    from stream_app.windows import StateBatch
+
+    spec = WindowSpec(history_days=14, dedup_ids=4)
+    rng = np.random.default_rng(1)
+    windows = []
+    for s in range(20):
+        w = spec.new(0)
+        for i in range(int(rng.integers(1, 30))):
+            day = D0 + int(rng.integers(0, 20))
+            apply(w, int(rng.integers(0, 3)), i, day, qty=int(rng.integers(1, 3)), revenue=1.5, eid=f"{s}-{i}")
+        windows.append(w)
+    as_of = D0 + 9
+    batch = StateBatch.from_blobs([w.to_bytes() for w in windows], spec)
+    hist, first = batch.histories(as_of)
+    np.testing.assert_array_equal(hist, np.stack([w.series(as_of) for w in windows]))
+    stages = np.arange(20) % 4
+    batch.mark_forecast(as_of, stages)
+    for w, st in zip(windows, stages):
+        w.mark_forecast(as_of, int(st))
+    assert [spec.load(b).to_bytes() for b in batch.blobs()] == [w.to_bytes() for w in windows]
