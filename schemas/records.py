@@ -3,127 +3,180 @@
 ``to_dict`` gives exactly the JSON object on the wire (``schema_version``
 included) and ``from_dict`` reads one; consumers (the demo, the restock bot,
 tests) use them. The worker's hot path encodes the same shapes directly.
+
+``from_dict`` does not validate types: call :func:`schemas.validate` first on
+anything that came off the wire. It ignores fields it does not know, because
+producers may add fields to input events.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Any
 
 SCHEMA_VERSION = 1
 STAGES = ("introduction", "growth", "maturity", "decline")
 HORIZONS = (1, 7, 14)  # days ahead; each forecast is the total over those days
+# "duplicate" is deliberately absent: duplicates are dropped and counted, not
+# dead-lettered. "internal_error" covers a batch the worker itself failed on,
+# so its records are not lost silently.
 DEAD_LETTER_CODES = (
     "bad_json", "not_object", "missing_field", "wrong_type", "bad_value", "key_mismatch",
     "late", "future", "unknown_topic", "internal_error",
 )
 
 
-def _plain(obj) -> dict:
-    d = asdict(obj)
-    return {"schema_version": SCHEMA_VERSION, **d}
+def _plain(obj: Any) -> dict:
+    return {"schema_version": SCHEMA_VERSION, **asdict(obj)}
 
 
-def _fields(cls, d: dict) -> dict:
+def _check_version(d: dict) -> None:
+    # A message from a newer contract must not be read as if it were v1;
+    # a missing version is read as v1, like the worker's decoder does.
+    version = d.get("schema_version", SCHEMA_VERSION)
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {version!r}; this code reads {SCHEMA_VERSION}")
+
+
+def _fields(cls: type, d: dict) -> dict:
+    _check_version(d)
     return {k: d[k] for k in cls.__dataclass_fields__ if k in d}
 
 
 @dataclass(frozen=True, slots=True)
 class Click:
-    """A product view (``clicks``)."""
+    """A product view (``clicks``). ``ts``: event time, epoch ms UTC."""
 
     event_id: str
     sku: str
-    ts: int  # epoch ms UTC
+    ts: int
     session_id: str | None = None
     user_id: str | None = None
 
     def to_dict(self) -> dict:
+        """The ``clicks`` JSON object (``ts`` in epoch ms UTC)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Click":
+    def from_dict(cls, d: dict) -> Click:
+        """Read a decoded ``clicks`` message; unknown fields are ignored."""
         return cls(**_fields(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
 class CartEvent:
-    """Units added to or removed from a cart (``carts``)."""
+    """Units put in or taken out of a cart (``carts``).
+
+    ``ts``: event time, epoch ms UTC; ``qty``: units, >= 1; ``action``:
+    ``"add"`` or ``"remove"``.
+    """
 
     event_id: str
     sku: str
     ts: int
     qty: int
-    action: str  # "add" | "remove"
+    action: str
 
     def to_dict(self) -> dict:
+        """The ``carts`` JSON object (``ts`` in epoch ms UTC, ``qty`` in units)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CartEvent":
+    def from_dict(cls, d: dict) -> CartEvent:
+        """Read a decoded ``carts`` message; unknown fields are ignored."""
         return cls(**_fields(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """An order line (``orders``)."""
+    """An order line (``orders``).
+
+    ``ts``: event time, epoch ms UTC; ``qty``: units, >= 1; ``unit_price``:
+    currency units per unit, >= 0; ``currency``: ISO 4217 code or None.
+    """
 
     event_id: str
     order_id: str
     sku: str
     ts: int
     qty: int
-    unit_price: float  # currency units per unit
+    unit_price: float
     currency: str | None = None
 
     def to_dict(self) -> dict:
+        """The ``orders`` JSON object (``ts`` in epoch ms UTC, ``qty`` in units)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Order":
+    def from_dict(cls, d: dict) -> Order:
+        """Read a decoded ``orders`` message; unknown fields are ignored."""
         return cls(**_fields(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogRecord:
-    """A product's catalogue entry (``catalog``)."""
+    """A product's catalogue entry (``catalog``).
+
+    ``price``: list price in currency units or None; ``launched_at``: epoch ms
+    UTC or None.
+    """
 
     sku: str
     title: str
     description: str
     category: str
     price: float | None = None
-    launched_at: int | None = None  # epoch ms UTC
+    launched_at: int | None = None
 
     def to_dict(self) -> dict:
+        """The ``catalog`` JSON object (``launched_at`` in epoch ms UTC)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CatalogRecord":
+    def from_dict(cls, d: dict) -> CatalogRecord:
+        """Read a decoded ``catalog`` message; unknown fields are ignored."""
         return cls(**_fields(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
-class Quantiles:
-    """Units sold over a horizon: p10 <= p50 <= p90."""
+class HorizonQuantiles:
+    """Quantiles of units sold summed over a horizon: 0 <= p10 <= p50 <= p90.
+
+    The ordering is checked here because JSON Schema cannot express it.
+    """
 
     p10: float
     p50: float
     p90: float
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.p10 <= self.p50 <= self.p90:
+            raise ValueError(f"quantiles must satisfy 0 <= p10 <= p50 <= p90, got {self.p10}, {self.p50}, {self.p90}")
+
+
+# The name the first version of this module used.
+Quantiles = HorizonQuantiles
+
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    """A SKU's demand forecast at the close of a day (``forecasts``)."""
+    """A SKU's demand forecast at the close of a day (``forecasts``).
+
+    ``as_of``: end of the closed daily bucket, epoch ms UTC; ``horizons``:
+    days ahead (each of :data:`HORIZONS`) -> units summed over those days;
+    ``stage_probs``: stage -> probability; ``model``: ``{"name", "version"}``.
+    """
 
     sku: str
-    as_of: int  # end of the closed day, epoch ms UTC
-    horizons: dict[int, Quantiles]  # days ahead -> units over those days
+    as_of: int
+    horizons: dict[int, HorizonQuantiles]
     stage: str
     stage_probs: dict[str, float]
-    model: dict[str, str] = field(default_factory=dict)  # {"name", "version"}
+    model: dict[str, str]
     calibrated: bool = False
 
     def to_dict(self) -> dict:
+        """The ``forecasts`` JSON object; horizon keys become strings ("1", "7", "14")."""
         return {
             "schema_version": SCHEMA_VERSION, "sku": self.sku, "as_of": self.as_of,
             "horizons": {str(h): asdict(q) for h, q in self.horizons.items()},
@@ -132,10 +185,12 @@ class Forecast:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Forecast":
+    def from_dict(cls, d: dict) -> Forecast:
+        """Read a decoded ``forecasts`` message; horizon keys become ints (days)."""
+        _check_version(d)
         return cls(
             sku=d["sku"], as_of=d["as_of"],
-            horizons={int(h): Quantiles(**q) for h, q in d["horizons"].items()},
+            horizons={int(h): HorizonQuantiles(q["p10"], q["p50"], q["p90"]) for h, q in d["horizons"].items()},
             stage=d["stage"], stage_probs=dict(d["stage_probs"]), model=dict(d["model"]),
             calibrated=d["calibrated"],
         )
@@ -143,27 +198,50 @@ class Forecast:
 
 @dataclass(frozen=True, slots=True)
 class StageAlert:
-    """A confirmed change of lifecycle stage (``stage-alerts``)."""
+    """A confirmed change of lifecycle stage (``stage-alerts``).
+
+    ``as_of``: end of the closed daily bucket, epoch ms UTC; ``confidence``:
+    probability of the new stage; ``lead_time``: ``{"days": int >= 1, "p50":
+    units, "p90": units}``; ``evidence``: ``{"growth_7d": ratio - 1 or None,
+    "units_7d": units, "units_28d": units, "days_since_first_sale": days or
+    None, ...}`` (more keys allowed).
+    """
 
     sku: str
     as_of: int
     previous_stage: str | None
     stage: str
     confidence: float
-    lead_time: dict  # {"days": int, "p50": units, "p90": units}
-    evidence: dict  # {"growth_7d", "units_7d", "units_28d", "days_since_first_sale", ...}
+    lead_time: dict[str, Any]
+    evidence: dict[str, Any]
 
     def to_dict(self) -> dict:
+        """The ``stage-alerts`` JSON object (``as_of`` in epoch ms UTC)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StageAlert":
+    def from_dict(cls, d: dict) -> StageAlert:
+        """Read a decoded ``stage-alerts`` message."""
         return cls(**_fields(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetterReason:
+    """Why a record was rejected: ``code`` (one of :data:`DEAD_LETTER_CODES`) and a sentence."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A rejected input record and why (``dead-letters``)."""
+    """A rejected input record and why (``dead-letters``).
+
+    ``key``: the message key decoded as UTF-8 with replacement, or None;
+    ``value_b64``: the original value bytes, base64; ``value_text``: the
+    value as UTF-8 text when it decodes, else None; ``at``: wall clock when
+    it was dead-lettered, epoch ms.
+    """
 
     source_topic: str
     partition: int
@@ -171,12 +249,16 @@ class DeadLetter:
     key: str | None
     value_b64: str
     value_text: str | None
-    reason: dict  # {"code": one of DEAD_LETTER_CODES, "message": str}
-    at: int  # wall clock, epoch ms
+    reason: DeadLetterReason
+    at: int
 
     def to_dict(self) -> dict:
+        """The ``dead-letters`` JSON object (``at`` in epoch ms)."""
         return _plain(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DeadLetter":
-        return cls(**_fields(cls, d))
+    def from_dict(cls, d: dict) -> DeadLetter:
+        """Read a decoded ``dead-letters`` message."""
+        f = _fields(cls, d)
+        f["reason"] = DeadLetterReason(d["reason"]["code"], d["reason"]["message"])
+        return cls(**f)
