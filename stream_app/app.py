@@ -120,9 +120,8 @@ class Worker:
         self.ensure_partition(partition)
         topic = batch.topic
         kind = self.kind_of[topic]
-        records = [(m.offset, m.key, m.value) for m in batch.records]
         mono = time.monotonic()
-        out = self.ingestor.process(kind, partition, records, now=mono)
+        out = self.ingestor.process(kind, partition, batch.records, now=mono)
         now = time.time()
         self.last_event_wall[partition] = mono
         m = self.metrics

@@ -1,6 +1,6 @@
 """Apply batches of raw source records to per-SKU windows.
 
-Pure with respect to Kafka: it takes ``(offset, key, value)`` tuples and a
+Pure with respect to Kafka: it takes records (``offset``, ``key``, ``value``) and a
 mutable mapping of SKU key bytes to state bytes (the Faust table's store in
 the worker, a dict in tests), and returns what to publish and what to count.
 It groups a batch by SKU so each SKU's state is decoded and encoded once per
@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from stream_app.clock import FUTURE, ON_TIME, PartitionClock
 from stream_app.decode import Invalid, decode
@@ -20,7 +21,12 @@ from stream_app.windows import APPLIED, DUPLICATE, WindowSpec, event_id_hash
 
 log = logging.getLogger(__name__)
 
-Record = tuple[int, bytes | None, bytes | None]  # (offset, key, value)
+class Record(Protocol):
+    """A source record: aiokafka's ConsumerRecord in the worker, any object with these in tests."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ class Ingestor:
         out = BatchOutcome(consumed=len(records))
         clock = self.clock(partition)
         groups: dict[bytes, list] = {}
-        for offset, key, value in records:
+        for rec in records:
+            offset, key, value = rec.offset, rec.key, rec.value
             ev = decode(kind, key, value)
             if type(ev) is Invalid:
                 out.rejected.append(Rejected(kind, partition, offset, key, value, ev.code, ev.message))

@@ -1,5 +1,7 @@
 """Batch ingest into windows and the forecast tick, without Kafka."""
 
+from collections import namedtuple
+
 import orjson
 
 from models.baselines import EwmaForecaster
@@ -7,6 +9,7 @@ from stream_app.ingest import Ingestor
 from stream_app.ticks import run_tick
 from stream_app.windows import KIND_CLICK, KIND_ORDER, WindowSpec
 
+Rec = namedtuple("Rec", "offset key value")  # what the worker passes: aiokafka ConsumerRecords
 DAY = 86_400_000
 H = 3_600_000
 T = 20_000 * DAY
@@ -15,7 +18,7 @@ T = 20_000 * DAY
 def order(i, sku, ts, qty=1, price=2.0, eid=None):
     v = {"schema_version": 1, "event_id": eid or f"o{i}", "order_id": f"x{i}", "sku": sku, "ts": ts,
          "qty": qty, "unit_price": price}
-    return (i, sku.encode(), orjson.dumps(v))
+    return Rec(i, sku.encode(), orjson.dumps(v))
 
 
 def ingestor(**kw):
@@ -26,7 +29,7 @@ def ingestor(**kw):
 
 def test_batch_updates_windows_and_rejects_with_reasons():
     ing = ingestor()
-    recs = [order(0, "A", T + 10 * H, qty=2), order(1, "B", T + 10 * H), (2, b"A", b"oops"),
+    recs = [order(0, "A", T + 10 * H, qty=2), order(1, "B", T + 10 * H), Rec(2, b"A", b"oops"),
             order(3, "A", T + 5 * H),  # late: 5 h behind, grace 1 h
             order(4, "A", T + 40 * DAY),  # bad clock
             order(5, "A", T + 11 * H, eid="o0")]  # producer duplicate of offset 0
@@ -56,7 +59,7 @@ def test_closing_a_day_ticks_once_and_forecasts_skus_with_new_events():
     recs = [order(i, f"S{i % 3}", T + i * H // 2, qty=1 + i % 2) for i in range(40)]
     ing.process(KIND_ORDER, 0, recs, now=0.0)
     # 11 s later (idle_s is 10): carts never spoke, the orders went quiet, the click decides.
-    out = ing.process(KIND_CLICK, 0, [(0, b"S0", orjson.dumps(
+    out = ing.process(KIND_CLICK, 0, [Rec(0, b"S0", orjson.dumps(
         {"schema_version": 1, "event_id": "c", "sku": "S0", "ts": T + DAY + 2 * H}))], now=11.0)
     assert out.closed_days == [T // DAY]
     res = run_tick(ing, 0, T // DAY, EwmaForecaster())

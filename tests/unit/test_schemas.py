@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from collections import namedtuple
 from importlib import resources
 
 import orjson
@@ -251,7 +252,8 @@ BASE_ORDER = {"schema_version": 1, "event_id": "e", "order_id": "o", "sku": "A",
 
 def _worker_outputs():
     ing = Ingestor({}, WindowSpec(), grace_ms=0, max_ahead_ms=3 * DAY, future_confirm=10)
-    recs = [(i, b"A", orjson.dumps({**BASE_ORDER, "event_id": f"e{i}", "ts": T + i * DAY // 3, "qty": 1 + i % 3}))
+    rec = namedtuple("Rec", "offset key value")
+    recs = [rec(i, b"A", orjson.dumps({**BASE_ORDER, "event_id": f"e{i}", "ts": T + i * DAY // 3, "qty": 1 + i % 3}))
             for i in range(90)]
     ing.process(KIND_ORDER, 0, recs)
     out = []
