@@ -92,6 +92,89 @@ def produce(
     typer.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
+def _date_ms(text: str | None, option: str) -> int | None:
+    """A ``YYYY-MM-DD`` option as epoch ms at that UTC midnight."""
+    from datetime import date, datetime, timezone
+
+    if text is None:
+        return None
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} must be a date like 2011-01-31, got {text!r}") from None
+    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+def _broker_settings() -> Settings:
+    settings = load_settings()
+    if not settings.broker:
+        raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
+    return settings
+
+
+@cli.command()
+def simulate(
+    out: Optional[Path] = typer.Option(None, help="Folder for events per topic, labels.csv and simulation.json "
+                                                  "(default ./simulation unless --kafka)."),
+    kafka: bool = typer.Option(False, "--kafka", help="Send the events to TRENDCAST_BROKER."),
+    speedup: Optional[float] = typer.Option(None, min=0.001, help="With --kafka: event-time seconds per "
+                                            "wall-clock second (86400: a day per second); default: as fast as possible."),
+    skus: int = typer.Option(300, min=1, max=1_000_000, help="SKUs in the catalogue."),
+    days: int = typer.Option(180, min=1, max=3650, help="Days to simulate."),
+    start: str = typer.Option("2024-07-01", help="First simulated day (UTC), YYYY-MM-DD."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same files."),
+    scenarios: str = typer.Option("all", help="Comma-separated: level_shift, promotion, early_decline, seasonal, "
+                                              "slow_movers; or all, none."),
+    orders_per_sku: float = typer.Option(150.0, min=0.1, help="Median expected order lines over a SKU's lifecycle."),
+) -> None:
+    """Simulate product lifecycles with known stages: events per topic, and the true stage per SKU and day."""
+    from stream_app.datacli import run_simulate
+    from stream_app.sim import Scenarios, Simulator
+
+    if speedup is not None and not kafka:
+        raise UserError("--speedup paces sending to Kafka: add --kafka")
+    try:
+        chosen = Scenarios.parse(scenarios)
+    except ValueError as exc:
+        raise UserError(f"--scenarios: {exc}") from None
+    settings = _broker_settings() if kafka else load_settings()
+    sim = Simulator(skus, days, _date_ms(start, "--start"), seed, orders_per_sku=orders_per_sku, scenarios=chosen)
+    out = out if out is not None or kafka else Path("simulation")
+    for line in run_simulate(settings, sim, out=out, kafka=kafka, speedup=speedup, progress=sys.stderr.isatty()):
+        typer.echo(line)
+
+
+@cli.command()
+def replay(
+    path: Path = typer.Argument(..., help="The dataset: a file (UCI Online Retail CSV, .gz allowed) or a folder of "
+                                          "event files."),
+    source: str = typer.Option("uci", help="Adapter: uci (UCI Online Retail) or events (our JSON-lines files)."),
+    out: Optional[Path] = typer.Option(None, help="Write events per topic to this folder instead of sending them."),
+    speedup: Optional[float] = typer.Option(None, min=0.001, help="Event-time seconds per wall-clock second "
+                                            "(86400: a day per second); default: as fast as possible."),
+    since: Optional[str] = typer.Option(None, help="Only events from this UTC day on (YYYY-MM-DD)."),
+    until: Optional[str] = typer.Option(None, help="Only events before this UTC day (YYYY-MM-DD)."),
+) -> None:
+    """Replay a real dataset (or event files) into the topics, in event-time order, at any speed."""
+    from stream_app.datacli import run_replay
+    from stream_app.replay import ADAPTERS
+
+    if not path.exists():
+        raise UserError(f"no such file or folder: {path}")
+    if source not in ADAPTERS:
+        raise UserError(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")
+    if speedup is not None and out is not None:
+        raise UserError("--speedup paces sending to Kafka; it does not apply with --out")
+    settings = _broker_settings() if out is None else load_settings()
+    adapter = ADAPTERS[source](path, since_ms=_date_ms(since, "--since"), until_ms=_date_ms(until, "--until"))
+    try:
+        lines = run_replay(settings, adapter, out=out, speedup=speedup, progress=sys.stderr.isatty())
+    except (ValueError, OSError) as exc:  # a file that is not what the adapter reads
+        raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    for line in lines:
+        typer.echo(line)
+
+
 @cli.command()
 def tail(
     topic: str = typer.Argument(..., help="Topic to print, e.g. forecasts, stage-alerts, dead-letters."),

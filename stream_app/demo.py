@@ -1,5 +1,7 @@
 """``trendcast demo``: simulated events through a real worker, forecasts and alerts on screen.
 
+The events come from the lifecycle simulator (:mod:`stream_app.sim`).
+
 The worker runs as its own process (as in production); this process
 produces the simulated catalogue and events, paced by event time, and reads
 the ``forecasts`` and ``stage-alerts`` topics back with a plain consumer.
@@ -68,25 +70,18 @@ class Board:
         return Group(t, a)
 
 
-async def _produce(settings: Settings, gen, speed: float, board: Board) -> None:
-    from stream_app.kafka_io import Producer
+async def _produce(settings: Settings, sim, speed: float, board: Board) -> None:
+    import itertools
 
-    topic_of = {"clicks": settings.topic_clicks, "carts": settings.topic_carts, "orders": settings.topic_orders}
-    async with Producer(settings.bootstrap) as p:
-        for rec in gen.catalog():
-            await p.send(settings.topic_catalog, orjson.dumps(rec), rec["sku"].encode())
-        t0 = time.monotonic()
-        ts0 = None
-        for kind, ev in gen.events():
-            ts0 = ev["ts"] if ts0 is None else ts0
-            due = (ev["ts"] - ts0) / 1000.0 / speed - (time.monotonic() - t0)
-            if due > 0.005:
-                await p.flush()
-                await asyncio.sleep(due)
-            await p.send(topic_of[kind], orjson.dumps(ev), ev["sku"].encode())
+    from stream_app.send import send_events, topic_names
+
+    def shown(kind: str, value: dict) -> None:
+        if kind != "catalog":
             board.sent += 1
-            board.event_day = _fmt_day(ev["ts"])
-        await p.flush()
+            board.event_day = _fmt_day(value["ts"])
+
+    items = itertools.chain((("catalog", r) for r in sim.catalog()), sim.events())
+    await send_events(settings.bootstrap, items, topic_names(settings), speedup=speed, on_sent=shown)
 
 
 async def _consume(settings: Settings, board: Board) -> None:
@@ -107,12 +102,13 @@ async def _consume(settings: Settings, board: Board) -> None:
 
 def run_demo(settings: Settings, *, duration: float | None, skus: int, days: int, speed: float, seed: int) -> None:
     """Run the demo until ``duration`` seconds pass (or Ctrl-C); the worker is stopped on the way out."""
-    from stream_app.generator import DemoGenerator
     from stream_app.runner import prepare_broker
+    from stream_app.sim import Simulator
 
     asyncio.run(prepare_broker(settings))
     today = int(time.time() * 1000) // DAY_MS
-    gen = DemoGenerator(n_skus=skus, days=days, start_ms=(today - days) * DAY_MS, seed=seed)
+    # The lifecycle simulator, every scenario on, ending today.
+    gen = Simulator(n_skus=skus, days=days, start_ms=(today - days) * DAY_MS, seed=seed)
     port = settings.metrics_port and free_port()
     env = {**os.environ, "TRENDCAST_BROKER": settings.broker, "TRENDCAST_WEB_PORT": "0",
            "TRENDCAST_METRICS_PORT": str(port), "TRENDCAST_LOG_LEVEL": "WARNING"}

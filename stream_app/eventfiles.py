@@ -49,7 +49,6 @@ class TopicFiles:
         self._files: dict[str, IO[bytes]] = {}
 
     def __enter__(self) -> "TopicFiles":
-        self.folder.mkdir(parents=True, exist_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -63,6 +62,8 @@ class TopicFiles:
         if f is None:
             if kind not in TOPIC_KINDS:
                 raise ValueError(f"unknown topic kind {kind!r}; expected one of {TOPIC_KINDS}")
+            # Made on the first event, so a source that fails at once leaves no folder behind.
+            self.folder.mkdir(parents=True, exist_ok=True)
             f = self._files[kind] = _open(self.folder / f"{kind}{self.suffix}", "w")
             self.counts[kind] = 0
         f.write(orjson.dumps(value))

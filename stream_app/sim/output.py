@@ -39,6 +39,7 @@ def write_simulation(sim: Simulator, folder: str | Path, *, compress: bool = Fal
     progress bar). Returns lines written per topic plus ``labels`` rows.
     """
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([sim.seed, 1])  # the same stream as Simulator.events()
     written = 0
     with TopicFiles(folder, compress=compress) as files, open(folder / LABELS_FILE, "w", newline="") as lf:
