@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,8 +200,14 @@ def consumed(m: dict[str, float]) -> float:
     return m.get("trendcast_events_consumed_total", 0.0)
 
 
-def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: Path) -> dict:
-    """Run every phase, print a table, write the Markdown report; return the figures."""
+def run_bench(
+    settings: Settings, *, events: int, skus: int, days: int, output: Path, profile: Path | None = None
+) -> dict:
+    """Run every phase, print a table, write the Markdown report; return the figures.
+
+    With ``profile``, py-spy samples the worker during the throughput run and
+    writes collapsed stacks there (``profile_summary`` reads them).
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -236,8 +243,12 @@ def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: 
         rss0 = _rss_bytes(w.proc.pid)
         # Polling costs the worker CPU (the /metrics page is rendered each
         # time): 4 Hz bounds the error to ±0.25 s on a run of tens of seconds.
+        spy = _start_profiler(w.proc.pid, profile) if profile else None
         t_first, _ = w.wait(lambda m: consumed(m) > 0, 60, poll=0.05)
         t_done, m = w.wait(lambda m: consumed(m) >= events, 600, poll=0.25)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy.wait(60)
         worker_rate = events / max(t_done - t_first, 1e-9)
         time.sleep(2 * s.flush_interval_s + 0.5)  # let the last flush land before measuring memory
         m = w.metrics()
@@ -285,7 +296,47 @@ def run_bench(settings: Settings, *, events: int, skus: int, days: int, output: 
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(_report(res))
     console.print(f"wrote {output}")
+    if profile is not None and profile.exists():
+        prof = Table(title=f"worker profile (py-spy, {profile})")
+        for col in ("function", "self", "inclusive"):
+            prof.add_column(col, justify="left" if col == "function" else "right")
+        for fn, own, inc in profile_summary(profile):
+            prof.add_row(fn, f"{own:.1%}", f"{inc:.1%}")
+        Console().print(prof)
     return res
+
+
+def py_spy() -> str | None:
+    """Path of the py-spy executable: next to this Python (a venv need not be activated), else on PATH."""
+    return shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
+def _start_profiler(pid: int, path: Path) -> subprocess.Popen:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [py_spy() or "py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def profile_summary(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
+    """Top functions of a py-spy collapsed-stack file: ``(function, self share, inclusive share)``."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" if " (" in f else f
+                  for f in stack.split(";")]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    ranked = sorted(incl, key=lambda f: -own.get(f, 0))[:top]
+    return [(f, own.get(f, 0) / max(total, 1), incl[f] / max(total, 1)) for f in ranked]
 
 
 async def _trickle(bootstrap: str, topics: tuple[str, str, str], events: list, rate: float) -> None:

@@ -213,13 +213,19 @@ def bench(
     skus: int = typer.Option(100_000, min=100, help="Distinct SKUs (each gets at least one event)."),
     days: int = typer.Option(14, min=2, help="Days of event time the events span."),
     output: Path = typer.Option(Path("docs/BENCHMARKS.md"), help="Markdown report to write."),
+    profile: Path | None = typer.Option(
+        None, help="Also record a py-spy profile of the worker's throughput run to this file (collapsed stacks)."
+    ),
 ) -> None:
     """Measure the worker on the embedded broker: throughput vs raw consumer, latency, memory, recovery."""
-    from stream_app.bench import run_bench
+    from stream_app.bench import py_spy, run_bench
+
+    if profile is not None and py_spy() is None:
+        raise UserError("--profile needs py-spy: install the dev extra (pip install -e '.[dev]')")
 
     settings = load_settings()
     with broker_for(settings, embedded_ok=True) as s:
-        run_bench(s, events=events, skus=skus, days=days, output=output)
+        run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile)
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from stream_app.broker import wait_until_answers
@@ -33,6 +34,24 @@ async def prepare_broker(settings: Settings) -> None:
     await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication)
 
 
+# Collect the youngest generation every 50,000 net allocations instead of 700.
+# The hot path allocates short-lived lists, tuples and dicts by the hundred
+# thousand per second; at CPython's default the collector ran so often that
+# the worker lost ~30% of its throughput to it (`trendcast bench`, 2-core VM).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Move everything allocated so far out of the collector's sight and collect less often.
+
+    Call once the app is built: its import-time and set-up objects live as
+    long as the process, so scanning them in every full collection is waste.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_worker(settings: Settings) -> None:
     """Run one worker in this process until SIGINT/SIGTERM (blocks)."""
     import faust
@@ -41,6 +60,7 @@ def run_worker(settings: Settings) -> None:
 
     asyncio.run(prepare_broker(settings))
     worker = create_app(settings)
+    tune_gc()
     logging.getLogger("trendcast").setLevel(settings.log_level)
     if settings.metrics_port:
         try:
