@@ -84,7 +84,7 @@ class UciOnlineRetail(Adapter):
     * ``non_product``: :data:`NON_PRODUCT_CODES` (postage, carriage, manual
       entries, discounts, samples, bad-debt adjustments, fees, charges);
     * ``stock_adjustment``: quantity <= 0 outside a cancellation (damaged,
-      lost, "found" stock: 73 % of them have no description);
+      lost, "found" stock: 79 % of them have no description);
     * ``zero_price``: unit price <= 0 (free replacements, found stock);
     * ``outside_window``: before ``since_ms`` or from ``until_ms`` on.
 
