@@ -44,7 +44,9 @@ def forecast_messages(
     feats = features_from_batch(batch, as_of_day)
     previous = batch.stages.tolist()
     fb = forecaster.predict(feats)
-    q = np.round(np.asarray(fb.quantiles, dtype=np.float64), 4).tolist()
+    quant = np.round(np.asarray(fb.quantiles, dtype=np.float64), 4)
+    q = quant.tolist()
+    flat = quant.reshape(len(keys), -1).tolist()  # p10, p50, p90 of each horizon in turn
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
     stage_idx = probs_arr.argmax(axis=1).tolist()
     probs = np.round(probs_arr, 4).tolist()
@@ -55,19 +57,27 @@ def forecast_messages(
     age = feats.days_since_first_sale.tolist()
     as_of = (as_of_day + 1) * DAY_MS
     model = {"name": forecaster.name, "version": forecaster.version}
-    hkeys = [str(h) for h in HORIZONS]
+    h1, h7, h14 = (str(h) for h in HORIZONS)
+    s1, s2, s3, s4 = STAGES
     li = LEAD_TIME_INDEX
     for i, key in enumerate(keys):
         sku = key.decode()
         si = stage_idx[i]
         qi = q[i]
+        f = flat[i]
+        p = probs[i]
+        # Literal dicts, not comprehensions: this loop runs once per forecast.
         msg = {
             "schema_version": SCHEMA_VERSION,
             "sku": sku,
             "as_of": as_of,
-            "horizons": {hk: {"p10": qh[0], "p50": qh[1], "p90": qh[2]} for hk, qh in zip(hkeys, qi)},
+            "horizons": {
+                h1: {"p10": f[0], "p50": f[1], "p90": f[2]},
+                h7: {"p10": f[3], "p50": f[4], "p90": f[5]},
+                h14: {"p10": f[6], "p50": f[7], "p90": f[8]},
+            },
             "stage": STAGES[si],
-            "stage_probs": dict(zip(STAGES, probs[i])),
+            "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
             "model": model,
             "calibrated": False,
         }
