@@ -13,9 +13,10 @@ import numpy as np
 
 from schemas.records import HORIZONS, STAGES
 
-__all__ = ["HORIZONS", "STAGES", "QUANTILES", "FeatureBatch", "ForecastBatch", "Forecaster"]
+__all__ = ["HORIZONS", "STAGES", "QUANTILES", "TEXT_DIM", "FeatureBatch", "ForecastBatch", "Forecaster"]
 
 QUANTILES = (0.1, 0.5, 0.9)
+TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding size
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,20 @@ class FeatureBatch:
     ``history``: ``(n, 5, days)`` float32: clicks, cart adds, cart removes,
     units sold, revenue per day, oldest first. ``days_since_first_sale``:
     ``(n,)`` days, -1 when the SKU never sold. ``as_of_weekday``: ``(n,)``
-    weekday of the last day (0 = Monday).
+    weekday of the last day (0 = Monday). ``as_of_day``: the last day, days
+    since 1970-01-01 UTC (calendar features such as day of year come from it).
+    ``text``: ``(n, TEXT_DIM)`` float32 L2-normalised product-text embeddings,
+    zero rows where ``has_text`` (``(n,)`` bool) is False: the SKU has no
+    catalog record, and a model uses its learned "unknown" embedding there.
     """
 
     history: np.ndarray
     days_since_first_sale: np.ndarray
     as_of_weekday: np.ndarray
     spec_version: int
+    as_of_day: int = 0
+    text: np.ndarray | None = None
+    has_text: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.history.shape[0]

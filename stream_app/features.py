@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.interface import FeatureBatch
+from models.interface import TEXT_DIM, FeatureBatch
 from stream_app.windows import SkuWindow, StateBatch, histories
 
 FEATURE_SPEC_VERSION = 1
 
 
 def build_features(
-    history: np.ndarray, as_of_day: int, first_sale_day: np.ndarray
+    history: np.ndarray,
+    as_of_day: int,
+    first_sale_day: np.ndarray,
+    text: np.ndarray | None = None,
+    has_text: np.ndarray | None = None,
 ) -> FeatureBatch:
     """Features for ``n`` SKUs at the end of day ``as_of_day`` (days since 1970-01-01 UTC).
 
     ``history``: ``(n, 5, days)`` daily clicks, cart adds, cart removes, units
     sold and revenue, oldest first, ending at ``as_of_day``.
     ``first_sale_day``: ``(n,)`` day index of each SKU's first sale, or -1.
+    ``text``/``has_text``: ``(n, TEXT_DIM)`` product-text embeddings and which
+    rows are real; both omitted means no SKU has a catalog record.
     """
     history = np.asarray(history, dtype=np.float32)
     if history.ndim != 3 or history.shape[1] != 5:
@@ -31,11 +37,24 @@ def build_features(
     age = np.where(first >= 0, as_of_day - first, -1).astype(np.float32)
     # 1970-01-01 was a Thursday: weekday 0 = Monday.
     weekday = (as_of_day + 3) % 7
+    n = history.shape[0]
+    if text is None:
+        text = np.zeros((n, TEXT_DIM), dtype=np.float32)
+        has_text = np.zeros(n, dtype=bool)
+    else:
+        text = np.asarray(text, dtype=np.float32)
+        has_text = np.ones(n, dtype=bool) if has_text is None else np.asarray(has_text, dtype=bool)
+        if text.shape != (n, TEXT_DIM) or has_text.shape != (n,):
+            raise ValueError(f"text must have shape ({n}, {TEXT_DIM}) and has_text ({n},), "
+                             f"got {text.shape} and {has_text.shape}")
     return FeatureBatch(
         history=history,
         days_since_first_sale=age,
-        as_of_weekday=np.full(history.shape[0], weekday, dtype=np.int64),
+        as_of_weekday=np.full(n, weekday, dtype=np.int64),
         spec_version=FEATURE_SPEC_VERSION,
+        as_of_day=int(as_of_day),
+        text=text,
+        has_text=has_text,
     )
 
 
