@@ -41,7 +41,8 @@ class CalibrationRules:
     ``coverage``: nominal coverage of the p10–p90 interval; ``bias_fading``:
     weight of the newest day in the bias (river EWMean fading factor);
     ``aci_step``: ACI step per day; ``score_days``: days of conformal scores
-    kept; ``min_days``: days of outcomes before a category's own
+    kept, at most ``score_sample`` per day (an even subsample: the state
+    stays small enough for one changelog message); ``min_days``: days of outcomes before a category's own
     calibrator is used instead of the global one; ``drift_threshold`` and
     ``drift_delta``: Page-Hinkley threshold and tolerance on the daily mean
     log error.
@@ -51,6 +52,7 @@ class CalibrationRules:
     bias_fading: float = 0.3
     aci_step: float = 0.1
     score_days: int = 14
+    score_sample: int = 200
     min_days: int = 3
     drift_threshold: float = 0.5
     drift_delta: float = 0.05
@@ -60,8 +62,8 @@ class CalibrationRules:
             raise ValueError("coverage must be in (0, 1)")
         if not 0.0 < self.bias_fading <= 1.0 or not 0.0 < self.aci_step < 1.0:
             raise ValueError("bias_fading must be in (0, 1] and aci_step in (0, 1)")
-        if self.score_days < 1 or self.min_days < 1:
-            raise ValueError("score_days and min_days must be >= 1")
+        if self.score_days < 1 or self.min_days < 1 or self.score_sample < 1:
+            raise ValueError("score_days, score_sample and min_days must be >= 1")
 
 
 @dataclass
@@ -77,7 +79,7 @@ class HorizonState:
         """Multiplier of the half-intervals: ``1 + q`` with ``q`` the ACI quantile of recent scores."""
         if not self.scores:
             return 1.0
-        s = np.concatenate(self.scores)
+        s = np.concatenate(self.scores).astype(np.float64)
         level = float(np.clip(1.0 - self.alpha, 0.0, 1.0))
         return max(0.1, 1.0 + float(np.quantile(s, level)))
 
@@ -159,7 +161,7 @@ class Calibrator:
         w = st.width()
         miss = float(np.mean(score > w - 1.0))
         st.alpha += r.aci_step * ((1.0 - r.coverage) - miss)
-        st.scores.append(score)
+        st.scores.append(_sample(score, r.score_sample))
         del st.scores[: -r.score_days]
         error = float(np.mean(y - q[:, 1]))
         st.bias.update(error)
@@ -176,7 +178,7 @@ class Calibrator:
                     hs.bias.update(error)
                     hs.alpha = 1.0 - r.coverage
                     hs.scores = []
-                st.scores = [_scores(q, y, error)]
+                st.scores = [_sample(_scores(q, y, error), r.score_sample)]
         return fired
 
 
@@ -188,3 +190,10 @@ def _scores(q: np.ndarray, y: np.ndarray, bias: float) -> np.ndarray:
     """
     lo, mid, hi = q[:, 0] + bias, q[:, 1] + bias, q[:, 2] + bias
     return np.maximum((lo - y) / np.maximum(mid - lo, EPS), (y - hi) / np.maximum(hi - mid, EPS))
+
+
+def _sample(scores: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` of ``scores``, evenly spread over their sorted order (quantiles survive), as float16."""
+    if len(scores) <= k:
+        return scores.astype(np.float16)
+    return np.sort(scores)[np.linspace(0, len(scores) - 1, k).round().astype(int)].astype(np.float16)

@@ -116,11 +116,14 @@ def test_state_survives_pickling():
     for _ in range(6):
         cal.learn(0, *day_of_outcomes(rng, mu, level=1.3), groups)
     q, _ = day_of_outcomes(rng, mu)
-    again = pickle.loads(pickle.dumps(cal))
+    blob = pickle.dumps(cal)
+    assert len(blob) < 100_000  # one changelog message
+    again = pickle.loads(blob)
     np.testing.assert_array_equal(again.correct(q[:, None, :], groups), cal.correct(q[:, None, :], groups))
 
 
-@pytest.mark.parametrize("kwargs", [dict(coverage=1.0), dict(bias_fading=0), dict(aci_step=1.0), dict(min_days=0)])
+@pytest.mark.parametrize("kwargs", [dict(coverage=1.0), dict(bias_fading=0), dict(aci_step=1.0), dict(min_days=0),
+                                    dict(score_sample=0)])
 def test_bad_rules_are_refused(kwargs):
     with pytest.raises(ValueError):
         CalibrationRules(**kwargs)
