@@ -189,6 +189,7 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
                  "definition": SKU_DEFINITION},
         "stage_truth": truth,
         "fallbacks": {n: f.fallbacks for n, f in forecasters.items() if hasattr(f, "fallbacks")},
+        "non_finite_rows_from_ewma": bt.fallback_rows,
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
     paths = write_report(req.out, bt, metrics, meta)

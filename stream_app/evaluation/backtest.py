@@ -9,13 +9,14 @@ on the history inside the features, so they cannot see it either.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.baselines import UNITS
-from models.interface import HORIZONS, QUANTILES, STAGES, Forecaster
+from models.baselines import UNITS, EwmaForecaster
+from models.interface import HORIZONS, QUANTILES, STAGES, FeatureBatch, Forecaster
 from models.samples import Panel, features_at, targets_at
 from stream_app.evaluation.scores import naive_scale
 
@@ -45,7 +46,9 @@ class Backtest:
     ``scale`` ``(O, R)`` in-sample seasonal-naive MAE per day of each history
     (the MASE scale); ``quantiles[name]`` ``(O, R, len(HORIZONS), 3)``;
     ``stage_probs[name]`` ``(O, R, len(STAGES))``; ``seconds[name]`` time
-    spent in ``predict``; ``predicts_stages[name]``.
+    spent in ``predict``; ``predicts_stages[name]``; ``fallback_rows[name]``
+    (SKU, origin) pairs whose forecast was not finite and came from the
+    fallback forecaster instead, as in the worker.
     """
 
     origins: np.ndarray
@@ -57,15 +60,21 @@ class Backtest:
     stage_probs: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     predicts_stages: dict[str, bool] = field(default_factory=dict)
+    fallback_rows: dict[str, int] = field(default_factory=dict)
     feature_seconds: float = 0.0
 
 
 def run_backtest(panel: Panel, forecasters: dict[str, Forecaster], origins: np.ndarray, rows: np.ndarray,
-                 *, history_days: int = HISTORY_DAYS, on_origin=None) -> Backtest:
+                 *, history_days: int = HISTORY_DAYS, fallback: Forecaster | None = None,
+                 on_origin=None) -> Backtest:
     """Run every forecaster at every origin on the SKUs ``rows`` of ``panel``.
 
-    ``on_origin(i, origin_day)`` is called after each origin (progress).
+    A row a forecaster returns with non-finite numbers is answered by
+    ``fallback`` (default: the worker's EWMA baseline, which the worker
+    also falls back to) and counted. ``on_origin(i, origin_day)`` is called
+    after each origin (progress).
     """
+    fallback = fallback if fallback is not None else EwmaForecaster()
     n_o, n_r = len(origins), len(rows)
     bt = Backtest(origins=np.asarray(origins), rows=np.asarray(rows), skus=[panel.skus[r] for r in rows],
                   targets=np.full((n_o, n_r, len(HORIZONS)), np.nan), scale=np.zeros((n_o, n_r)))
@@ -74,6 +83,7 @@ def run_backtest(panel: Panel, forecasters: dict[str, Forecaster], origins: np.n
         bt.stage_probs[name] = np.zeros((n_o, n_r, len(STAGES)))
         bt.seconds[name] = 0.0
         bt.predicts_stages[name] = getattr(f, "predicts_stages", True)
+        bt.fallback_rows[name] = 0
     for i, origin in enumerate(origins):
         start = time.perf_counter()
         features = features_at(panel, int(origin), history_days, rows=rows)
@@ -86,9 +96,24 @@ def run_backtest(panel: Panel, forecasters: dict[str, Forecaster], origins: np.n
             bt.seconds[name] += time.perf_counter() - start
             bt.quantiles[name][i] = out.quantiles
             bt.stage_probs[name][i] = out.stage_probs
+            bad = ~(np.isfinite(out.quantiles).all(axis=(1, 2)) & np.isfinite(out.stage_probs).all(axis=1))
+            if bad.any():
+                backup = fallback.predict(fallback_features(features, np.flatnonzero(bad)))
+                bt.quantiles[name][i, bad] = backup.quantiles
+                bt.stage_probs[name][i, bad] = backup.stage_probs
+                bt.fallback_rows[name] += int(bad.sum())
         if on_origin is not None:
             on_origin(i, int(origin))
     return bt
+
+
+def fallback_features(features: FeatureBatch, rows: np.ndarray) -> FeatureBatch:
+    """The ``rows`` of a feature batch."""
+    text = None if features.text is None else features.text[rows]
+    has_text = None if features.has_text is None else features.has_text[rows]
+    return dataclasses.replace(features, history=features.history[rows],
+                               days_since_first_sale=features.days_since_first_sale[rows],
+                               as_of_weekday=features.as_of_weekday[rows], text=text, has_text=has_text)
 
 
 def skus_with_sales(panel: Panel, first_day: int, last_day: int) -> np.ndarray:

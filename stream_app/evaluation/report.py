@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from pathlib import Path
 
 from models.interface import HORIZONS
@@ -107,12 +108,17 @@ def summary_markdown(doc: dict) -> str:
         lines.append(f"| {name} | {_cells(e, 'wape')} | {_cells(e, 'mase')} | {_cells(e, 'pinball_scaled')} | "
                      f"{_cells(e, 'coverage_p10_p90', 2)} | {_f(st['macro_f1']) if st else '—'} | "
                      f"{e['predict_seconds']:.1f} |")
+    lines += _undefined_note(doc)
     pairs = {h: next(iter(fs.values()))["horizons"][str(h)]["pairs"] for h in HORIZONS}
     lines += ["", f"Pairs per horizon: {', '.join(f'{h} d: {n:,}' for h, n in pairs.items())}; "
               f"MASE leaves out {next(iter(fs.values()))['horizons']['1']['mase_pairs_left_out']:,} pairs "
               "whose history has a zero scale. Reference forecasters' p10/p90: their p50 times the relative "
               "spread of the history's rolling h-day totals (stream_app/evaluation/reference.py); the EWMA "
               "baseline and the model give their own."]
+    swapped = {n: k for n, k in doc.get("non_finite_rows_from_ewma", {}).items() if k}
+    if swapped:
+        lines += ["", "Pairs whose forecast was not finite, answered by the EWMA baseline as in the worker: "
+                  + ", ".join(f"{n} {k:,}" for n, k in swapped.items()) + "."]
     if doc.get("fallbacks"):
         lines += ["", "statsforecast fits that raised and fell back to the history's mean: "
                   + ", ".join(f"{n} {k:,}" for n, k in doc["fallbacks"].items()) + "."]
@@ -122,6 +128,18 @@ def summary_markdown(doc: dict) -> str:
               "## Timings (seconds, this machine)", ""]
     lines += [f"* {k}: {v:.1f}" for k, v in doc["timings"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _undefined_note(doc: dict) -> list[str]:
+    """Say why a horizon's WAPE is undefined: no unit sold over it at any origin (e.g. a shop closed that weekday)."""
+    first = next(iter(doc["forecasters"].values()))["horizons"]
+    empty = [h for h in HORIZONS if first[str(h)]["wape"] is None]
+    if not empty:
+        return []
+    weekdays = {date.fromisoformat(d).strftime("%A") for d in doc["period"]["origins"]}
+    when = f" (every origin is a {weekdays.pop()})" if len(weekdays) == 1 else ""
+    return ["", f"Horizon {', '.join(map(str, empty))} d: no unit was sold over it at any origin{when}, so "
+            "WAPE and scaled pinball are undefined (—); MASE and coverage still compare forecasts with the zeros."]
 
 
 def _stage_section(doc: dict) -> list[str]:

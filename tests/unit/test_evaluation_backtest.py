@@ -115,3 +115,23 @@ def test_summary_names_the_best_baseline_and_the_models_improvement():
     assert fs["oracle"]["stages"]["macro_f1"] == 1.0 and fs["oracle"]["stages"]["pairs"] == 5 * len(origins)
     assert fs["snaive7"]["stages"] is None  # no stage model: no F1
     assert set(fs["oracle"]["wape_7d_by_stage"]) == {"maturity", "unlabelled"}
+
+
+class Flaky(Recorder):
+    """Returns NaN for its first SKU: the backtest answers that row with the fallback, as the worker does."""
+
+    def predict(self, features):
+        out = super().predict(features)
+        out.quantiles[0] = np.nan
+        return out
+
+
+def test_non_finite_rows_come_from_the_fallback_and_are_counted():
+    units = np.tile(np.arange(1, 101), (3, 1)).astype(np.int64)
+    panel = panel_from_series(_series(units))
+    origins = origin_days(D0 + 60, D0 + 99, 7)
+    bt = run_backtest(panel, {"flaky": Flaky(), "snaive7": SeasonalNaive7()}, origins, np.arange(3),
+                      fallback=SeasonalNaive7())
+    assert bt.fallback_rows == {"flaky": len(origins), "snaive7": 0}
+    np.testing.assert_array_equal(bt.quantiles["flaky"][:, 0], bt.quantiles["snaive7"][:, 0])
+    assert np.isfinite(bt.quantiles["flaky"]).all()
