@@ -1,6 +1,6 @@
 """Make the plots of docs/DATA.md: simulated lifecycles with their true stages, and real UCI SKUs.
 
-Usage (needs the docs extra: pip install -e '.[docs]'):
+Usage (matplotlib comes with the package):
 
     python docs/make_data_plots.py [--uci PATH/online_retail_....csv.gz] [--out docs/img]
 
