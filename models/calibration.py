@@ -100,6 +100,12 @@ class Calibrator:
         self.n_horizons = horizons
         self.groups: dict[str, GroupState] = {}
 
+    @property
+    def ready(self) -> bool:
+        """Whether any outcome has been learned yet (before that, corrections would be guesses)."""
+        g = self.groups.get(GLOBAL)
+        return g is not None and any(h.days for h in g.horizons)
+
     def _group(self, name: str) -> GroupState:
         g = self.groups.get(name)
         if g is None:

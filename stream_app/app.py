@@ -14,23 +14,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import numpy as np
+import orjson
 
 from models.baselines import build_forecaster
+from models.calibration import CalibrationRules
 from models.interface import Forecaster
+from models.stage_tracker import TrackerRules
 from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
 from stream_app.decode import Invalid, decode_catalog
 from stream_app.ingest import BatchOutcome, Ingestor, Rejected
+from stream_app.learning import PartitionLearning
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
 from stream_app.settings import Settings
-from stream_app.ticks import run_tick
+from stream_app.ticks import UNKNOWN_GROUP, OutcomeStats, TickResult, TickTools, run_tick
 from stream_app.windows import WindowSpec
 
 log = logging.getLogger("trendcast")
 
 # Table names become changelog topic names: version them with the layout.
-WINDOWS_TABLE = "sku-windows-v1"
+WINDOWS_TABLE = "sku-windows-v2"
 CATALOG_TABLE = "sku-catalog-v1"
+LEARNING_TABLE = "partition-learning-v1"
 
 
 class TrendcastFaust(faust.App):
@@ -57,7 +63,12 @@ class Worker:
     ledger: AckLedger
     windows: Any
     catalog: Any
+    learning_table: Any
+    learning: PartitionLearning | None
+    rules: TrackerRules
     ready_partitions: set[int] = field(default_factory=set)
+    categories: dict[bytes, str] = field(default_factory=dict)
+    recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
 
@@ -67,8 +78,10 @@ class Worker:
         if partition in self.ready_partitions:
             return
         n = self.ingestor.restore_partition(partition, time.monotonic())
+        waiting = self.learning.restore(partition, self.learning_store) if self.learning else 0
         self.ready_partitions.add(partition)
-        log.info("partition %d ready: %d SKUs await a forecast", partition, n)
+        log.info("partition %d ready: %d SKUs await a forecast, %d forecasts await their outcome",
+                 partition, n, waiting)
 
     async def flush(self) -> int:
         """Write coalesced window changes to the changelog, wait for delivery, then ack their records.
@@ -104,6 +117,11 @@ class Worker:
         """Before partitions move away: persist their state and drop it from memory."""
         await self.flush()
         self.ingestor.forget(partitions)
+        if self.learning:
+            self.learning.forget(partitions)
+            learning = self.learning_store
+            for key in [k for k in learning if int(k.split(b":")[1]) in partitions]:
+                del learning[key]
         self.ready_partitions -= partitions
         store = self.ingestor.store
         spec = self.ingestor.spec
@@ -145,18 +163,76 @@ class Worker:
         return out
 
     async def tick(self, partition: int, as_of_day: int) -> None:
-        """Forecast the SKUs of ``partition`` that changed, as of the end of ``as_of_day``."""
+        """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its SKUs that changed."""
         t0 = time.perf_counter()
-        result = run_tick(self.ingestor, partition, as_of_day, self.forecaster)
+        s = self.settings
+        cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
+        tools = TickTools(self.forecaster, rules=self.rules, calibrator=cal, pending=pending,
+                          groups=self.groups_of, batch_size=s.score_batch_size)
+        result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
+        if self.learning:
+            topic = self.learning_table.changelog_topic.get_topic_name()
+            store = self.learning_store
+            for key, value in self.learning.records(partition, as_of_day, result.expired):
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
+                self.publisher.produce(topic, key, value, partition)
+        self.record_outcomes(result, as_of_day)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
         log.info(
-            "tick partition=%d as_of=%s skus=%d alerts=%d seconds=%.3f",
+            "tick partition=%d as_of=%s skus=%d alerts=%d outcomes=%d seconds=%.3f",
             partition, time.strftime("%Y-%m-%d", time.gmtime(as_of_day * 86400)),
-            result.skus, len(result.alerts), dt,
+            result.skus, len(result.alerts), sum(o.n for o in result.outcomes.values()), dt,
         )
+
+    def record_outcomes(self, result: TickResult, day: int) -> None:
+        """Count a tick's outcomes and drift detections; refresh the rolling 7-day WAPE and coverage."""
+        m = self.metrics
+        for category in result.drifted:
+            m.drift_detections.labels(category).inc()
+            log.warning("drift in category %r: its calibration restarts from today's errors", category)
+        for horizon, o in result.outcomes.items():
+            h = str(horizon)
+            m.outcomes.labels(h).inc(o.n)
+            m.outcome_abs_error.labels(h).inc(o.abs_error)
+            m.outcome_units.labels(h).inc(o.units)
+            m.outcome_covered.labels(h).inc(o.covered)
+            days = self.recent_outcomes.setdefault(horizon, {})
+            acc = days.setdefault(day, OutcomeStats())
+            acc.abs_error += o.abs_error
+            acc.units += o.units
+            acc.covered += o.covered
+            acc.n += o.n
+            for d in [d for d in days if d <= max(days) - 7]:
+                del days[d]
+            units = sum(a.units for a in days.values())
+            if units > 0:
+                m.forecast_wape.labels(h).set(sum(a.abs_error for a in days.values()) / units)
+            m.interval_coverage.labels(h).set(sum(a.covered for a in days.values()) / sum(a.n for a in days.values()))
+
+    def groups_of(self, keys: list[bytes]) -> np.ndarray:
+        """Calibration group (catalog category) of each SKU; "unknown" without a catalog record."""
+        cache, catalog = self.categories, self.catalog
+        out = []
+        for k in keys:
+            c = cache.get(k)
+            if c is None:
+                raw = catalog.get(k)
+                c = orjson.loads(raw).get("category") or UNKNOWN_GROUP if raw else UNKNOWN_GROUP
+                if raw:
+                    cache[k] = c
+            out.append(c)
+        return np.array(out, dtype=object)
+
+    @property
+    def learning_store(self) -> dict[bytes, bytes]:
+        """The learning table's local dict (written directly, as the windows are)."""
+        return getattr(self.learning_table.data, "data", self.learning_table.data)
 
     async def advance_idle(self) -> None:
         """Move idle partitions' event time forward so their days close too."""
@@ -189,6 +265,7 @@ class Worker:
             return
         self.metrics.events_consumed.labels(msg.topic).inc()
         self.catalog[msg.key] = msg.value
+        self.categories.pop(msg.key, None)
 
     @property
     def kind_of(self) -> dict[str, int]:
@@ -220,6 +297,19 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     )
 
 
+def tracker_rules(settings: Settings) -> TrackerRules:
+    """The stage tracker's rules from the settings."""
+    return TrackerRules(smoothing=settings.stage_smoothing, persist_days=settings.stage_persist_days,
+                        threshold=settings.stage_threshold, backward_persist_days=settings.stage_backward_days,
+                        min_dwell_days=settings.stage_dwell_days)
+
+
+def calibration_rules(settings: Settings) -> CalibrationRules:
+    """The calibration's rules from the settings."""
+    return CalibrationRules(coverage=settings.coverage_target, bias_fading=settings.bias_fading,
+                            aci_step=settings.aci_step, drift_threshold=settings.drift_threshold)
+
+
 def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
     table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
     # Bytes in, bytes out: the changelog carries our own compact encoding.
@@ -232,7 +322,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     ledger = AckLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
-    windows, catalog = (_raw_table(app, name, settings.partitions) for name in (WINDOWS_TABLE, CATALOG_TABLE))
+    windows, catalog, learning_table = (_raw_table(app, name, settings.partitions)
+                                        for name in (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE))
     spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
     store = getattr(windows.data, "data", windows.data)
     ingestor = Ingestor(
@@ -246,7 +337,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, forecaster=build_forecaster(settings.forecaster),
         metrics=metrics, publisher=Publisher(settings, metrics), ledger=ledger,
-        windows=windows, catalog=catalog,
+        windows=windows, catalog=catalog, learning_table=learning_table,
+        learning=PartitionLearning(calibration_rules(settings)) if settings.calibration else None,
+        rules=tracker_rules(settings),
     )
     _wire(worker)
     return worker

@@ -36,6 +36,13 @@ class Metrics:
     clock_jumps: Counter
     event_time: Gauge
     ready: Gauge
+    outcomes: Counter
+    outcome_abs_error: Counter
+    outcome_units: Counter
+    outcome_covered: Counter
+    forecast_wape: Gauge
+    interval_coverage: Gauge
+    drift_detections: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -99,6 +106,37 @@ class Metrics:
                 "trendcast_ready",
                 "1 once the worker has joined the group and recovered its tables, 0 while (re)starting.",
                 registry=r,
+            ),
+            outcomes=Counter(
+                "trendcast_calibration_outcomes", "Forecasts paired with their realised units, by horizon (days).",
+                ["horizon"], registry=r,
+            ),
+            outcome_abs_error=Counter(
+                "trendcast_outcome_abs_error_units",
+                "Sum of |actual - published p50| over outcomes, units, by horizon: WAPE = rate of this / rate of units.",
+                ["horizon"], registry=r,
+            ),
+            outcome_units=Counter(
+                "trendcast_outcome_units", "Sum of realised units over outcomes, by horizon.", ["horizon"], registry=r,
+            ),
+            outcome_covered=Counter(
+                "trendcast_outcome_covered",
+                "Outcomes inside the published p10-p90 interval, by horizon: coverage = rate of this / rate of outcomes.",
+                ["horizon"], registry=r,
+            ),
+            forecast_wape=Gauge(
+                "trendcast_forecast_wape",
+                "WAPE of the published p50 over the outcomes of the last 7 closed days on this worker, by horizon.",
+                ["horizon"], registry=r,
+            ),
+            interval_coverage=Gauge(
+                "trendcast_interval_coverage",
+                "Share of outcomes of the last 7 closed days inside the published p10-p90 interval, by horizon.",
+                ["horizon"], registry=r,
+            ),
+            drift_detections=Counter(
+                "trendcast_drift_detections", "Drift detected in a category's forecast errors (calibration reset), by category.",
+                ["category"], registry=r,
             ),
         )
 

@@ -19,15 +19,22 @@ import numpy as np
 
 from models.interface import HORIZONS
 
-CHUNK_SKUS = 8192  # SKUs per encoded chunk: ~250 KB before compression, under Kafka's 1 MB default
+CHUNK_SKUS = 4096  # SKUs per encoded chunk: ~350 KB before compression, under Kafka's 1 MB default
 
 
 @dataclass(frozen=True)
 class Made:
-    """Forecasts made on one day: ``keys`` (SKUs), raw ``quantiles`` ``(n, H, 3)`` units, ``groups`` ``(n,)`` categories."""
+    """Forecasts made on one day.
+
+    ``keys``: SKUs; ``quantiles``: the model's raw ``(n, H, 3)`` units (what
+    the calibrator learns from); ``published``: the same after calibration
+    (what users got, scored for the error and coverage metrics);
+    ``groups``: ``(n,)`` categories.
+    """
 
     keys: list[bytes]
     quantiles: np.ndarray
+    published: np.ndarray
     groups: np.ndarray
 
     def __len__(self) -> int:
@@ -42,6 +49,7 @@ def encode(made: Made) -> list[bytes]:
         buf = io.BytesIO()
         np.savez(buf, keys=np.array(made.keys[sl], dtype=object).astype("S"),
                  quantiles=made.quantiles[sl].astype(np.float32),
+                 published=made.published[sl].astype(np.float32),
                  groups=np.asarray(made.groups[sl]).astype("U"))
         out.append(lz4.frame.compress(buf.getvalue()))
     return out
@@ -50,15 +58,17 @@ def encode(made: Made) -> list[bytes]:
 def decode(chunks: list[bytes]) -> Made:
     """The :class:`Made` that :func:`encode` turned into ``chunks``."""
     keys: list[bytes] = []
-    quantiles, groups = [], []
+    quantiles, published, groups = [], [], []
     for chunk in chunks:
         with np.load(io.BytesIO(lz4.frame.decompress(chunk))) as z:
             keys.extend(z["keys"].tolist())
             quantiles.append(z["quantiles"])
+            published.append(z["published"])
             groups.append(z["groups"].astype(object))
     if not quantiles:
-        return Made([], np.zeros((0, len(HORIZONS), 3), np.float32), np.zeros(0, object))
-    return Made(keys, np.concatenate(quantiles), np.concatenate(groups))
+        empty = np.zeros((0, len(HORIZONS), 3), np.float32)
+        return Made([], empty, empty.copy(), np.zeros(0, object))
+    return Made(keys, np.concatenate(quantiles), np.concatenate(published), np.concatenate(groups))
 
 
 class Pending:
@@ -73,7 +83,7 @@ class Pending:
         old = self.by_day.get(day)
         if old is not None:
             made = Made(old.keys + made.keys, np.concatenate([old.quantiles, made.quantiles]),
-                        np.concatenate([old.groups, made.groups]))
+                        np.concatenate([old.published, made.published]), np.concatenate([old.groups, made.groups]))
         self.by_day[day] = made
 
     def due(self, closed_day: int) -> list[tuple[int, int, Made]]:

@@ -75,6 +75,19 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Changelog writes are coalesced per SKU for at most this long, seconds."
     )
     forecaster: Literal["baseline"] = "baseline"
+    score_batch_size: int = Field(8192, ge=1, le=1_000_000, description="SKUs scored per model call in a forecast tick.")
+
+    # --- calibration and stage alerts -------------------------------------------
+    calibration: bool = Field(True, description="Correct forecasts online from their outcomes (river); off: publish raw model quantiles.")
+    coverage_target: float = Field(0.8, gt=0.5, lt=1.0, description="Nominal coverage of the published p10-p90 interval.")
+    aci_step: float = Field(0.1, gt=0, lt=1, description="Adaptive conformal step: how fast interval widths react to misses, per day.")
+    bias_fading: float = Field(0.3, gt=0, le=1, description="Weight of the newest day in the bias correction (river EWMean fading factor).")
+    drift_threshold: float = Field(0.5, gt=0, description="Page-Hinkley threshold on a category's daily mean log error (log1p units).")
+    stage_persist_days: int = Field(3, ge=1, le=60, description="Consecutive daily forecasts a new stage must lead before it is confirmed.")
+    stage_threshold: float = Field(0.4, ge=0.25, le=1.0, description="Smoothed probability a new stage needs on each of those days.")
+    stage_backward_days: int = Field(21, ge=1, le=365, description="Persistence needed to go back to an earlier stage (e.g. decline -> growth), days.")
+    stage_dwell_days: int = Field(7, ge=0, le=365, description="Days a confirmed stage is held before another change can start.")
+    stage_smoothing: float = Field(0.4, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
 
     # --- edges --------------------------------------------------------------
     store: str = Field("memory://", description="Faust table store (rocksdb:// needs a real Kafka broker).")
@@ -92,6 +105,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith("kafka://"):
             raise ValueError("must look like kafka://host:port (several: kafka://h1:9092;h2:9092)")
+        return value
+
+    @field_validator("stage_backward_days")
+    @classmethod
+    def _backward_at_least_forward(cls, value: int, info) -> int:
+        if value < info.data.get("stage_persist_days", 1):
+            raise ValueError("must be >= stage_persist_days (going back needs at least as much evidence)")
         return value
 
     @property

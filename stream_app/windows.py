@@ -33,14 +33,20 @@ from dataclasses import dataclass, field
 import lz4.block
 import numpy as np
 
+from models.stage_tracker import TrackerState
+
 DAY_MS = 86_400_000
-MAGIC = 0x5443_0001  # "TC", layout 1
+MAGIC = 0x5443_0002  # "TC", layout 2 (layout 1 had no stage tracker)
 
 # Header fields.
 H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_PENDING_DAY = range(6)
 H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_ID_CURSOR, H_FIRST_SALE_DAY = range(6, 11)
 H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS = range(11, 14)
-HEADER_FIELDS = 14
+# The stage tracker's state (models.stage_tracker): H_STAGE is its confirmed stage.
+H_TRACK_SINCE, H_TRACK_CANDIDATE, H_TRACK_RUN, H_TRACK_SUPPORT, H_TRACK_SMOOTHED = range(14, 19)
+HEADER_FIELDS = 19
+PROB_SCALE = 65_535  # smoothed stage probabilities: four uint16 in one header field
+SUPPORT_SCALE = 1_000_000
 NO_DAY = -(1 << 62)
 
 # Channels of the counts ring, and of :meth:`SkuWindow.series` (which adds revenue).
@@ -94,7 +100,7 @@ class WindowSpec:
         h[H_PARTITION] = partition
         for i in (H_HEAD_DAY, H_FORECAST_DAY, H_FIRST_SALE_DAY, H_PENDING_DAY):
             h[i] = NO_DAY
-        h[H_STAGE] = -1
+        h[H_STAGE] = h[H_TRACK_CANDIDATE] = -1
         for i in (H_SEEN_CLICKS, H_SEEN_CARTS, H_SEEN_ORDERS, H_MAX_TS_CLICKS, H_MAX_TS_CARTS, H_MAX_TS_ORDERS):
             h[i] = -1
         return w
@@ -260,11 +266,10 @@ class SkuWindow:
         d = self.header[H_FIRST_SALE_DAY]
         return None if d == NO_DAY else d
 
-    def mark_forecast(self, as_of_day: int, stage: int) -> None:
-        """Record that a forecast was published at ``as_of_day`` with ``stage``."""
+    def mark_forecast(self, as_of_day: int) -> None:
+        """Record that a forecast was published at ``as_of_day``."""
         h = self.header
         h[H_FORECAST_DAY] = as_of_day
-        h[H_STAGE] = stage
         # Events of later days (arrived before this day closed) still need a forecast.
         h[H_PENDING_DAY] = self._next_active_day(as_of_day)
 
@@ -345,15 +350,39 @@ class StateBatch:
 
     @property
     def stages(self) -> np.ndarray:
-        """Last published stage index per SKU (-1 before the first forecast)."""
+        """Confirmed stage index per SKU (-1 before the stage tracker confirmed one)."""
         return self.header[:, H_STAGE]
 
-    def mark_forecast(self, as_of_day: int, stages: np.ndarray) -> np.ndarray:
-        """As :meth:`SkuWindow.mark_forecast` for every SKU; returns the new pending days (``NO_DAY``: none)."""
+    def tracker(self) -> TrackerState:
+        """The SKUs' stage-tracker state (see :mod:`models.stage_tracker`)."""
+        hdr = self.header
+        smoothed = np.ascontiguousarray(hdr[:, H_TRACK_SMOOTHED]).view(np.uint16).reshape(-1, 4)
+        return TrackerState(
+            stage=hdr[:, H_STAGE].copy(), since=hdr[:, H_TRACK_SINCE].copy(),
+            candidate=hdr[:, H_TRACK_CANDIDATE].copy(), run=hdr[:, H_TRACK_RUN].copy(),
+            support=(hdr[:, H_TRACK_SUPPORT] / SUPPORT_SCALE).astype(np.float32),
+            smoothed=(smoothed / PROB_SCALE).astype(np.float32),
+        )
+
+    def set_tracker(self, state: TrackerState) -> None:
+        """Store the SKUs' stage-tracker state (probabilities to 1/65535, support to 1e-6)."""
+        hdr = self.header
+        hdr[:, H_STAGE] = state.stage
+        hdr[:, H_TRACK_SINCE] = state.since
+        hdr[:, H_TRACK_CANDIDATE] = state.candidate
+        hdr[:, H_TRACK_RUN] = state.run
+        hdr[:, H_TRACK_SUPPORT] = np.round(state.support * SUPPORT_SCALE)
+        packed = np.round(np.clip(state.smoothed, 0.0, 1.0) * PROB_SCALE).astype(np.uint16)
+        hdr[:, H_TRACK_SMOOTHED] = np.ascontiguousarray(packed).view(np.int64)[:, 0]
+
+    def mark_forecast(self, as_of_day: int) -> np.ndarray:
+        """Record a forecast at ``as_of_day`` for every SKU; returns the new pending days (``NO_DAY``: none).
+
+        Events of later days (arrived before this day closed) still need a forecast.
+        """
         h = self.spec.history_days
         hdr = self.header
         hdr[:, H_FORECAST_DAY] = as_of_day
-        hdr[:, H_STAGE] = stages
         days = np.arange(as_of_day + 1, as_of_day + h)
         head = hdr[:, H_HEAD_DAY : H_HEAD_DAY + 1]
         slots = days % h

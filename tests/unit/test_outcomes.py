@@ -7,7 +7,8 @@ from stream_app.outcomes import CHUNK_SKUS, Made, Pending, decode, encode, reali
 def made(n, seed=0, prefix="S"):
     rng = np.random.default_rng(seed)
     q = np.sort(rng.gamma(2.0, 5.0, size=(n, 3, 3)), axis=2).astype(np.float32)
-    return Made([f"{prefix}{i}".encode() for i in range(n)], q, np.array([f"cat{i % 3}" for i in range(n)], dtype=object))
+    return Made([f"{prefix}{i}".encode() for i in range(n)], q, q * 1.1,
+                np.array([f"cat{i % 3}" for i in range(n)], dtype=object))
 
 
 def test_encode_decode_round_trip_in_bounded_chunks():
@@ -18,6 +19,7 @@ def test_encode_decode_round_trip_in_bounded_chunks():
     back = decode(chunks)
     assert back.keys == m.keys
     np.testing.assert_array_equal(back.quantiles, m.quantiles)
+    np.testing.assert_array_equal(back.published, m.published)
     assert back.groups.tolist() == m.groups.tolist()
     assert len(decode([])) == 0
 
