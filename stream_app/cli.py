@@ -205,6 +205,40 @@ def evaluate(
 
 
 @cli.command()
+def train(
+    data: list[Path] = typer.Option(..., help="A dataset (repeatable): a folder of event files (e.g. from "
+                                              "'trendcast simulate', with its labels.csv) or a UCI Online Retail CSV."),
+    source: str = typer.Option("auto", help="auto (a folder is events, a file uci), events or uci."),
+    out: Path = typer.Option(Path("checkpoint.pt"), help="Checkpoint to write; its metadata goes beside it (.json)."),
+    epochs: int = typer.Option(30, min=1, help="Most epochs (early stopping ends sooner)."),
+    seed: int = typer.Option(11, help="Random seed (weights, shuffling)."),
+    train_until: Optional[str] = typer.Option(None, help="Last day a training target may reach (YYYY-MM-DD); "
+                                                         "with --valid-until. Default: 70 % of each dataset."),
+    valid_until: Optional[str] = typer.Option(None, help="Last day of the validation period (YYYY-MM-DD); nothing "
+                                                         "after it is read. Default: 85 % of each dataset."),
+    every: int = typer.Option(2, min=1, help="Days between sample origins."),
+    batch_size: int = typer.Option(2048, min=16, help="Samples per Adam step."),
+    lr: float = typer.Option(3e-3, min=1e-6, help="Adam learning rate."),
+    patience: int = typer.Option(4, min=1, help="Epochs without a better validation loss before stopping."),
+    text_cache: Optional[Path] = typer.Option(None, help="Folder to cache product-text embeddings in."),
+    device: str = typer.Option("auto", help="Text-encoder device: auto (cuda when available), cpu, cuda."),
+) -> None:
+    """Train the forecasting network on event files or a real dataset; writes a checkpoint and its metadata."""
+    from stream_app.traincli import BadRequest, TrainRequest, day_of, run_train
+
+    try:
+        req = TrainRequest(data=list(data), source=source, out=out, train_until=day_of(train_until, "--train-until"),
+                           valid_until=day_of(valid_until, "--valid-until"), every=every, text_cache=text_cache,
+                           device=device, overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size,
+                                                     "lr": lr, "patience": patience},
+                           command=" ".join(["trendcast", *sys.argv[1:]]))
+        for line in run_train(req, progress=sys.stderr.isatty()):
+            typer.echo(line)
+    except BadRequest as exc:
+        raise UserError(str(exc)) from None
+
+
+@cli.command()
 def tail(
     topic: str = typer.Argument(..., help="Topic to print, e.g. forecasts, stage-alerts, dead-letters."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest message."),

@@ -1,0 +1,84 @@
+"""Checkpoint files: the network's weights, its constructor arguments and metadata, loaded safely.
+
+A checkpoint is one ``torch.save`` of a plain dict (``weights_only`` loads
+it: no pickled code runs). Its ``meta`` holds the feature-spec version the
+network was trained on, a fingerprint of the training data, validation
+metrics, the quantile levels, horizons and stages of its heads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from models.interface import HORIZONS, QUANTILES, STAGES
+from models.network import TrendcastNet
+from stream_app.features import FEATURE_SPEC_VERSION
+
+FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; ``str`` is one line: what is wrong and how to fix it."""
+
+
+def save_checkpoint(path: str | Path, model: TrendcastNet, config: dict, meta: dict) -> str:
+    """Write ``model`` with its constructor ``config`` and ``meta`` to ``path``; returns the checkpoint id.
+
+    The id is ``trendcast-net-<12 hex digits of the weights' hash>``; the
+    feature-spec version, quantiles, horizons and stages are added to ``meta``.
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    digest = hashlib.sha256()
+    for k in sorted(state):
+        digest.update(k.encode())
+        digest.update(state[k].numpy().tobytes())
+    meta = {**meta, "id": f"trendcast-net-{digest.hexdigest()[:12]}", "feature_spec": FEATURE_SPEC_VERSION,
+            "quantiles": list(QUANTILES), "horizons": list(HORIZONS), "stages": list(STAGES)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": FORMAT, "config": dict(config), "meta": json.dumps(meta), "state": state}, path)
+    return meta["id"]
+
+
+def read_meta(path: str | Path) -> dict:
+    """The metadata of the checkpoint at ``path`` (raises :class:`CheckpointError`)."""
+    return _read(Path(path))["meta"]
+
+
+def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) -> tuple[TrendcastNet, dict]:
+    """``(model on CPU in eval mode, meta)``; :class:`CheckpointError` if the file is missing, corrupt or of another feature spec."""
+    path = Path(path)
+    blob = _read(path)
+    meta = blob["meta"]
+    if meta.get("feature_spec") != spec_version:
+        raise CheckpointError(
+            f"checkpoint {meta.get('id', path.name)} was trained with feature spec {meta.get('feature_spec')}, "
+            f"this trendcast builds spec {spec_version}: retrain with `trendcast train` or use a matching release")
+    if tuple(meta.get("horizons", ())) != HORIZONS or tuple(meta.get("stages", ())) != STAGES:
+        raise CheckpointError(f"checkpoint {meta.get('id', path.name)} has other horizons or stages than this "
+                              "trendcast: retrain with `trendcast train`")
+    try:
+        model = TrendcastNet(**blob["config"])
+        model.load_state_dict(blob["state"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit this network ({str(exc).splitlines()[0]}): "
+                              "retrain with `trendcast train`") from None
+    return model.eval(), meta
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train one with `trendcast train` or reinstall trendcast")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise ValueError("not a trendcast checkpoint")
+        blob["meta"] = json.loads(blob["meta"])
+    except Exception as exc:  # torch raises many kinds on a damaged file; all mean the same here
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a trendcast checkpoint "
+                              f"({type(exc).__name__}): train a new one with `trendcast train`") from None
+    return blob

@@ -1,0 +1,176 @@
+"""The training loop: Adam on pinball + stage cross-entropy, early stopping on validation, fixed seeds.
+
+Pure of files and terminals: samples in, a trained network and its
+validation metrics out; ``on_epoch`` reports progress (the CLI draws it).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from models.interface import HORIZONS, STAGES
+from models.network import UNITS, TrendcastNet, pinball_loss
+from models.trainset import Samples
+
+H7 = HORIZONS.index(7)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run (stored in the checkpoint's metadata).
+
+    ``weight_power``: a sample's loss weight is ``s ** weight_power`` (``s``
+    its units scale), between scale-free (0) and absolute units (1), which
+    is what WAPE weighs. ``stage_weight``: weight of the stage cross-entropy
+    against the pinball loss.
+    """
+
+    epochs: int = 30
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    patience: int = 4
+    seed: int = 11
+    weight_power: float = 0.5
+    stage_weight: float = 0.3
+    model: dict = field(default_factory=lambda: {"history_days": 56, "hidden": 128, "conv_channels": 16,
+                                                 "text_dim": 16})
+
+
+def tensors(s: Samples, idx: np.ndarray | slice = slice(None)) -> tuple[torch.Tensor, ...]:
+    """The network's inputs, targets and stage labels of samples ``idx``."""
+    rows = s.sku_row[idx]
+    return (torch.from_numpy(s.history[idx]), torch.from_numpy(s.age[idx]), torch.from_numpy(s.weekday[idx]),
+            torch.from_numpy(s.text[rows]), torch.from_numpy(s.has_text[rows]),
+            torch.from_numpy(s.targets[idx]), torch.from_numpy(s.stage[idx]))
+
+
+def batch_loss(model: TrendcastNet, batch: tuple[torch.Tensor, ...], cfg: TrainConfig) -> torch.Tensor:
+    """Weighted pinball loss (in units of ``s · h``) plus ``stage_weight`` × cross-entropy on labelled rows."""
+    *inputs, target, stage = batch
+    q, logits, scale = model(*inputs)
+    weight = scale ** cfg.weight_power
+    loss = pinball_loss(q, target, scale, weight / weight.mean())
+    labelled = stage >= 0
+    if labelled.any():
+        loss = loss + cfg.stage_weight * F.cross_entropy(logits[labelled], stage[labelled])
+    return loss
+
+
+def predict(model: TrendcastNet, s: Samples, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """``(quantiles (n, 3, 3), stage probabilities (n, 4))`` of every sample."""
+    qs, ps = [], []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(s), batch):
+            *inputs, _, _ = tensors(s, slice(start, start + batch))
+            q, logits, _ = model(*inputs)
+            qs.append(q.numpy())
+            ps.append(torch.softmax(logits, 1).numpy())
+    return np.concatenate(qs), np.concatenate(ps)
+
+
+def validation_loss(model: TrendcastNet, valid: list[Samples], cfg: TrainConfig, batch: int = 8192) -> float:
+    """Mean :func:`batch_loss` over the validation sets (each set weighs by its number of batches)."""
+    losses = []
+    model.eval()
+    with torch.inference_mode():
+        for s in valid:
+            for start in range(0, len(s), batch):
+                losses.append(float(batch_loss(model, tensors(s, slice(start, start + batch)), cfg)))
+    return float(np.mean(losses))
+
+
+def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
+          on_epoch=None) -> tuple[TrendcastNet, dict]:
+    """Train a :class:`TrendcastNet`; returns the weights of the best validation epoch and a history.
+
+    ``on_epoch(epoch, train_loss, valid_loss, best)`` is called after each epoch.
+    Stops after ``patience`` epochs without a better validation loss.
+    """
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = TrendcastNet(**cfg.model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # one shuffled stream over all training sets: (set, row) pairs
+    owners = np.concatenate([np.full(len(s), i) for i, s in enumerate(train_sets)])
+    rows = np.concatenate([np.arange(len(s)) for s in train_sets])
+    best, best_state, stale, history = float("inf"), None, 0, []
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = rng.permutation(len(rows))
+        losses = []
+        for start in range(0, len(order), cfg.batch_size):
+            pick = order[start : start + cfg.batch_size]
+            loss = sum(batch_loss(model, tensors(train_sets[i], np.sort(rows[pick][owners[pick] == i])), cfg)
+                       * float(np.mean(owners[pick] == i))
+                       for i in np.unique(owners[pick]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        v = validation_loss(model, valid_sets, cfg)
+        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v})
+        if v < best - 1e-5:
+            best, best_state, stale = v, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, float(np.mean(losses)), v, best)
+        if stale >= cfg.patience:
+            break
+    model.load_state_dict(best_state)
+    return model.eval(), {"epochs": history, "best_valid_loss": best, "config": asdict(cfg)}
+
+
+def wape(y: np.ndarray, p50: np.ndarray) -> float:
+    """``Σ|y − p50| / Σy`` over finite targets (NaN when nothing sold)."""
+    ok = np.isfinite(y)
+    total = float(y[ok].sum())
+    return float(np.abs(y[ok] - p50[ok]).sum() / total) if total > 0 else float("nan")
+
+
+def baseline_p50(s: Samples, horizon: int, kind: str) -> np.ndarray:
+    """Point forecasts of units over ``horizon`` days: ``ma28`` (28-day mean) or ``ewma`` (models.baselines)."""
+    units = s.history[:, UNITS]
+    if kind == "ma28":
+        return units[:, -28:].mean(axis=1) * horizon
+    from models.baselines import EwmaForecaster
+    from models.interface import FeatureBatch
+
+    fb = FeatureBatch(s.history, s.age, s.weekday, 0)
+    return EwmaForecaster().predict(fb).quantiles[:, HORIZONS.index(horizon), 1]
+
+
+def macro_f1(truth: np.ndarray, pred: np.ndarray, n: int = len(STAGES)) -> float:
+    """Mean F1 over the classes present in ``truth`` or ``pred``."""
+    f1 = []
+    for c in range(n):
+        tp = np.sum((truth == c) & (pred == c))
+        fp, fn = np.sum((truth != c) & (pred == c)), np.sum((truth == c) & (pred != c))
+        if tp + fp + fn:
+            f1.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1)) if f1 else float("nan")
+
+
+def validation_metrics(model: TrendcastNet, s: Samples) -> dict:
+    """WAPE at 7 days of the model's p50 and of the baselines over SKUs that sold in the period; pinball; stage F1."""
+    q, probs = predict(model, s)
+    sold = np.zeros(s.text.shape[0], dtype=bool)
+    sold[s.sku_row[np.nan_to_num(s.targets[:, H7]) > 0]] = True
+    keep = sold[s.sku_row]
+    y = s.targets[keep, H7]
+    out = {"samples": int(keep.sum()), "skus_with_sales": int(sold.sum()),
+           "wape7_model": wape(y, q[keep, H7, 1]),
+           "wape7_ewma": wape(y, baseline_p50(s, 7, "ewma")[keep]),
+           "wape7_ma28": wape(y, baseline_p50(s, 7, "ma28")[keep])}
+    ok = np.isfinite(y)
+    out["coverage80_7"] = float(np.mean((y[ok] >= q[keep, H7, 0][ok]) & (y[ok] <= q[keep, H7, 2][ok])))
+    labelled = s.stage >= 0
+    out["stage_macro_f1"] = macro_f1(s.stage[labelled], probs[labelled].argmax(1)) if labelled.any() else None
+    return out

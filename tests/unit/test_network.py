@@ -1,0 +1,60 @@
+import numpy as np
+import torch
+
+from models.interface import HORIZONS, QUANTILES, STAGES
+from models.network import TrendcastNet, pinball_loss
+
+
+def _inputs(n=64, days=56, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # Heavy-tailed levels: SKUs selling from ~0.01 to ~1,000 a day.
+    level = torch.exp(torch.rand(n, 1, 1, generator=g) * 11 - 4.6)
+    history = torch.poisson(level.expand(n, 5, days).contiguous(), generator=g)
+    history[: n // 4, :3] = 0  # no funnel for some SKUs
+    age = torch.randint(-1, 400, (n,), generator=g).float()
+    weekday = torch.randint(0, 7, (n,), generator=g)
+    text = torch.nn.functional.normalize(torch.randn(n, 384, generator=g), dim=1)
+    has_text = torch.rand(n, generator=g) > 0.3
+    return history, age, weekday, text, has_text
+
+
+def test_shapes_and_monotone_non_negative_quantiles():
+    torch.manual_seed(0)
+    net = TrendcastNet()
+    q, logits, scale = net(*_inputs())
+    assert q.shape == (64, len(HORIZONS), len(QUANTILES)) and logits.shape == (64, len(STAGES))
+    assert scale.shape == (64,) and torch.all(scale >= 1)
+    assert torch.all(q >= 0) and torch.all(torch.isfinite(q))
+    assert torch.all(q[..., 1] >= q[..., 0]) and torch.all(q[..., 2] >= q[..., 1])
+
+
+def test_outputs_scale_with_the_sku_level():
+    # The same history at 1,000x the units gives forecasts ~1,000x as large:
+    # the scale, not the raw counts, carries the level.
+    torch.manual_seed(0)
+    net = TrendcastNet().eval()
+    history, age, weekday, text, has_text = _inputs(8)
+    history = torch.ones_like(history) * 0.2
+    big = history * 1000
+    q_small, _, _ = net(history, age, weekday, text, has_text)
+    q_big, _, _ = net(big, age, weekday, text, has_text)
+    ratio = (q_big / q_small).detach().numpy()
+    assert np.all(ratio > 100)
+
+
+def test_unknown_text_rows_ignore_the_text_input():
+    torch.manual_seed(0)
+    net = TrendcastNet().eval()
+    history, age, weekday, text, _ = _inputs(4)
+    none = torch.zeros(4, dtype=torch.bool)
+    a, _, _ = net(history, age, weekday, text, none)
+    b, _, _ = net(history, age, weekday, torch.zeros_like(text), none)
+    torch.testing.assert_close(a, b)
+
+
+def test_pinball_loss_is_lowest_at_the_true_quantiles_and_skips_nan_targets():
+    y = torch.tensor([[1.0, 7.0, float("nan")]])
+    scale = torch.ones(1)
+    exact = torch.tensor([[[1.0, 1.0, 1.0], [7.0, 7.0, 7.0], [0.0, 0.0, 0.0]]])
+    assert float(pinball_loss(exact, y, scale)) == 0.0
+    assert float(pinball_loss(exact + 1.0, y, scale)) > 0.0
