@@ -20,8 +20,10 @@ from models.interface import Forecaster
 from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
 from stream_app.decode import Invalid, decode_catalog
 from stream_app.ingest import BatchOutcome, Ingestor, Rejected
+from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
+from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.ticks import run_tick
 from stream_app.windows import WindowSpec
@@ -152,11 +154,8 @@ class Worker:
         self.publisher.alerts(result.alerts)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
-        log.info(
-            "tick partition=%d as_of=%s skus=%d alerts=%d seconds=%.3f",
-            partition, time.strftime("%Y-%m-%d", time.gmtime(as_of_day * 86400)),
-            result.skus, len(result.alerts), dt,
-        )
+        self.metrics.tick_skus.observe(result.skus)
+        log_tick(log, partition, as_of_day, result.skus, len(result.alerts), dt)
 
     async def advance_idle(self) -> None:
         """Move idle partitions' event time forward so their days close too."""
@@ -200,6 +199,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     """Faust settings derived from ours (tuned for the batch path)."""
     return dict(
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
@@ -278,14 +278,13 @@ def _wire(worker: Worker) -> None:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
-        worker.metrics.ready.set(0)
         parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
         if parts:
             await worker.on_revoked(parts)
 
-    # Faust calls on_rebalance_complete once tables are recovered and streams resume.
+    # Faust calls on_rebalance_complete once tables are recovered and streams
+    # resume; readiness (trendcast_ready, /readyz) is stream_app.health's.
     @app.on_rebalance_complete.connect
-    def now_ready(sender: Any, **kwargs: Any) -> None:
+    def count_recovered(sender: Any, **kwargs: Any) -> None:
         worker.metrics.skus_tracked.set(len(worker.ingestor.store))
-        worker.metrics.ready.set(1)
 

@@ -36,6 +36,17 @@ class Metrics:
     clock_jumps: Counter
     event_time: Gauge
     ready: Gauge
+    tick_skus: Histogram
+    scoring_seconds: Histogram
+    model_fallbacks: Counter
+    model_info: Gauge
+    build_info: Gauge
+    consumer_lag: Gauge
+    lag_probe_errors: Counter
+    forecast_wape: Gauge
+    interval_coverage: Gauge
+    drift_detections: Counter
+    calibration_outcomes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -100,7 +111,75 @@ class Metrics:
                 "1 once the worker has joined the group and recovered its tables, 0 while (re)starting.",
                 registry=r,
             ),
+            tick_skus=Histogram(
+                "trendcast_forecast_tick_skus", "SKUs forecast by one forecast tick on one partition.",
+                buckets=(1, 10, 100, 500, 1000, 5000, 10000, 50000, 100000), registry=r,
+            ),
+            scoring_seconds=Histogram(
+                "trendcast_scoring_seconds", "Wall time of scoring one micro-batch with the model, by device.",
+                ["device"], buckets=LATENCY_BUCKETS, registry=r,
+            ),
+            model_fallbacks=Counter(
+                "trendcast_model_fallbacks",
+                "Micro-batches scored by the baseline instead of the model, by reason (not_loaded, error, nan).",
+                ["reason"], registry=r,
+            ),
+            model_info=Gauge(
+                "trendcast_model_info", "The forecaster in use (value 1): name, version and device.",
+                ["name", "version", "device"], registry=r,
+            ),
+            build_info=Gauge(
+                "trendcast_build_info", "trendcast build (value 1): package, Python and Faust versions.",
+                ["version", "python", "faust"], registry=r,
+            ),
+            # Bounded: one series per assigned source partition, not per SKU.
+            consumer_lag=Gauge(
+                "trendcast_consumer_lag_messages",
+                "Messages behind: the broker's end offset minus the group's committed offset, per assigned "
+                "source partition. The embedded broker under-reports end offsets (lag reads low there).",
+                ["topic", "partition"], registry=r,
+            ),
+            lag_probe_errors=Counter(
+                "trendcast_consumer_lag_probe_errors",
+                "Failed reads of end or committed offsets (the lag gauges keep their last value).", registry=r,
+            ),
+            # The four below are filled by calibration (issue 5); declared now so
+            # the dashboard and alert rules can rely on their names.
+            forecast_wape=Gauge(
+                "trendcast_forecast_wape",
+                "Rolling WAPE of the p50 forecast over the latest calibration outcomes, by horizon in days "
+                "(0..inf, 0 is perfect). Filled by calibration (issue 5).",
+                ["horizon"], registry=r,
+            ),
+            interval_coverage=Gauge(
+                "trendcast_interval_coverage",
+                "Rolling share of outcomes inside the p10-p90 interval, by horizon in days (0..1, target 0.8). "
+                "Filled by calibration (issue 5).",
+                ["horizon"], registry=r,
+            ),
+            drift_detections=Counter(
+                "trendcast_drift_detections",
+                "Concept drifts detected by calibration, by product category. Filled by calibration (issue 5).",
+                ["category"], registry=r,
+            ),
+            calibration_outcomes=Counter(
+                "trendcast_calibration_outcomes",
+                "(forecast, actual) pairs calibration learned from. Filled by calibration (issue 5).", registry=r,
+            ),
         )
+
+    def set_build_info(self) -> None:
+        """Set :attr:`build_info` from the installed package versions."""
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "unknown"
+
+        self.build_info.labels(v("trendcast"), platform.python_version(), v("faust-streaming")).set(1)
 
     def serve(self, host: str, port: int) -> None:
         """Expose ``/metrics`` over HTTP on ``host:port`` (in a background thread)."""
