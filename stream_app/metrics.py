@@ -108,7 +108,8 @@ class Metrics:
             ),
             ready=Gauge(
                 "trendcast_ready",
-                "1 once the worker has joined the group and recovered its tables, 0 while (re)starting.",
+                "1 once the worker has joined the group, recovered its tables and loaded its forecaster "
+                "(as /readyz), 0 while it (re)starts or rebalances.",
                 registry=r,
             ),
             tick_skus=Histogram(
