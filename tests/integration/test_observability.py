@@ -174,7 +174,8 @@ def test_prometheus_scrapes_the_worker_and_gets_the_expected_series(make_run, tm
         assert prom.value('trendcast_events_invalid_total{reason="bad_json"}') == 3
         assert prom.value("sum(trendcast_events_applied_total)") == 60
         assert prom.value("trendcast_duplicates_dropped_total") == 0
-        assert prom.value("trendcast_skus_tracked") == 12
+        # Set when the state is flushed to the changelog (every flush_interval_s), so it may trail a scrape.
+        wait_for(lambda: prom.value("trendcast_skus_tracked") == 12, 30, "12 SKUs tracked")
         info = prom.query("trendcast_build_info")
         assert len(info) == 1 and list(info.values()) == [1.0]
         assert json.loads(next(iter(info)))["version"] == "0.1.0"
