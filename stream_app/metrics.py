@@ -2,13 +2,14 @@
 
 Base units, ``_total`` counters, ``_seconds`` histograms, and no per-SKU or
 per-user label: label values are bounded sets (topics, reason codes).
+Served by :mod:`stream_app.health` with ``/healthz`` and ``/readyz``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Ingest latency spans sub-millisecond batches to multi-second stalls; the
 # default buckets stop at 10 s and are too coarse below 5 ms.
@@ -181,7 +182,3 @@ class Metrics:
                 return "unknown"
 
         self.build_info.labels(v("trendcast"), platform.python_version(), v("faust-streaming")).set(1)
-
-    def serve(self, host: str, port: int) -> None:
-        """Expose ``/metrics`` over HTTP on ``host:port`` (in a background thread)."""
-        start_http_server(port, addr=host, registry=self.registry)
