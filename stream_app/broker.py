@@ -75,9 +75,11 @@ async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0, *, client:
                 await admin.close()
             except Exception:  # noqa: BLE001 - closing a half-open client
                 pass
+    protocol = (client or {}).get("security_protocol", "PLAINTEXT")
+    security = "" if protocol == "PLAINTEXT" else f", and that it accepts {protocol} with the configured credentials"
     raise BrokerError(
         f"the Kafka broker at {bootstrap} did not answer within {timeout_s:.0f} s ({last}); "
-        "check that it is running and that TRENDCAST_BROKER points at it"
+        f"check that it is running and that TRENDCAST_BROKER points at it{security}"
     )
 
 

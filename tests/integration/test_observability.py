@@ -82,6 +82,24 @@ def test_lag_is_end_offset_minus_committed_as_the_broker_reports_them(broker):
     assert ends[(one, 0)] == 1 and lags[(one, 0)] == 0  # under-reported end offset: lag reads low
 
 
+def test_a_sasl_worker_facing_a_broker_without_sasl_stops_in_one_line_without_the_password(broker, tmp_path):
+    import os
+    import sys
+
+    secret = "hunter2-secret"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDCAST_")}
+    env.update(TRENDCAST_BROKER=broker.url, TRENDCAST_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+               TRENDCAST_SASL_MECHANISM="SCRAM-SHA-256", TRENDCAST_SASL_USERNAME="trendcast",
+               TRENDCAST_SASL_PASSWORD=secret, TRENDCAST_CONNECT_TIMEOUT_S="2", TRENDCAST_METRICS_PORT="0",
+               TRENDCAST_DATA_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "stream_app.cli", "worker"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "accepts SASL_PLAINTEXT with the configured credentials" in lines[0]
+    assert secret not in r.stdout + r.stderr
+
+
 def events(run) -> tuple[list, dict[str, int]]:
     """Valid orders and clicks over three days for 12 SKUs, plus malformed orders; and the count per topic."""
     msgs, counts = [], {}
