@@ -178,6 +178,35 @@ def replay(
 
 
 @cli.command()
+def evaluate(
+    data: Path = typer.Option(..., help="The dataset: a UCI Online Retail CSV (.gz allowed) or a folder of event "
+                                        "files (e.g. from 'trendcast simulate')."),
+    source: str = typer.Option("uci", help="uci (UCI Online Retail, through the replay adapter) or events."),
+    from_: str = typer.Option(..., "--from", help="First origin day, UTC (YYYY-MM-DD)."),
+    until: str = typer.Option(..., help="Last day of the evaluation period, inclusive (YYYY-MM-DD)."),
+    out: Path = typer.Option(Path("evaluation"), help="Report folder: metrics.json, summary.md, PNG plots."),
+    labels: Optional[Path] = typer.Option(None, help="A simulator labels.csv: true stages (stage F1, error by stage)."),
+    model: str = typer.Option("default", help="A checkpoint path, 'default' (the committed one) or 'none'."),
+    origins_every: int = typer.Option(7, min=1, help="Days between origins."),
+    baselines: str = typer.Option("all", help="Comma-separated reference forecasters, 'all' or 'none': "
+                                              "ewma, snaive7, ma28, autoets, croston, tsb, holtwinters."),
+    max_skus: Optional[int] = typer.Option(None, min=1, help="Evaluate at most this many SKUs with sales."),
+) -> None:
+    """Rolling-origin backtest of the model against reference baselines; writes a report folder."""
+    from stream_app.evalcli import BadRequest, EvalRequest, day_of, parse_baselines, run_evaluate
+
+    try:
+        req = EvalRequest(data=data, source=source, first_day=day_of(from_, "--from"),
+                          last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
+                          every=origins_every, baselines=parse_baselines(baselines), max_skus=max_skus,
+                          command=" ".join(["trendcast", *sys.argv[1:]]))
+        for line in run_evaluate(req, progress=sys.stderr.isatty()):
+            typer.echo(line)
+    except BadRequest as exc:
+        raise UserError(str(exc)) from None
+
+
+@cli.command()
 def tail(
     topic: str = typer.Argument(..., help="Topic to print, e.g. forecasts, stage-alerts, dead-letters."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest message."),

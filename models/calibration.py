@@ -1,0 +1,199 @@
+"""Online calibration of forecast quantiles: bias correction, adaptive conformal intervals, drift resets.
+
+Learned from (forecast, actual) pairs as days close, per group (a product
+category) with a global group behind it, and per horizon:
+
+* **bias** — the mean log error ``log1p(actual) - log1p(p50)`` of each day's
+  outcomes, smoothed over days with river's ``stats.EWMean``; quantiles
+  are corrected multiplicatively on the ``1 + units`` scale
+  (``expm1(log1p(q) + bias)``), which suits SKUs selling 0.1/day and
+  1,000/day alike;
+* **interval width** — split-conformal scores of the bias-corrected
+  p10–p90 interval in log1p space, scaled by the quantile of recent scores
+  at a level that Adaptive Conformal Inference (Gibbs & Candès, 2021)
+  nudges after every day: ``alpha += step * (target_miss - observed_miss)``;
+* **drift** — river's ``drift.PageHinkley`` on each group's daily mean log
+  error; when it fires, the group's bias jumps to the latest day's error,
+  its ACI level and score window restart, and the caller counts it.
+
+Daily means rather than single outcomes feed the learners: a category sells
+thousands of SKU-days a day, and per-outcome fading would forget within
+minutes of one busy day what a quiet week taught.
+
+Pure with respect to Kafka: arrays in, arrays out; the state pickles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from river import drift, stats
+
+GLOBAL = ""  # the group every outcome also feeds
+EPS = 0.05  # floor of a half-interval in log1p units: zero-width intervals have no scale
+
+
+@dataclass(frozen=True)
+class CalibrationRules:
+    """Knobs of the calibration.
+
+    ``coverage``: nominal coverage of the p10–p90 interval; ``bias_fading``:
+    weight of the newest day in the bias (river EWMean fading factor);
+    ``aci_step``: ACI step per day; ``score_days``: days of conformal scores
+    kept, at most ``score_sample`` per day (an even subsample: the state
+    stays small enough for one changelog message); ``min_days``: days of outcomes before a category's own
+    calibrator is used instead of the global one; ``drift_threshold`` and
+    ``drift_delta``: Page-Hinkley threshold and tolerance on the daily mean
+    log error.
+    """
+
+    coverage: float = 0.8
+    bias_fading: float = 0.3
+    aci_step: float = 0.1
+    score_days: int = 14
+    score_sample: int = 200
+    min_days: int = 3
+    drift_threshold: float = 0.5
+    drift_delta: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.coverage < 1.0:
+            raise ValueError("coverage must be in (0, 1)")
+        if not 0.0 < self.bias_fading <= 1.0 or not 0.0 < self.aci_step < 1.0:
+            raise ValueError("bias_fading must be in (0, 1] and aci_step in (0, 1)")
+        if self.score_days < 1 or self.min_days < 1 or self.score_sample < 1:
+            raise ValueError("score_days, score_sample and min_days must be >= 1")
+
+
+@dataclass
+class HorizonState:
+    """One group's calibration for one horizon."""
+
+    bias: stats.EWMean
+    alpha: float
+    scores: list[np.ndarray] = field(default_factory=list)  # one array per day, newest last
+    days: int = 0
+
+    def width(self) -> float:
+        """Multiplier of the half-intervals: ``1 + q`` with ``q`` the ACI quantile of recent scores."""
+        if not self.scores:
+            return 1.0
+        s = np.concatenate(self.scores).astype(np.float64)
+        level = float(np.clip(1.0 - self.alpha, 0.0, 1.0))
+        return max(0.1, 1.0 + float(np.quantile(s, level)))
+
+
+@dataclass
+class GroupState:
+    """A group's horizons and its drift detector."""
+
+    horizons: list[HorizonState]
+    detector: drift.PageHinkley
+
+
+class Calibrator:
+    """Calibrates the forecasts of one partition's SKUs (``n`` SKUs, ``H`` horizons, p10/p50/p90)."""
+
+    def __init__(self, rules: CalibrationRules | None = None, horizons: int = 3) -> None:
+        self.rules = rules or CalibrationRules()
+        self.n_horizons = horizons
+        self.groups: dict[str, GroupState] = {}
+
+    def _group(self, name: str) -> GroupState:
+        g = self.groups.get(name)
+        if g is None:
+            r = self.rules
+            g = GroupState(
+                [HorizonState(stats.EWMean(r.bias_fading), 1.0 - r.coverage) for _ in range(self.n_horizons)],
+                drift.PageHinkley(min_instances=r.min_days, delta=r.drift_delta,
+                                  threshold=r.drift_threshold, mode="both"),
+            )
+            self.groups[name] = g
+        return g
+
+    def _state_for(self, group: str, h: int) -> HorizonState:
+        g = self.groups.get(group)
+        if g is not None and g.horizons[h].days >= self.rules.min_days:
+            return g.horizons[h]
+        return self._group(GLOBAL).horizons[h]
+
+    def correct(self, quantiles: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Calibrated copy of ``quantiles`` ``(n, H, 3)`` (units), for SKUs of ``groups`` ``(n,)``."""
+        q = np.log1p(np.maximum(np.asarray(quantiles, dtype=np.float64), 0.0))
+        out = np.empty_like(q)
+        groups = np.asarray(groups, dtype=object)
+        for name in np.unique(groups):
+            rows = groups == name
+            for h in range(q.shape[1]):
+                st = self._state_for(name, h)
+                b = st.bias.get() if st.days else 0.0
+                lo, mid, hi = (q[rows, h, i] + b for i in range(3))
+                w = st.width()
+                out[rows, h, 0] = mid - np.maximum(mid - lo, EPS) * w
+                out[rows, h, 1] = mid
+                out[rows, h, 2] = mid + np.maximum(hi - mid, EPS) * w
+        return np.maximum(np.expm1(out), 0.0)
+
+    def learn(self, horizon: int, quantiles: np.ndarray, actual: np.ndarray, groups: np.ndarray) -> list[str]:
+        """Learn from one day's outcomes of ``horizon``: raw ``quantiles`` ``(m, 3)`` and ``actual`` units ``(m,)``.
+
+        Returns the groups (categories) whose drift detector fired.
+        """
+        q = np.log1p(np.maximum(np.asarray(quantiles, dtype=np.float64), 0.0))
+        y = np.log1p(np.maximum(np.asarray(actual, dtype=np.float64), 0.0))
+        groups = np.asarray(groups, dtype=object)
+        drifted = []
+        for name in [GLOBAL, *np.unique(groups)]:
+            rows = slice(None) if name == GLOBAL else groups == name
+            if self._learn_group(name, horizon, q[rows], y[rows]) and name != GLOBAL:
+                drifted.append(name)
+        return drifted
+
+    def _learn_group(self, name: str, h: int, q: np.ndarray, y: np.ndarray) -> bool:
+        if len(y) == 0:
+            return False
+        r = self.rules
+        g = self._group(name)
+        st = g.horizons[h]
+        b = st.bias.get() if st.days else 0.0
+        score = _scores(q, y, b)
+        w = st.width()
+        miss = float(np.mean(score > w - 1.0))
+        st.alpha += r.aci_step * ((1.0 - r.coverage) - miss)
+        st.scores.append(_sample(score, r.score_sample))
+        del st.scores[: -r.score_days]
+        error = float(np.mean(y - q[:, 1]))
+        st.bias.update(error)
+        st.days += 1
+        fired = False
+        if h == 0:  # the 1-day horizon reports first and most often: it watches for drift
+            g.detector.update(error)
+            if g.detector.drift_detected:
+                fired = True
+                # Old errors and scores describe a level that is gone: start over from
+                # today's, which the 1-day horizon has for every horizon's level.
+                for hs in g.horizons:
+                    hs.bias = stats.EWMean(r.bias_fading)
+                    hs.bias.update(error)
+                    hs.alpha = 1.0 - r.coverage
+                    hs.scores = []
+                st.scores = [_sample(_scores(q, y, error), r.score_sample)]
+        return fired
+
+
+def _scores(q: np.ndarray, y: np.ndarray, bias: float) -> np.ndarray:
+    """Conformal scores of log1p outcomes ``y`` against log1p quantiles ``q`` shifted by ``bias``.
+
+    How far outside (> 0) or inside (< 0) the p10–p90 interval each outcome
+    fell, in half-widths: the interval widened by ``1 + s`` just covers it.
+    """
+    lo, mid, hi = q[:, 0] + bias, q[:, 1] + bias, q[:, 2] + bias
+    return np.maximum((lo - y) / np.maximum(mid - lo, EPS), (y - hi) / np.maximum(hi - mid, EPS))
+
+
+def _sample(scores: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` of ``scores``, evenly spread over their sorted order (quantiles survive), as float16."""
+    if len(scores) <= k:
+        return scores.astype(np.float16)
+    return np.sort(scores)[np.linspace(0, len(scores) - 1, k).round().astype(int)].astype(np.float16)

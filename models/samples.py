@@ -1,0 +1,125 @@
+"""Offline samples: a dense per-SKU daily panel, features at any origin day, targets after it.
+
+Features go through :func:`stream_app.features.build_features`, the function
+the worker calls on its windows, so a model sees offline exactly what it
+sees online (tests/integration/test_feature_parity.py proves it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from models.interface import HORIZONS, TEXT_DIM, FeatureBatch
+from models.text import catalog_text
+from stream_app.eventfiles import event_files, read_lines
+from stream_app.features import build_features
+from stream_app.offline import DailySeries
+
+UNITS = 3  # channel of units sold
+FUNNEL = slice(0, 3)  # clicks, cart adds, cart removes
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Every SKU's daily series on one calendar.
+
+    ``values``: ``(n_skus, 5, n_days)`` float32 clicks, cart adds, cart
+    removes, units sold, revenue per UTC day; ``values[..., 0]`` is day
+    ``first_day`` (days since 1970-01-01). ``first_sale_day``: ``(n_skus,)``
+    day of each SKU's first sale, -1 for none. ``text``/``has_text``:
+    product-text embeddings (zero rows where there is no catalog record).
+    ``has_funnel``: the dataset has clicks or cart events at all.
+    """
+
+    values: np.ndarray
+    skus: list[str]
+    first_day: int
+    first_sale_day: np.ndarray
+    text: np.ndarray
+    has_text: np.ndarray
+    has_funnel: bool
+
+    @property
+    def last_day(self) -> int:
+        """The panel's last day (days since 1970-01-01)."""
+        return self.first_day + self.values.shape[2] - 1
+
+
+def panel_from_series(series: DailySeries, embeddings: dict[str, np.ndarray] | None = None) -> Panel:
+    """The dense panel of ``series`` from its first to its last day; ``embeddings``: sku -> 384-d vector."""
+    n = len(series.skus)
+    if len(series) == 0:
+        first = last = 0
+    else:
+        first, last = int(series.day.min()), int(series.day.max())
+    values = series.dense(first, last).astype(np.float32)
+    sold = series.counts[:, UNITS] > 0
+    first_sale = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_sale, series.sku[sold], series.day[sold])
+    first_sale = np.where(first_sale == np.iinfo(np.int64).max, -1, first_sale)
+    text = np.zeros((n, TEXT_DIM), dtype=np.float32)
+    has_text = np.zeros(n, dtype=bool)
+    for i, sku in enumerate(series.skus):
+        vec = (embeddings or {}).get(sku)
+        if vec is not None:
+            text[i] = vec
+            has_text[i] = True
+    has_funnel = bool(series.counts[:, FUNNEL].sum() > 0) if len(series) else False
+    return Panel(values, list(series.skus), first, first_sale.astype(np.int64), text, has_text, has_funnel)
+
+
+def history_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, 5, history_days)`` float32 days ``origin_day - history_days + 1 .. origin_day``; zeros outside the panel."""
+    values = panel.values if rows is None else panel.values[rows]
+    n, _, n_days = values.shape
+    out = np.zeros((n, 5, history_days), dtype=np.float32)
+    start = origin_day - history_days + 1 - panel.first_day  # panel index of out[..., 0]
+    lo, hi = max(start, 0), min(start + history_days, n_days)
+    if hi > lo:
+        out[:, :, lo - start : hi - start] = values[:, :, lo:hi]
+    return out
+
+
+def features_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> FeatureBatch:
+    """Model input at the end of ``origin_day``, as the worker builds it from its windows.
+
+    ``rows``: panel rows (SKUs) to include, all by default. A first sale
+    after ``origin_day`` is not known yet (-1).
+    """
+    sel = slice(None) if rows is None else rows
+    first = panel.first_sale_day[sel]
+    first = np.where((first >= 0) & (first <= origin_day), first, -1)
+    return build_features(history_at(panel, origin_day, history_days, rows), origin_day, first,
+                          panel.text[sel], panel.has_text[sel])
+
+
+def targets_at(panel: Panel, origin_day: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, 3)`` float32 units sold over days ``origin_day+1 .. origin_day+h`` for h in 1, 7, 14; NaN past the panel."""
+    units = panel.values[:, UNITS] if rows is None else panel.values[rows, UNITS]
+    out = np.full((units.shape[0], len(HORIZONS)), np.nan, dtype=np.float32)
+    start = origin_day + 1 - panel.first_day
+    for j, h in enumerate(HORIZONS):
+        if start >= 0 and start + h <= units.shape[1]:
+            out[:, j] = units[:, start : start + h].sum(axis=1)
+    return out
+
+
+def catalog_texts(event_folder: str | Path) -> dict[str, str]:
+    """sku -> the text it is embedded from (:func:`models.text.catalog_text`), from the folder's catalog file.
+
+    A SKU with several catalog records keeps its last one, as the worker's table does.
+    """
+    path = event_files(event_folder).get("catalog")
+    if path is None:
+        return {}
+    texts = {}
+    for _, raw in read_lines(path):
+        rec = orjson.loads(raw)
+        if isinstance(rec, dict) and isinstance(rec.get("sku"), str):
+            texts[rec["sku"]] = catalog_text(str(rec.get("title") or ""), str(rec.get("description") or ""),
+                                             str(rec.get("category") or ""))
+    return texts

@@ -1,0 +1,129 @@
+"""Stable lifecycle stages from noisy daily stage probabilities: persistence and hysteresis.
+
+A model's daily argmax stage wobbles around every boundary; a restocking bot
+acting on each wobble would buy and cancel in turn. The tracker smooths each
+SKU's probabilities over days (exponentially), confirms a change only after
+the new stage has led the smoothed probabilities with enough weight for
+enough consecutive forecasts, and makes going back harder than going forward
+(products age introduction → growth → maturity → decline; a revival happens,
+but it must prove itself for longer), and holds a new stage for a minimum
+dwell time before any other change.
+
+Pure and vectorised: state is a few ``(n,)`` arrays the caller keeps per SKU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NONE = -1  # no stage yet (before a SKU's first forecast)
+
+
+@dataclass(frozen=True)
+class TrackerRules:
+    """How much evidence a stage change needs.
+
+    ``smoothing``: weight of a day's probabilities in the exponentially
+    smoothed ones (1: no smoothing); ``persist_days``: consecutive daily
+    forecasts in which the new stage must lead the smoothed probabilities;
+    ``threshold``: its minimum smoothed probability in each of them;
+    ``backward_persist_days``: the same for a move to an earlier stage
+    (e.g. decline → growth); ``min_dwell_days``: days a confirmed stage is
+    held before another change can start counting.
+    """
+
+    smoothing: float = 0.4
+    persist_days: int = 3
+    threshold: float = 0.4
+    backward_persist_days: int = 21
+    min_dwell_days: int = 7
+
+    def __post_init__(self) -> None:
+        if self.persist_days < 1 or self.backward_persist_days < self.persist_days:
+            raise ValueError("need 1 <= persist_days <= backward_persist_days")
+        if not 0.25 <= self.threshold <= 1.0:
+            raise ValueError("threshold must be in [0.25, 1] (four stages: below 0.25 nothing can lead)")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError("smoothing must be in (0, 1]")
+        if self.min_dwell_days < 0:
+            raise ValueError("min_dwell_days must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrackerState:
+    """Per-SKU tracker state, ``(n,)`` arrays.
+
+    ``stage``: confirmed stage index or :data:`NONE`; ``since``: day it was
+    confirmed; ``candidate``: stage gathering evidence or :data:`NONE`;
+    ``run``: consecutive days it has led; ``support``: its lowest smoothed
+    probability over that run; ``smoothed``: ``(n, 4)`` smoothed stage
+    probabilities.
+    """
+
+    stage: np.ndarray
+    since: np.ndarray
+    candidate: np.ndarray
+    run: np.ndarray
+    support: np.ndarray
+    smoothed: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "TrackerState":
+        """State of ``n`` SKUs never forecast."""
+        none = np.full(n, NONE, dtype=np.int64)
+        return cls(none.copy(), np.zeros(n, dtype=np.int64), none.copy(),
+                   np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float32),
+                   np.zeros((n, 4), dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class StageStep:
+    """Result of one day: the new state, which SKUs changed stage, from what, and how sure."""
+
+    state: TrackerState
+    changed: np.ndarray
+    previous: np.ndarray
+    confidence: np.ndarray
+
+
+def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: TrackerRules) -> StageStep:
+    """Advance the tracker by one daily forecast per SKU.
+
+    ``probs``: ``(n, 4)`` stage probabilities of the day's forecast; ``day``:
+    its day index (days since 1970-01-01). A SKU's first stage needs the
+    same evidence as a forward change but is not reported as a change
+    (``stage`` is :data:`NONE` until then). ``confidence`` of a change is the
+    lowest smoothed probability the new stage had over the days that
+    confirmed it.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    day = np.broadcast_to(np.asarray(day, dtype=np.int64), state.stage.shape)
+    fresh = state.smoothed.sum(axis=1) == 0  # never forecast: nothing to smooth with
+    a = rules.smoothing
+    smoothed = np.where(fresh[:, None], probs, (1 - a) * state.smoothed + a * probs).astype(np.float32)
+    lead = smoothed.argmax(axis=1)
+    p_lead = smoothed[np.arange(len(lead)), lead]
+    previous = state.stage
+    stage = previous.copy()
+    since = state.since.copy()
+
+    unset = previous == NONE
+    dwelling = (day - since < rules.min_dwell_days) & ~unset
+    contender = (lead != stage) & (p_lead >= rules.threshold) & ~dwelling
+    same = contender & (lead == state.candidate)
+    run = np.where(same, state.run + 1, np.where(contender, 1, 0))
+    support = np.where(same, np.minimum(state.support, p_lead), np.where(contender, p_lead, 0.0)).astype(np.float32)
+    candidate = np.where(contender, lead, NONE)
+
+    backward = (candidate < stage) & ~unset
+    confirmed = contender & (run >= np.where(backward, rules.backward_persist_days, rules.persist_days))
+    stage[confirmed] = candidate[confirmed]
+    since[confirmed] = day[confirmed]
+    changed = confirmed & ~unset
+    confidence = np.where(changed, support, 0.0).astype(np.float32)
+    candidate[confirmed] = NONE
+    run[confirmed] = 0
+    support[confirmed] = 0.0
+    return StageStep(TrackerState(stage, since, candidate, run, support, smoothed), changed, previous.copy(), confidence)

@@ -1,0 +1,203 @@
+"""The edge of ``trendcast evaluate``: arguments to a backtest run, progress, the report folder, summary lines.
+
+The backtest, scores and report are in :mod:`stream_app.evaluation`; this
+module checks the request, loads the data and the model, times each step
+and returns the lines the CLI prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from stream_app.evaluation.backtest import HISTORY_DAYS, origin_days, run_backtest, skus_with_sales
+from stream_app.evaluation.dataset import SOURCES, daily_series, event_folder, label_stages, rule_stages
+from stream_app.evaluation.metrics import KEY_HORIZON, summarise
+from stream_app.evaluation.reference import reference_forecasters
+from stream_app.evaluation.report import write_report
+
+EPOCH = date(1970, 1, 1)
+SKU_DEFINITION = "at least one unit sold on a day some origin forecasts: from the day after --from to --until"
+
+
+class BadRequest(Exception):
+    """An evaluation the user asked for that cannot run as asked; one line."""
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What ``trendcast evaluate`` was asked; days are days since 1970-01-01 UTC, ``last_day`` inclusive."""
+
+    data: Path
+    source: str
+    first_day: int
+    last_day: int
+    out: Path
+    labels: Path | None = None
+    model: str = "default"
+    every: int = 7
+    baselines: tuple[str, ...] = ()
+    max_skus: int | None = None
+    command: str = ""
+
+
+def day_of(text: str, option: str) -> int:
+    """A ``YYYY-MM-DD`` option as days since 1970-01-01."""
+    try:
+        return (date.fromisoformat(text) - EPOCH).days
+    except ValueError:
+        raise BadRequest(f"{option} must be a date like 2011-07-01, got {text!r}") from None
+
+
+def iso(day: int) -> str:
+    return (EPOCH + timedelta(days=int(day))).isoformat()
+
+
+def parse_baselines(text: str) -> tuple[str, ...]:
+    """``all`` or a comma-separated list of reference keys (``none`` for the model alone)."""
+    known = list(reference_forecasters())
+    if text == "all":
+        return tuple(known)
+    if text == "none":
+        return ()
+    chosen = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in chosen if k not in known]
+    if unknown or not chosen:
+        raise BadRequest(f"--baselines: unknown {', '.join(unknown) or 'empty list'}; "
+                         f"choose from all, none, {', '.join(known)}")
+    return chosen
+
+
+def check(req: EvalRequest) -> None:
+    """Refuse a request that cannot run, before any work."""
+    if req.source not in SOURCES:
+        raise BadRequest(f"unknown --source {req.source!r}; one of: {', '.join(SOURCES)}")
+    if not req.data.exists():
+        raise BadRequest(f"no such file or folder: {req.data}")
+    if req.source == "events" and not req.data.is_dir():
+        raise BadRequest(f"--source events needs a folder of event files, got {req.data}")
+    if req.labels is not None and not req.labels.is_file():
+        raise BadRequest(f"no such labels file: {req.labels}")
+    if req.every < 1:
+        raise BadRequest(f"--origins-every must be at least 1 day, got {req.every}")
+    try:
+        origin_days(req.first_day, req.last_day, req.every)
+    except ValueError as exc:
+        raise BadRequest(f"--from {iso(req.first_day)} --until {iso(req.last_day)}: {exc}") from None
+
+
+def load_model(spec: str):
+    """``(forecaster or None, one line saying what was loaded or why not)``.
+
+    ``default``: the committed checkpoint, or None with the reason when it
+    is not there (the baselines still run); a path that does not load is
+    the user's error; ``none`` evaluates the baselines only.
+    """
+    if spec == "none":
+        return None, "not evaluated (--model none)"
+    try:
+        from models.neural import DEFAULT_CHECKPOINT, CheckpointError, load_forecaster
+    except ImportError as exc:
+        if spec == "default":
+            return None, f"not evaluated: the neural model is not in this checkout ({exc})"
+        raise BadRequest(f"--model {spec}: the neural model is not in this checkout ({exc})") from None
+    path = DEFAULT_CHECKPOINT if spec == "default" else Path(spec)
+    try:
+        f = load_forecaster(path)
+    except (CheckpointError, OSError) as exc:
+        if spec == "default":
+            return None, f"not evaluated: the default checkpoint does not load ({str(exc).splitlines()[0]})"
+        raise BadRequest(f"--model {spec}: {str(exc).splitlines()[0]}") from None
+    return f, f"{f.name} version {f.version} from {path}"
+
+
+def _embeddings(folder: Path, skus: tuple[str, ...]):
+    """Product-text embeddings of every SKU with a catalog record (the model's text input)."""
+    from models.samples import catalog_texts
+    from models.text import TextEncoder
+
+    texts = catalog_texts(folder)
+    known = [s for s in skus if s in texts]
+    vectors = TextEncoder().encode([texts[s] for s in known]) if known else np.zeros((0, 384), np.float32)
+    return dict(zip(known, vectors))
+
+
+def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
+    """Backtest the model and the chosen baselines on ``req.data``; write the report to ``req.out``."""
+    from models.samples import panel_from_series
+
+    check(req)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    model, model_status = load_model(req.model)
+    lines = [f"model: {model_status}"]
+    with tempfile.TemporaryDirectory(prefix="trendcast-eval-") as tmp:
+        try:
+            folder = event_folder(req.data, req.source, Path(tmp))
+            series = daily_series(folder)
+        except (ValueError, OSError) as exc:
+            raise BadRequest(f"{req.data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        timings["load and aggregate events"] = time.perf_counter() - start
+        if not series.skus:
+            raise BadRequest(f"{req.data}: no valid events")
+        mark = time.perf_counter()
+        embeddings = _embeddings(folder, series.skus) if model is not None else None
+        if model is not None:
+            timings["text embeddings"] = time.perf_counter() - mark
+    panel = panel_from_series(series, embeddings)
+    if req.last_day > panel.last_day:
+        raise BadRequest(f"--until {iso(req.last_day)} is after the data's last day {iso(panel.last_day)}")
+    if req.first_day - HISTORY_DAYS + 1 < panel.first_day:
+        lines.append(f"warning: the first origins have less than {HISTORY_DAYS} days of data before them "
+                     f"(data from {iso(panel.first_day)})")
+    origins = origin_days(req.first_day, req.last_day, req.every)
+    with_sales = skus_with_sales(panel, req.first_day, req.last_day)
+    rows = with_sales[: req.max_skus] if req.max_skus else with_sales
+    if len(rows) == 0:
+        raise BadRequest(f"no SKU sold anything between {iso(req.first_day)} and {iso(req.last_day)}")
+    forecasters = {**({model.name: model} if model is not None else {}),
+                   **{f.name: f for k, f in reference_forecasters().items() if k in req.baselines}}
+
+    def on_origin(i: int, day: int) -> None:
+        if progress:
+            print(f"origin {i + 1}/{len(origins)} {iso(day)}", file=sys.stderr, flush=True)
+
+    mark = time.perf_counter()
+    bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
+    timings["backtest"] = time.perf_counter() - mark
+    timings["features"] = bt.feature_seconds
+    timings.update({f"predict {n}": s for n, s in bt.seconds.items()})
+    if req.labels is not None:
+        stages, truth = label_stages(req.labels, bt.skus, origins), "simulator labels"
+    else:
+        stages = rule_stages(panel.values[:, 3, :], panel.first_day, origins, rows)
+        truth = "models.labelling.stage_labels rule" if stages is not None else None
+    metrics = summarise(bt, model=model.name if model is not None else None, stages=stages)
+    timings["total"] = time.perf_counter() - start
+    meta = {
+        "dataset": f"{req.data.name} ({req.source})", "command": req.command, "model_status": model_status,
+        "period": {"from": iso(req.first_day), "until": iso(req.last_day), "every_days": req.every,
+                   "origins": [iso(d) for d in origins]},
+        "history_days": HISTORY_DAYS,
+        "skus": {"in_data": len(panel.skus), "with_sales": int(len(with_sales)), "evaluated": int(len(rows)),
+                 "definition": SKU_DEFINITION},
+        "stage_truth": truth,
+        "fallbacks": {n: f.fallbacks for n, f in forecasters.items() if hasattr(f, "fallbacks")},
+        "non_finite_rows_from_ewma": bt.fallback_rows,
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+    paths = write_report(req.out, bt, metrics, meta)
+    key = str(KEY_HORIZON)
+    for name, e in metrics["forecasters"].items():
+        lines.append(f"{name}: WAPE {KEY_HORIZON} d {e['horizons'][key]['wape']:.3f}")
+    if metrics["model"] is not None and metrics["model_wape_7d_improvement"] is not None:
+        lines.append(f"model vs best baseline ({metrics['best_baseline_7d']}) at {KEY_HORIZON} d: "
+                     f"{100 * metrics['model_wape_7d_improvement']:.1f} % lower WAPE")
+    lines.append(f"wrote {', '.join(str(p) for p in paths)} in {timings['total']:.0f} s")
+    return lines

@@ -1,0 +1,1 @@
+"""Rolling-origin evaluation of forecasters: backtest, reference baselines, scores and the report."""

@@ -1,0 +1,162 @@
+"""The report folder: metrics.json, summary.md and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+from models.interface import HORIZONS
+from stream_app.evaluation import plots
+from stream_app.evaluation.backtest import Backtest
+from stream_app.evaluation.metrics import KEY_HORIZON
+
+PLOTS = {"forecast_vs_actual": "forecast_vs_actual.png", "error_by_stage": "error_by_stage.png",
+         "coverage": "coverage.png"}
+TARGET_IMPROVEMENT = 0.10  # the issue: the model's 7-day WAPE at least 10 % below the best baseline's
+TARGET_STAGE_F1 = 0.9
+
+
+def _clean(x):
+    """NaN → None, so metrics.json is strict JSON."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _f(x, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def write_report(out: Path, bt: Backtest, metrics: dict, meta: dict) -> list[Path]:
+    """Write metrics.json (``meta`` + ``metrics``), summary.md and the plots to ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = _clean({**meta, **metrics, "plots": PLOTS})
+    (out / "metrics.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    shown = [n for n in (metrics["model"], metrics["best_baseline_7d"]) if n]
+    plots.forecast_vs_actual(bt, shown, out / PLOTS["forecast_vs_actual"])
+    plots.error_by_stage(metrics, out / PLOTS["error_by_stage"])
+    plots.coverage_plot(metrics, out / PLOTS["coverage"])
+    (out / "summary.md").write_text(summary_markdown(doc))
+    return [out / "metrics.json", out / "summary.md", *(out / p for p in PLOTS.values())]
+
+
+def _cells(e: dict, key: str, digits: int = 3) -> str:
+    return " / ".join(_f(e["horizons"][str(h)][key], digits) for h in HORIZONS)
+
+
+def verdict(doc: dict) -> list[str]:
+    """The lines that say where the model stands against the issue's targets."""
+    lines = []
+    best, model = doc["best_baseline_7d"], doc["model"]
+    fs = doc["forecasters"]
+    key = str(KEY_HORIZON)
+    if best:
+        lines.append(f"Best baseline at {KEY_HORIZON} days: **{best}** (WAPE {_f(fs[best]['horizons'][key]['wape'])}).")
+    if model:
+        imp = doc["model_wape_7d_improvement"]
+        ok = imp is not None and imp >= TARGET_IMPROVEMENT
+        lines.append(f"Model **{model}**: WAPE {_f(fs[model]['horizons'][key]['wape'])}, "
+                     f"{_f(100 * imp if imp is not None else None, 1)} % below the best baseline "
+                     f"(target ≥ {TARGET_IMPROVEMENT:.0%}: {'met' if ok else 'not met'}).")
+        st = fs[model].get("stages")
+        if st and doc.get("stage_truth") == "simulator labels":
+            f1 = st["macro_f1"]
+            lines.append(f"Stage macro-F1 {_f(f1)} (target ≥ {TARGET_STAGE_F1}: "
+                         f"{'met' if f1 is not None and f1 >= TARGET_STAGE_F1 else 'not met'}).")
+    else:
+        lines.append(f"No model evaluated: {doc.get('model_status', 'baselines only')}.")
+    return lines
+
+
+def summary_markdown(doc: dict) -> str:
+    """The Markdown summary of a metrics document (as written to metrics.json)."""
+    fs = doc["forecasters"]
+    hz = "/".join(str(h) for h in HORIZONS)
+    lines = [
+        f"# Backtest: {doc['dataset']}",
+        "",
+        f"Regenerate: `{doc['command']}`",
+        "",
+        f"Period {doc['period']['from']} to {doc['period']['until']} (inclusive); "
+        f"{len(doc['period']['origins'])} origins every {doc['period']['every_days']} days "
+        f"({doc['period']['origins'][0]} … {doc['period']['origins'][-1]}), state at the end of each origin day, "
+        f"{doc['history_days']} days of history. SKUs: {doc['skus']['evaluated']:,} evaluated of "
+        f"{doc['skus']['with_sales']:,} with sales ({doc['skus']['definition']}); "
+        f"{doc['skus']['in_data']:,} in the data.",
+        "",
+        f"Model: {doc.get('model_status', '')}",
+        "",
+        *[f"* {x}" for x in verdict(doc)],
+        "",
+        f"## Scores per horizon ({hz} days)",
+        "",
+        "WAPE = Σ|y − p50| / Σy over all (SKU, origin) pairs. MASE: |y − p50| / (h × in-sample seasonal-naive-7 "
+        "MAE per day of the history), mean over pairs with a nonzero scale. Pinball: Σρ / Σy over p10/p50/p90 "
+        "(mean ρ per pair, divided by mean units). Coverage: share of actuals in [p10, p90], nominal 0.80.",
+        "",
+        f"| forecaster | WAPE {hz} | MASE {hz} | pinball {hz} | coverage {hz} | stage macro-F1 | predict s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in fs.items():
+        st = e.get("stages")
+        lines.append(f"| {name} | {_cells(e, 'wape')} | {_cells(e, 'mase')} | {_cells(e, 'pinball_scaled')} | "
+                     f"{_cells(e, 'coverage_p10_p90', 2)} | {_f(st['macro_f1']) if st else '—'} | "
+                     f"{e['predict_seconds']:.1f} |")
+    lines += _undefined_note(doc)
+    pairs = {h: next(iter(fs.values()))["horizons"][str(h)]["pairs"] for h in HORIZONS}
+    lines += ["", f"Pairs per horizon: {', '.join(f'{h} d: {n:,}' for h, n in pairs.items())}; "
+              f"MASE leaves out {next(iter(fs.values()))['horizons']['1']['mase_pairs_left_out']:,} pairs "
+              "whose history has a zero scale. Reference forecasters' p10/p90: their p50 times the relative "
+              "spread of the history's rolling h-day totals (stream_app/evaluation/reference.py); the EWMA "
+              "baseline and the model give their own."]
+    swapped = {n: k for n, k in doc.get("non_finite_rows_from_ewma", {}).items() if k}
+    if swapped:
+        lines += ["", "Pairs whose forecast was not finite, answered by the EWMA baseline as in the worker: "
+                  + ", ".join(f"{n} {k:,}" for n, k in swapped.items()) + "."]
+    if doc.get("fallbacks"):
+        lines += ["", "statsforecast fits that raised and fell back to the history's mean: "
+                  + ", ".join(f"{n} {k:,}" for n, k in doc["fallbacks"].items()) + "."]
+    lines += _stage_section(doc)
+    lines += ["", "## Plots", "", f"![forecast vs actual]({PLOTS['forecast_vs_actual']})", "",
+              f"![error by stage]({PLOTS['error_by_stage']})", "", f"![coverage]({PLOTS['coverage']})", "",
+              "## Timings (seconds, this machine)", ""]
+    lines += [f"* {k}: {v:.1f}" for k, v in doc["timings"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _undefined_note(doc: dict) -> list[str]:
+    """Say why a horizon's WAPE is undefined: no unit sold over it at any origin (e.g. a shop closed that weekday)."""
+    first = next(iter(doc["forecasters"].values()))["horizons"]
+    empty = [h for h in HORIZONS if first[str(h)]["wape"] is None]
+    if not empty:
+        return []
+    weekdays = {date.fromisoformat(d).strftime("%A") for d in doc["period"]["origins"]}
+    when = f" (every origin is a {weekdays.pop()})" if len(weekdays) == 1 else ""
+    return ["", f"Horizon {', '.join(map(str, empty))} d: no unit was sold over it at any origin{when}, so "
+            "WAPE and scaled pinball are undefined (—); MASE and coverage still compare forecasts with the zeros."]
+
+
+def _stage_section(doc: dict) -> list[str]:
+    fs = doc["forecasters"]
+    if not doc.get("stage_truth"):
+        return ["", "No stage truth for this dataset: no error by stage, no stage F1."]
+    stages = sorted({s for e in fs.values() for s in e["wape_7d_by_stage"]},
+                    key=lambda s: ["introduction", "growth", "maturity", "decline", "unlabelled"].index(s))
+    lines = ["", f"## WAPE over {KEY_HORIZON} days by lifecycle stage at the origin ({doc['stage_truth']})", "",
+             "| forecaster | " + " | ".join(stages) + " |", "|---" * (len(stages) + 1) + "|"]
+    lines += [f"| {n} | " + " | ".join(_f(e["wape_7d_by_stage"].get(s)) for s in stages) + " |"
+              for n, e in fs.items()]
+    staged = {n: e["stages"] for n, e in fs.items() if e.get("stages")}
+    if staged:
+        lines += ["", "Stage F1 (argmax of stage_probs at the origin day):", "",
+                  "| forecaster | macro-F1 | " + " | ".join(next(iter(staged.values()))["f1_per_stage"]) + " | pairs |",
+                  "|---" * 7 + "|"]
+        lines += [f"| {n} | {_f(s['macro_f1'])} | " + " | ".join(_f(v) for v in s["f1_per_stage"].values())
+                  + f" | {s['pairs']:,} |" for n, s in staged.items()]
+    return lines

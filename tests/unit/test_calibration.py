@@ -1,0 +1,129 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from models.calibration import CalibrationRules, Calibrator
+
+Z90 = 1.2815515655446004
+
+
+def day_of_outcomes(rng, mu, level=1.0, spread=1.0):
+    """Forecasts that believe demand is ``mu`` with Poisson-like noise, and actuals at ``level * mu``.
+
+    ``spread`` > 1 makes the actuals noisier than the forecast's interval admits.
+    """
+    sd = np.sqrt(mu)
+    q = np.stack([np.maximum(mu - Z90 * sd, 0), mu, mu + Z90 * sd], axis=1)
+    true = level * mu
+    y = np.maximum(np.round(true + rng.normal(0, spread * np.sqrt(true))), 0)
+    return q, y
+
+
+def coverage(q, y):
+    return float(np.mean((y >= q[:, 0]) & (y <= q[:, 2])))
+
+
+def skus(rng, n=2000):
+    return rng.lognormal(mean=2.5, sigma=1.0, size=n)  # ~12 units/day median, a few hundred at most
+
+
+def test_a_known_bias_is_learned_and_removed():
+    rng = np.random.default_rng(1)
+    mu = skus(rng)
+    cal = Calibrator()
+    groups = np.full(len(mu), "toys", dtype=object)
+    for _ in range(10):
+        q, y = day_of_outcomes(rng, mu, level=1.6)  # the model under-forecasts by 1.6x
+        cal.learn(0, q, y, groups)
+    q, y = day_of_outcomes(rng, mu, level=1.6)
+    fixed = cal.correct(q[:, None, :].repeat(3, axis=1), groups)[:, 0, :]
+
+    def wape(p50):
+        return np.abs(y - p50).sum() / y.sum()
+
+    assert np.median(fixed[:, 1] / (1.6 * mu)) == pytest.approx(1.0, abs=0.1)
+    assert wape(fixed[:, 1]) < 0.7 * wape(q[:, 1])
+    assert (np.diff(fixed, axis=1) >= 0).all()  # quantiles stay ordered
+
+
+def test_aci_restores_nominal_coverage_after_noise_grows():
+    rng = np.random.default_rng(2)
+    mu = skus(rng)
+    groups = np.full(len(mu), "garden", dtype=object)
+    cal = Calibrator()
+    raw, calibrated = [], []
+    for day in range(60):
+        q, y = day_of_outcomes(rng, mu, spread=1.0 if day < 20 else 2.5)
+        fixed = cal.correct(q[:, None, :], groups)[:, 0, :] if day else q
+        raw.append(coverage(q, y))
+        calibrated.append(coverage(fixed, y))
+        cal.learn(0, q, y, groups)
+    assert np.mean(raw[30:]) < 0.6  # the model's own interval is far too narrow after day 20
+    assert abs(np.mean(calibrated[30:]) - 0.8) <= 0.03
+    back = next(d for d in range(20, 60) if all(abs(c - 0.8) <= 0.05 for c in calibrated[d:]))
+    assert back - 20 <= 10
+
+
+def test_drift_fires_on_a_level_shift_and_not_on_stationary_noise():
+    rng = np.random.default_rng(3)
+    mu = skus(rng, 1000)
+    groups = np.where(np.arange(len(mu)) % 2, "bags", "kitchen").astype(object)
+    cal = Calibrator()
+    fired = []
+    for day in range(80):
+        level = np.where((groups == "bags") & (day >= 50), 2.0, 1.0)
+        q, y = day_of_outcomes(rng, mu, level=level)
+        fired += [(day, g) for g in cal.learn(0, q, y, groups)]
+    assert [g for _, g in fired] == ["bags"]
+    assert 50 <= fired[0][0] <= 52
+
+
+def test_after_a_level_shift_coverage_is_back_within_three_days():
+    rng = np.random.default_rng(4)
+    mu = skus(rng)
+    groups = np.full(len(mu), "bags", dtype=object)
+    cal = Calibrator()
+    cov = []
+    for day in range(40):
+        q, y = day_of_outcomes(rng, mu, level=2.0 if day >= 25 else 1.0)
+        cov.append(coverage(cal.correct(q[:, None, :], groups)[:, 0, :], y))
+        cal.learn(0, q, y, groups)
+    assert cov[25] < 0.5  # the shift day itself cannot be known in advance
+    assert all(abs(c - 0.8) <= 0.05 for c in cov[28:])
+
+
+def test_a_category_uses_the_global_calibration_until_it_has_its_own():
+    rng = np.random.default_rng(5)
+    mu = skus(rng, 500)
+    cal = Calibrator(CalibrationRules(min_days=3))
+    old = np.full(len(mu), "old", dtype=object)
+    for _ in range(5):
+        q, y = day_of_outcomes(rng, mu, level=1.5)
+        cal.learn(0, q, y, old)
+    q, _ = day_of_outcomes(rng, mu)
+    new = cal.correct(q[:, None, :], np.full(len(mu), "new", dtype=object))
+    seasoned = cal.correct(q[:, None, :], old)
+    assert np.median(new[:, 0, 1] / q[:, 1]) > 1.3  # learned globally from "old"'s outcomes
+    np.testing.assert_allclose(new, seasoned, rtol=0.05)
+
+
+def test_state_survives_pickling():
+    rng = np.random.default_rng(6)
+    mu = skus(rng, 300)
+    groups = np.full(len(mu), "toys", dtype=object)
+    cal = Calibrator()
+    for _ in range(6):
+        cal.learn(0, *day_of_outcomes(rng, mu, level=1.3), groups)
+    q, _ = day_of_outcomes(rng, mu)
+    blob = pickle.dumps(cal)
+    assert len(blob) < 100_000  # one changelog message
+    again = pickle.loads(blob)
+    np.testing.assert_array_equal(again.correct(q[:, None, :], groups), cal.correct(q[:, None, :], groups))
+
+
+@pytest.mark.parametrize("kwargs", [dict(coverage=1.0), dict(bias_fading=0), dict(aci_step=1.0), dict(min_days=0),
+                                    dict(score_sample=0)])
+def test_bad_rules_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        CalibrationRules(**kwargs)

@@ -1,0 +1,79 @@
+"""``trendcast evaluate`` end to end on a tiny simulator run, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli import run_cli
+
+from models.interface import HORIZONS
+
+START = "2024-01-01"  # the simulation's first day; 80 days run to 2024-03-20
+FROM, UNTIL = "2024-02-26", "2024-03-20"  # origins 2024-02-26 and 2024-03-04 (+14 days <= UNTIL)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    r = run_cli("simulate", "--out", str(out), "--skus", "16", "--days", "80", "--start", START, "--seed", "11")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
+    report = tmp_path / "report"
+    r = run_cli("evaluate", "--data", str(sim), "--source", "events", "--labels", str(sim / "labels.csv"),
+                "--from", FROM, "--until", UNTIL, "--model", "none", "--out", str(report),
+                "--baselines", "ewma,snaive7,autoets,tsb,holtwinters")
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in report.iterdir()} == {"metrics.json", "summary.md", "forecast_vs_actual.png",
+                                                  "error_by_stage.png", "coverage.png"}
+    assert all((report / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in
+               ("forecast_vs_actual.png", "error_by_stage.png", "coverage.png"))
+    m = json.loads((report / "metrics.json").read_text())
+    assert m["period"]["origins"] == ["2024-02-26", "2024-03-04"]
+    assert m["model"] is None and "--model none" in m["model_status"]
+    assert m["stage_truth"] == "simulator labels"
+    assert set(m["forecasters"]) == {"baseline-ewma", "seasonal-naive-7", "autoets", "tsb", "river-holt-winters"}
+    for e in m["forecasters"].values():
+        assert set(e["horizons"]) == {str(h) for h in HORIZONS}
+        assert set(e["horizons"]["7"]) == {"wape", "mase", "mase_pairs_left_out", "pinball", "pinball_scaled",
+                                           "coverage_p10_p90", "pairs"}
+        assert e["horizons"]["1"]["pairs"] == 2 * m["skus"]["evaluated"]
+    assert m["forecasters"]["baseline-ewma"]["stages"]["macro_f1"] is not None
+    assert m["forecasters"]["autoets"]["stages"] is None
+    assert m["best_baseline_7d"] in m["forecasters"]
+    summary = (report / "summary.md").read_text()
+    assert "| seasonal-naive-7 |" in summary and "Regenerate: `trendcast evaluate --data" in summary
+    assert "WAPE over 7 days by lifecycle stage" in summary
+    assert r.stdout.splitlines()[0].startswith("model: not evaluated")
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--source", "kaggle"], "unknown --source"),
+        (["--from", "2024-02-30"], "--from"),
+        (["--until", "2024-03-01"], "no origin"),
+        (["--baselines", "ewma,prophet"], "prophet"),
+        (["--origins-every", "0"], "--origins-every"),
+        (["--labels", "/no/such/labels.csv"], "no such labels file"),
+        (["--until", "2024-06-30"], "after the data's last day"),
+        (["--model", "/no/such/checkpoint.pt"], "--model"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_code_2(sim, tmp_path, args, needle):
+    base = {"--data": str(sim), "--source": "events", "--from": FROM, "--until": UNTIL, "--out": str(tmp_path / "r"),
+            "--baselines": "snaive7", "--model": "none"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    r = run_cli("evaluate", *[x for kv in base.items() for x in kv])
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("trendcast: "), r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_is_one_line(tmp_path):
+    r = run_cli("evaluate", "--data", str(tmp_path / "nothing"), "--from", FROM, "--until", UNTIL)
+    assert r.returncode == 2 and "no such file or folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1

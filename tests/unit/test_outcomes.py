@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from stream_app.outcomes import CHUNK_SKUS, Made, Pending, decode, encode, realised
+
+
+def made(n, seed=0, prefix="S"):
+    rng = np.random.default_rng(seed)
+    q = np.sort(rng.gamma(2.0, 5.0, size=(n, 3, 3)), axis=2).astype(np.float32)
+    return Made([f"{prefix}{i}".encode() for i in range(n)], q, np.array([f"cat{i % 3}" for i in range(n)], dtype=object))
+
+
+def test_encode_decode_round_trip_in_bounded_chunks():
+    m = made(CHUNK_SKUS * 2 + 5)
+    chunks = encode(m)
+    assert len(chunks) == 3
+    assert max(len(c) for c in chunks) < 1_000_000
+    back = decode(chunks)
+    assert back.keys == m.keys
+    np.testing.assert_array_equal(back.quantiles, m.quantiles)
+    assert back.groups.tolist() == m.groups.tolist()
+    assert len(decode([])) == 0
+
+
+def test_each_horizon_comes_due_on_its_day_and_days_expire_after_the_longest():
+    p = Pending((1, 7, 14))
+    for day in range(100, 116):
+        p.add(day, made(4, seed=day))
+    due = p.due(114)
+    assert [(h, d) for h, d, _ in due] == [(0, 113), (1, 107), (2, 100)]
+    assert p.expire(114) == [100]
+    assert min(p.by_day) == 101
+
+
+def test_ticks_of_one_day_accumulate():
+    p = Pending()
+    p.add(10, made(3, prefix="a"))
+    p.add(10, made(2, prefix="b"))
+    assert p.by_day[10].keys == [b"a0", b"a1", b"a2", b"b0", b"b1"]
+    assert p.by_day[10].quantiles.shape == (5, 3, 3)
+
+
+def test_realised_units_are_the_days_after_the_forecast():
+    history = np.arange(20, dtype=float)[None, :].repeat(2, axis=0)  # day index as_of-19 .. as_of
+    as_of = 500
+    # Made at as_of - 7 for 7 days: the last 7 columns.
+    assert realised(history, as_of, as_of - 7, 7).tolist() == [sum(range(13, 20))] * 2
+    # Made at as_of - 10 for 1 day: only day as_of - 9.
+    assert realised(history, as_of, as_of - 10, 1).tolist() == [10.0, 10.0]
+    with pytest.raises(ValueError):
+        realised(history, as_of, as_of - 25, 7)

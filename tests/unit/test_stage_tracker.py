@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+from models.stage_tracker import NONE, TrackerRules, TrackerState, track
+
+INTRO, GROWTH, MATURITY, DECLINE = range(4)
+
+
+def onehot(stage: int, p: float) -> np.ndarray:
+    """Probabilities with ``stage`` at ``p`` and the rest shared evenly."""
+    row = np.full(4, (1 - p) / 3, dtype=np.float32)
+    row[stage] = p
+    return row
+
+
+def run_days(rules, rows, start_day=100):
+    """Feed one SKU a day at a time; return the step of each day."""
+    state = TrackerState.empty(1)
+    steps = []
+    for i, row in enumerate(rows):
+        step = track(state, row[None, :], start_day + i, rules)
+        state = step.state
+        steps.append(step)
+    return steps
+
+
+def test_a_first_stage_needs_evidence_and_is_not_a_change():
+    rules = TrackerRules(smoothing=1.0, persist_days=2)
+    probs = np.stack([onehot(s, 0.9) for s in (0, 2, 3)])
+    first = track(TrackerState.empty(3), probs, 50, rules)
+    assert first.state.stage.tolist() == [NONE] * 3
+    second = track(first.state, probs, 51, rules)
+    assert second.state.stage.tolist() == [0, 2, 3]
+    assert not first.changed.any() and not second.changed.any()
+
+
+def test_a_change_is_confirmed_after_it_persists_with_the_lowest_support_as_confidence():
+    rules = TrackerRules(smoothing=1.0, persist_days=3, threshold=0.6, min_dwell_days=0)
+    probs = [onehot(GROWTH, 0.9)] * 5 + [onehot(MATURITY, p) for p in (0.7, 0.65, 0.8, 0.9)]
+    steps = run_days(rules, probs)
+    changed = [i for i, s in enumerate(steps) if s.changed[0]]
+    assert changed == [5 + rules.persist_days - 1]
+    hit = steps[changed[0]]
+    assert hit.previous[0] == GROWTH and hit.state.stage[0] == MATURITY
+    assert hit.confidence[0] == pytest.approx(0.65)
+
+
+def test_weak_or_interrupted_evidence_confirms_nothing():
+    rules = TrackerRules(smoothing=1.0, persist_days=3, threshold=0.6, min_dwell_days=0)
+    weak = [onehot(GROWTH, 0.9)] + [onehot(MATURITY, 0.55)] * 10  # leads, but below the threshold
+    interrupted = [onehot(GROWTH, 0.9)] + [onehot(MATURITY, 0.8), onehot(MATURITY, 0.8), onehot(GROWTH, 0.7)] * 4
+    for rows in (weak, interrupted):
+        assert not any(s.changed[0] for s in run_days(rules, rows))
+
+
+def test_going_back_needs_longer_evidence_than_going_forward():
+    rules = TrackerRules(smoothing=1.0, persist_days=2, threshold=0.6, backward_persist_days=6, min_dwell_days=0)
+    rows = [onehot(DECLINE, 0.9)] * 3 + [onehot(GROWTH, 0.9)] * 8
+    changed = [i for i, s in enumerate(run_days(rules, rows)) if s.changed[0]]
+    assert changed == [3 + rules.backward_persist_days - 1]
+
+
+def test_a_new_stage_is_held_for_the_dwell_time():
+    rules = TrackerRules(smoothing=1.0, persist_days=1, threshold=0.6, backward_persist_days=1, min_dwell_days=5)
+    rows = [onehot(GROWTH, 0.9)] * 6 + [onehot(MATURITY, 0.9)] + [onehot(GROWTH, 0.9)] * 6
+    changed = [i for i, s in enumerate(run_days(rules, rows)) if s.changed[0]]
+    assert changed == [6, 6 + rules.min_dwell_days]
+
+
+def test_noisy_probabilities_around_a_boundary_do_not_flap():
+    """Raw argmax stages flip dozens of times; tracked stages follow the one real change, soon after it."""
+    days, boundary, skus = 120, 60, 50
+    rng = np.random.default_rng(5)
+    truth = np.where(np.arange(days) < boundary, GROWTH, MATURITY)
+    # Each day the true stage scores highest, its neighbour second, plus noise:
+    # the argmax is right about three days in four.
+    logits = np.zeros((days, skus, 4))
+    logits[np.arange(days), :, truth] = 1.2
+    logits[np.arange(days), :, 3 - truth] = 0.6
+    logits += rng.normal(0, 0.5, size=logits.shape)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    raw_flips = (np.diff(probs.argmax(axis=2), axis=0) != 0).sum(axis=0)
+
+    state, changes, to_maturity = TrackerState.empty(skus), np.zeros(skus, int), np.full(skus, -1)
+    for d in range(days):
+        step = track(state, probs[d], 100 + d, TrackerRules())
+        state = step.state
+        changes += step.changed
+        to_maturity[step.changed & (state.stage == MATURITY)] = d
+    assert np.median(raw_flips) > 20
+    assert (state.stage == MATURITY).all()
+    assert changes.max() <= 2 and changes.mean() <= 1.3   # 2: an early move, never undone
+    on_time = (to_maturity >= boundary) & (to_maturity <= boundary + 14)
+    assert on_time.mean() >= 0.9
+    assert np.median(to_maturity - boundary) <= 7
+
+
+def test_skus_are_independent_in_one_call():
+    rules = TrackerRules(smoothing=1.0, persist_days=2, min_dwell_days=0)
+    state = TrackerState.empty(2)
+    for day in (9, 10):
+        state = track(state, np.stack([onehot(INTRO, 0.9)] * 2), day, rules).state
+    for day in (11, 12):
+        step = track(state, np.stack([onehot(GROWTH, 0.9), onehot(INTRO, 0.9)]), day, rules)
+        state = step.state
+    assert step.changed.tolist() == [True, False]
+    assert state.stage.tolist() == [GROWTH, INTRO]
+
+
+@pytest.mark.parametrize("kwargs", [dict(persist_days=0), dict(smoothing=0.0), dict(smoothing=1.5), dict(persist_days=5, backward_persist_days=3),
+                                    dict(threshold=0.2), dict(min_dwell_days=-1)])
+def test_bad_rules_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        TrackerRules(**kwargs)
