@@ -118,8 +118,8 @@ def install(worker: Any) -> None:
 
     @app.timer(settings.lag_interval_s)
     async def read_consumer_lag() -> None:
-        assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in sources}
         try:
+            assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in sources}
             current = await probe.lags(sorted(assigned))
         except Exception as exc:  # noqa: BLE001 - a failed read must not stop the worker; the gauges keep their value
             metrics.lag_probe_errors.inc()

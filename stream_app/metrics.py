@@ -83,7 +83,8 @@ class Metrics:
             skus_tracked=Gauge("trendcast_skus_tracked", "SKUs with window state on this worker.", registry=r),
             processing_latency=Histogram(
                 "trendcast_processing_latency_seconds",
-                "Wall time from fetching a batch to its events being in the windows, per batch.",
+                "Seconds from the Kafka timestamp of a batch's first record to its events being in the windows, "
+                "per batch (time waiting in Kafka included).",
                 buckets=LATENCY_BUCKETS, registry=r,
             ),
             batch_size=Histogram(

@@ -33,3 +33,21 @@ def test_config_prints_every_setting():
     assert len(lines) == len(Settings.model_fields)
     assert "TRENDCAST_PARTITIONS=8" in lines and "TRENDCAST_BROKER=" in lines
     assert set(effective(Settings())) == {ln.split("=", 1)[0] for ln in lines}
+
+
+def test_dotenv_file_is_read_and_the_environment_wins(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text("TRENDCAST_PARTITIONS=6\nTRENDCAST_LOG_FORMAT=json\nTRENDCAST_SASL_PASSWORD=from-file\n"
+                                   "TRENDCAST_SECURITY_PROTOCOL=SASL_SSL\nTRENDCAST_SASL_MECHANISM=PLAIN\n"
+                                   "TRENDCAST_SASL_USERNAME=u\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDCAST_")}
+    env["TRENDCAST_LOG_FORMAT"] = "text"
+    r = subprocess.run([sys.executable, "-m", "stream_app.cli", "config"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "TRENDCAST_PARTITIONS=6" in lines and "TRENDCAST_LOG_FORMAT=text" in lines
+    assert "TRENDCAST_SASL_PASSWORD=**********" in lines and "from-file" not in r.stdout
