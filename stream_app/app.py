@@ -25,8 +25,10 @@ from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_t
 from stream_app.decode import Invalid, decode_catalog
 from stream_app.ingest import BatchOutcome, Ingestor, Rejected
 from stream_app.learning import PartitionLearning
+from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
+from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP, OutcomeStats, TickResult, TickTools, run_tick
 from stream_app.windows import WindowSpec
@@ -37,6 +39,7 @@ log = logging.getLogger("trendcast")
 WINDOWS_TABLE = "sku-windows-v2"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
+TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE)  # every changelog-backed table (deploy creates them)
 
 
 class TrendcastFaust(faust.App):
@@ -184,11 +187,9 @@ class Worker:
         self.record_outcomes(result, as_of_day)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
-        log.info(
-            "tick partition=%d as_of=%s skus=%d alerts=%d outcomes=%d seconds=%.3f",
-            partition, time.strftime("%Y-%m-%d", time.gmtime(as_of_day * 86400)),
-            result.skus, len(result.alerts), sum(o.n for o in result.outcomes.values()), dt,
-        )
+        self.metrics.tick_skus.observe(result.skus)
+        log_tick(log, partition, as_of_day, result.skus, len(result.alerts), dt,
+                 outcomes=sum(o.n for o in result.outcomes.values()))
 
     def record_outcomes(self, result: TickResult, day: int) -> None:
         """Count a tick's outcomes and drift detections; refresh the rolling 7-day WAPE and coverage."""
@@ -277,6 +278,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     """Faust settings derived from ours (tuned for the batch path)."""
     return dict(
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
@@ -322,8 +324,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     ledger = AckLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
-    windows, catalog, learning_table = (_raw_table(app, name, settings.partitions)
-                                        for name in (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE))
+    windows, catalog, learning_table = (_raw_table(app, name, settings.partitions) for name in TABLES)
     spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
     store = getattr(windows.data, "data", windows.data)
     ingestor = Ingestor(
@@ -371,14 +372,13 @@ def _wire(worker: Worker) -> None:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
-        worker.metrics.ready.set(0)
         parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
         if parts:
             await worker.on_revoked(parts)
 
-    # Faust calls on_rebalance_complete once tables are recovered and streams resume.
+    # Faust calls on_rebalance_complete once tables are recovered and streams
+    # resume; readiness (trendcast_ready, /readyz) is stream_app.health's.
     @app.on_rebalance_complete.connect
-    def now_ready(sender: Any, **kwargs: Any) -> None:
+    def count_recovered(sender: Any, **kwargs: Any) -> None:
         worker.metrics.skus_tracked.set(len(worker.ingestor.store))
-        worker.metrics.ready.set(1)
 

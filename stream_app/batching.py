@@ -135,7 +135,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         # stream_app.broker.true_highwaters for why they are checked.
         reported = dict(await super().highwaters(*partitions))
         bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in self.app.conf.broker_consumer)
-        return await true_highwaters(bootstrap, reported)
+        conf = self.app.conf
+        auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+        return await true_highwaters(bootstrap, reported, **auth)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # type: ignore[override]
         # Faust's getmany wraps every record in a ConsumerMessage; for the

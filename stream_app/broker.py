@@ -45,8 +45,10 @@ def _tansu_binary() -> str:
         ) from exc
 
 
-async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0) -> None:
+async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0, *, client: dict | None = None) -> None:
     """Wait until a Kafka client can fetch cluster metadata from ``bootstrap``.
+
+    ``client``: extra aiokafka arguments (security, :func:`stream_app.security.aiokafka_kwargs`).
 
     Raises :class:`BrokerError` after ``timeout_s`` seconds.
     """
@@ -60,7 +62,7 @@ async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **(client or {}))
         try:
             await admin.start()
             await admin.list_topics()
@@ -73,9 +75,11 @@ async def wait_until_answers(bootstrap: str, timeout_s: float = 20.0) -> None:
                 await admin.close()
             except Exception:  # noqa: BLE001 - closing a half-open client
                 pass
+    protocol = (client or {}).get("security_protocol", "PLAINTEXT")
+    security = "" if protocol == "PLAINTEXT" else f", and that it accepts {protocol} with the configured credentials"
     raise BrokerError(
         f"the Kafka broker at {bootstrap} did not answer within {timeout_s:.0f} s ({last}); "
-        "check that it is running and that TRENDCAST_BROKER points at it"
+        f"check that it is running and that TRENDCAST_BROKER points at it{security}"
     )
 
 
@@ -157,7 +161,7 @@ class EmbeddedBroker:
         self.stop()
 
 
-async def true_highwaters(bootstrap: str, reported: dict) -> dict:
+async def true_highwaters(bootstrap: str, reported: dict, **client: object) -> dict:
     """Correct end offsets that a broker under-reports, using one fetch per partition.
 
     Tansu answers ListOffsets with the first offset of a partition's last
@@ -173,7 +177,7 @@ async def true_highwaters(bootstrap: str, reported: dict) -> dict:
     out = dict(reported)
     if not todo:
         return out
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **client)
     await c.start()
     try:
         c.assign(list(todo))

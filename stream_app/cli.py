@@ -79,6 +79,7 @@ def produce(
     """Send a JSON-lines file of events to their topics (key = sku)."""
     from stream_app.kafka_io import produce_file
     from stream_app.runner import prepare_broker
+    from stream_app.security import aiokafka_kwargs
 
     if not file.is_file():
         raise UserError(f"no such file: {file}")
@@ -87,7 +88,8 @@ def produce(
         raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
     asyncio.run(prepare_broker(settings))
     counts = asyncio.run(
-        produce_file(settings.bootstrap, file, default_topic=topic, speedup=speedup, progress=sys.stderr.isatty())
+        produce_file(settings.bootstrap, file, default_topic=topic, speedup=speedup, progress=sys.stderr.isatty(),
+                     client=aiokafka_kwargs(settings))
     )
     typer.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
@@ -250,15 +252,18 @@ def tail(
 
     from stream_app.broker import wait_until_answers
     from stream_app.kafka_io import tail as tail_topic
+    from stream_app.security import aiokafka_kwargs
 
     settings = load_settings()
     if not settings.broker:
         raise UserError("no broker configured: set TRENDCAST_BROKER=kafka://host:port")
 
+    client = aiokafka_kwargs(settings)
+
     async def run() -> None:
-        await wait_until_answers(settings.bootstrap, settings.connect_timeout_s)
+        await wait_until_answers(settings.bootstrap, settings.connect_timeout_s, client=client)
         async for key, value, partition, offset in tail_topic(
-            settings.bootstrap, topic, from_beginning=from_beginning, limit=limit, timeout_s=timeout
+            settings.bootstrap, topic, from_beginning=from_beginning, limit=limit, timeout_s=timeout, client=client
         ):
             if isinstance(value, bytes):
                 value = value.decode("utf-8", errors="replace")
@@ -293,10 +298,11 @@ def bench(
 
 @cli.command()
 def config() -> None:
-    """Print the effective settings (from defaults, TRENDCAST_* variables and .env)."""
-    settings = load_settings()
-    for name, value in settings.model_dump().items():
-        typer.echo(f"TRENDCAST_{name.upper()}={'' if value is None else value}")
+    """Print the effective settings (from defaults, TRENDCAST_* variables and .env), secrets masked."""
+    from stream_app.settings_doc import effective
+
+    for name, value in effective(load_settings()).items():
+        typer.echo(f"{name}={value}")
 
 
 def main() -> None:

@@ -118,11 +118,13 @@ def _watched(items: Iterable[tuple[str, dict]], check: StreamCheck, bar: Progres
 
 def _send(settings: Settings, items: Iterable[tuple[str, dict]], speedup: float | None) -> Counter:
     from stream_app.runner import prepare_broker
+    from stream_app.security import aiokafka_kwargs
     from stream_app.send import send_events, topic_names
 
     async def run() -> Counter:
         await prepare_broker(settings)
-        return await send_events(settings.bootstrap, items, topic_names(settings), speedup=speedup)
+        return await send_events(settings.bootstrap, items, topic_names(settings), speedup=speedup,
+                                 client=aiokafka_kwargs(settings))
 
     return asyncio.run(run())
 

@@ -34,18 +34,18 @@ def _unavailable(bootstrap: str, exc: BaseException) -> KafkaUnavailable:
 
 
 async def ensure_topics(bootstrap: str, topics: Mapping[str, int], *, compacted: Iterable[str] = (),
-                        replication: int = 1, wait_s: float = 10.0) -> None:
+                        replication: int = 1, wait_s: float = 10.0, client: Mapping | None = None) -> None:
     """Create the missing ones of ``topics`` (name -> partitions); existing topics are left as they are.
 
     Names in ``compacted`` get ``cleanup.policy=compact``. Returns once every
     topic shows up in the cluster metadata (at most ``wait_s`` seconds), so a
     producer that starts next cannot auto-create it with the broker's default
-    partition count.
+    partition count. ``client``: extra aiokafka arguments (security).
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     compacted = set(compacted)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **(client or {}))
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -148,7 +148,7 @@ def _route(line: bytes, topic_for: Callable[[dict], str] | None,
 
 async def produce_file(bootstrap: str, path: str | Path, *, topic_for: Callable[[dict], str] | None = None,
                        default_topic: str | None = None, speedup: float | None = None,
-                       progress: bool = False) -> dict[str, int]:
+                       progress: bool = False, client: Mapping | None = None) -> dict[str, int]:
     """Send a JSON-lines file; returns messages sent per topic plus ``"skipped"`` lines.
 
     A line is ``{"topic": ..., "value": {...}}`` (optionally with ``"key"``:
@@ -158,14 +158,15 @@ async def produce_file(bootstrap: str, path: str | Path, *, topic_for: Callable[
     JSON goes, as raw bytes, to ``default_topic`` if given, else is skipped;
     blank lines are ignored. With ``speedup``, sending is paced by event time:
     ``speedup`` event-time seconds (field ``ts``, epoch ms) per wall-clock
-    second; events without a numeric ``ts`` are not delayed.
+    second; events without a numeric ``ts`` are not delayed. ``client``: extra
+    aiokafka arguments (security).
     """
     path = Path(path)
     counts: dict[str, int] = {"skipped": 0}
     bar = _Progress(path.stat().st_size) if progress else None
     t0 = ts0 = None
     try:
-        async with Producer(bootstrap) as p:
+        async with Producer(bootstrap, **(client or {})) as p:
             with open(path, "rb") as f:
                 for n, raw in enumerate(f, 1):
                     if bar and n % 2000 == 0:
@@ -220,10 +221,10 @@ def _decode(value: bytes | None) -> object:
         return value
 
 
-async def _consumer(bootstrap: str, from_beginning: bool) -> AIOKafkaConsumer:
+async def _consumer(bootstrap: str, from_beginning: bool, client: Mapping | None) -> AIOKafkaConsumer:
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                          auto_offset_reset="earliest" if from_beginning else "latest",
-                         max_partition_fetch_bytes=8 * 1024 * 1024)
+                         max_partition_fetch_bytes=8 * 1024 * 1024, **(client or {}))
     try:
         await c.start()
     except (KafkaError, OSError) as exc:
@@ -240,7 +241,8 @@ async def _stop(c: AIOKafkaConsumer) -> None:
 
 
 async def _records(bootstrap: str, topic: str, *, from_beginning: bool, limit: int | None,
-                   idle_s: float | None, deadline: float | None) -> AsyncIterator[Record]:
+                   idle_s: float | None, deadline: float | None,
+                   client: Mapping | None = None) -> AsyncIterator[Record]:
     """Yield records of every partition of ``topic`` until ``limit``, ``idle_s`` of quiet or ``deadline``."""
     from stream_app.broker import true_highwaters
 
@@ -254,7 +256,7 @@ async def _records(bootstrap: str, topic: str, *, from_beginning: bool, limit: i
 
     # Wait for the topic without asking for it by name: a metadata request for
     # a missing topic may make the broker auto-create it with its default partitions.
-    c = await _consumer(bootstrap, from_beginning)
+    c = await _consumer(bootstrap, from_beginning, client)
     try:
         while not (parts := c.partitions_for_topic(topic)):
             if done():
@@ -263,14 +265,14 @@ async def _records(bootstrap: str, topic: str, *, from_beginning: bool, limit: i
             if topic in await c.topics():
                 # The consumer's own metadata is only loaded at start; a fresh one sees the topic.
                 await _stop(c)
-                c = await _consumer(bootstrap, from_beginning)
+                c = await _consumer(bootstrap, from_beginning, client)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         c.assign(tps)
         if from_beginning:
             await c.seek_to_beginning(*tps)
         else:
             # The reported end may lie inside the last batch; correct it so old messages are not shown.
-            ends = await true_highwaters(bootstrap, await c.end_offsets(tps))
+            ends = await true_highwaters(bootstrap, await c.end_offsets(tps), **(client or {}))
             for tp in tps:
                 c.seek(tp, ends[tp])
         n = 0
@@ -290,18 +292,19 @@ async def _records(bootstrap: str, topic: str, *, from_beginning: bool, limit: i
 
 
 async def tail(bootstrap: str, topic: str, *, from_beginning: bool = False, limit: int | None = None,
-               timeout_s: float | None = None) -> AsyncIterator[Record]:
+               timeout_s: float | None = None, client: Mapping | None = None) -> AsyncIterator[Record]:
     """Yield ``(key, value, partition, offset)`` of ``topic`` (all partitions, no consumer group).
 
     ``value`` is the decoded JSON, the raw bytes when it is not JSON, or
     ``None`` for a tombstone; ``key`` is UTF-8 text or ``None``. Starts at the
     oldest message or at the end; stops after ``limit`` messages or when
     nothing arrives for ``timeout_s`` seconds (both ``None``: runs until
-    cancelled). A topic that does not exist yet is waited for.
+    cancelled). A topic that does not exist yet is waited for. ``client``: extra
+    aiokafka arguments (security).
     """
     # aclosing: a caller that stops early still closes the consumer at once.
     async with contextlib.aclosing(_records(bootstrap, topic, from_beginning=from_beginning, limit=limit,
-                                            idle_s=timeout_s, deadline=None)) as records:
+                                            idle_s=timeout_s, deadline=None, client=client)) as records:
         async for rec in records:
             yield rec
 

@@ -2,13 +2,14 @@
 
 Base units, ``_total`` counters, ``_seconds`` histograms, and no per-SKU or
 per-user label: label values are bounded sets (topics, reason codes).
+Served by :mod:`stream_app.health` with ``/healthz`` and ``/readyz``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Ingest latency spans sub-millisecond batches to multi-second stalls; the
 # default buckets stop at 10 s and are too coarse below 5 ms.
@@ -36,13 +37,20 @@ class Metrics:
     clock_jumps: Counter
     event_time: Gauge
     ready: Gauge
+    tick_skus: Histogram
+    scoring_seconds: Histogram
+    model_fallbacks: Counter
+    model_info: Gauge
+    build_info: Gauge
+    consumer_lag: Gauge
+    lag_probe_errors: Counter
+    forecast_wape: Gauge
+    interval_coverage: Gauge
+    drift_detections: Counter
     outcomes: Counter
     outcome_abs_error: Counter
     outcome_units: Counter
     outcome_covered: Counter
-    forecast_wape: Gauge
-    interval_coverage: Gauge
-    drift_detections: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -78,7 +86,8 @@ class Metrics:
             skus_tracked=Gauge("trendcast_skus_tracked", "SKUs with window state on this worker.", registry=r),
             processing_latency=Histogram(
                 "trendcast_processing_latency_seconds",
-                "Wall time from fetching a batch to its events being in the windows, per batch.",
+                "Seconds from the Kafka timestamp of a batch's first record to its events being in the windows, "
+                "per batch (time waiting in Kafka included).",
                 buckets=LATENCY_BUCKETS, registry=r,
             ),
             batch_size=Histogram(
@@ -104,8 +113,41 @@ class Metrics:
             ),
             ready=Gauge(
                 "trendcast_ready",
-                "1 once the worker has joined the group and recovered its tables, 0 while (re)starting.",
+                "1 once the worker has joined the group, recovered its tables and loaded its forecaster "
+                "(as /readyz), 0 while it (re)starts or rebalances.",
                 registry=r,
+            ),
+            tick_skus=Histogram(
+                "trendcast_forecast_tick_skus", "SKUs forecast by one forecast tick on one partition.",
+                buckets=(1, 10, 100, 500, 1000, 5000, 10000, 50000, 100000), registry=r,
+            ),
+            scoring_seconds=Histogram(
+                "trendcast_scoring_seconds", "Wall time of scoring one micro-batch with the model, by device.",
+                ["device"], buckets=LATENCY_BUCKETS, registry=r,
+            ),
+            model_fallbacks=Counter(
+                "trendcast_model_fallbacks",
+                "Forecasts (SKUs) made by the baseline instead of the model, by reason (not_loaded, error, nan).",
+                ["reason"], registry=r,
+            ),
+            model_info=Gauge(
+                "trendcast_model_info", "The forecaster in use (value 1): name, version and device.",
+                ["name", "version", "device"], registry=r,
+            ),
+            build_info=Gauge(
+                "trendcast_build_info", "trendcast build (value 1): package, Python and Faust versions.",
+                ["version", "python", "faust"], registry=r,
+            ),
+            # Bounded: one series per assigned source partition, not per SKU.
+            consumer_lag=Gauge(
+                "trendcast_consumer_lag_messages",
+                "Messages behind: the broker's end offset minus the group's committed offset, per assigned "
+                "source partition. The embedded broker under-reports end offsets (lag reads low there).",
+                ["topic", "partition"], registry=r,
+            ),
+            lag_probe_errors=Counter(
+                "trendcast_consumer_lag_probe_errors",
+                "Failed reads of end or committed offsets (the lag gauges keep their last value).", registry=r,
             ),
             outcomes=Counter(
                 "trendcast_calibration_outcomes", "Forecasts paired with their realised units, by horizon (days).",
@@ -140,6 +182,15 @@ class Metrics:
             ),
         )
 
-    def serve(self, host: str, port: int) -> None:
-        """Expose ``/metrics`` over HTTP on ``host:port`` (in a background thread)."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def set_build_info(self) -> None:
+        """Set :attr:`build_info` from the installed package versions."""
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "unknown"
+
+        self.build_info.labels(v("trendcast"), platform.python_version(), v("faust-streaming")).set(1)

@@ -20,6 +20,7 @@ import orjson
 
 from stream_app.ingest import Rejected
 from stream_app.metrics import Metrics
+from stream_app.security import librdkafka_config
 from stream_app.settings import Settings
 
 SCHEMA_VERSION = 1
@@ -65,6 +66,7 @@ def producer_config(settings: Settings) -> dict:
         # A Python callback per delivered message cost ~10% of the worker;
         # failures are all we need to hear about.
         "delivery.report.only.error": True,
+        **librdkafka_config(settings),
     }
 
 

@@ -29,9 +29,11 @@ def all_topics(settings: Settings) -> dict[str, int]:
 async def prepare_broker(settings: Settings) -> None:
     """Fail fast with one clear line when the broker is unreachable; create missing topics."""
     from stream_app.kafka_io import ensure_topics
+    from stream_app.security import aiokafka_kwargs
 
-    await wait_until_answers(settings.bootstrap, settings.connect_timeout_s)
-    await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication)
+    client = aiokafka_kwargs(settings)
+    await wait_until_answers(settings.bootstrap, settings.connect_timeout_s, client=client)
+    await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication, client=client)
 
 
 # Collect the youngest generation every 50,000 net allocations instead of 700.
@@ -56,23 +58,36 @@ def run_worker(settings: Settings) -> None:
     """Run one worker in this process until SIGINT/SIGTERM (blocks)."""
     import faust
 
+    from stream_app import health, lag
     from stream_app.app import create_app
+    from stream_app.logs import setup_logging
 
+    log_config = setup_logging(settings)
     asyncio.run(prepare_broker(settings))
     worker = create_app(settings)
+    worker.metrics.set_build_info()
+    f = worker.forecaster
+    worker.metrics.model_info.labels(f.name, f.version, "cpu").set(1)
+    state = health.Health()
+    health.install(worker, state)
+    lag.install(worker)
     tune_gc()
-    logging.getLogger("trendcast").setLevel(settings.log_level)
     if settings.metrics_port:
         try:
-            worker.metrics.serve(settings.metrics_host, settings.metrics_port)
+            health.serve(settings.metrics_host, settings.metrics_port, worker.metrics.registry, state)
         except OSError as exc:
             raise SettingsError(  # reported as one line by the CLI
                 f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "
                 "set TRENDCAST_METRICS_PORT to a free port, or 0 to disable"
             ) from None
+    logging.getLogger("trendcast").info(
+        "worker starting: group=%s partitions=%d forecaster=%s metrics=%s:%d",
+        settings.app_id, settings.partitions, settings.forecaster, settings.metrics_host, settings.metrics_port,
+    )
     faust.Worker(
         worker.app,
         loglevel=settings.log_level.lower(),
+        logging_config=log_config,
         quiet=True,
         redirect_stdouts=False,
     ).execute_from_commandline()

@@ -41,17 +41,18 @@ class Pacer:
 
 async def send_events(bootstrap: str, items: Iterable[tuple[str, dict]], topics: Mapping[str, str], *,
                       speedup: float | None = None,
-                      on_sent: Callable[[str, dict], None] | None = None) -> Counter:
+                      on_sent: Callable[[str, dict], None] | None = None,
+                      client: Mapping | None = None) -> Counter:
     """Send every ``(kind, event)`` to ``topics[kind]`` with the event's ``sku`` as key; returns sent per kind.
 
     With ``speedup``, sending keeps pace with event time (:class:`Pacer`);
     event times themselves are never changed. Records without ``ts``
     (catalog) go out at once. ``on_sent(kind, event)`` is called after each
-    send is queued.
+    send is queued. ``client``: extra aiokafka arguments (security).
     """
     counts: Counter = Counter()
     pacer = Pacer(speedup) if speedup else None
-    async with Producer(bootstrap) as p:
+    async with Producer(bootstrap, **(client or {})) as p:
         for kind, value in items:
             ts = value.get("ts")
             wait = pacer.wait_s(ts) if pacer is not None and isinstance(ts, int) else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY_MS = 86_400_000
@@ -30,19 +30,30 @@ class Settings(BaseSettings):
     app_id: str = Field("trendcast", description="Consumer group id and prefix of changelog topics.")
     partitions: int = Field(4, ge=1, le=1024, description="Partitions of every trendcast topic (sources must match).")
     replication: int = Field(1, ge=1, description="Replication factor of topics trendcast creates.")
-    topic_clicks: str = "clicks"
-    topic_carts: str = "carts"
-    topic_orders: str = "orders"
-    topic_catalog: str = "catalog"
-    topic_forecasts: str = "forecasts"
-    topic_alerts: str = "stage-alerts"
-    topic_dead_letters: str = "dead-letters"
+    topic_clicks: str = Field("clicks", description="Click events (in).")
+    topic_carts: str = Field("carts", description="Cart add and remove events (in).")
+    topic_orders: str = Field("orders", description="Order lines (in).")
+    topic_catalog: str = Field("catalog", description="Product catalog records (in).")
+    topic_forecasts: str = Field("forecasts", description="Forecasts (out).")
+    topic_alerts: str = Field("stage-alerts", description="Lifecycle stage-change alerts (out).")
+    topic_dead_letters: str = Field("dead-letters", description="Rejected input with its reason (out).")
     connect_timeout_s: float = Field(15.0, gt=0, description="How long to wait for the broker to answer at start, seconds.")
     session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
     )
     commit_interval_s: float = Field(
         2.8, gt=0, description="How often consumed offsets are committed, seconds (after the changelog writes)."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to Kafka; SASL_* need a mechanism, user and password."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password; never printed or logged.")
+    ssl_cafile: str | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); unset: system CAs."
     )
     max_poll_records: int = Field(10_000, ge=1, description="Records per fetch across partitions.")
     fetch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Bytes per fetch request.")
@@ -75,7 +86,12 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Changelog writes are coalesced per SKU for at most this long, seconds."
     )
     forecaster: Literal["baseline"] = "baseline"
+    model_path: str | None = Field(None, description="Model checkpoint file. Unset: the checkpoint shipped with trendcast.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model and the text encoder run; auto: cuda when available."
+    )
     score_batch_size: int = Field(8192, ge=1, le=1_000_000, description="SKUs scored per model call in a forecast tick.")
+    embed_batch_size: int = Field(256, ge=1, le=4096, description="Catalog records embedded per text-encoder call.")
 
     # --- calibration and stage alerts -------------------------------------------
     calibration: bool = Field(True, description="Correct forecasts online from their outcomes (river); off: publish raw model quantiles.")
@@ -92,11 +108,19 @@ class Settings(BaseSettings):
     # --- edges --------------------------------------------------------------
     store: str = Field("memory://", description="Faust table store (rocksdb:// needs a real Kafka broker).")
     data_dir: str = Field(".trendcast", description="Directory for Faust worker data.")
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it.")
-    web_host: str = "127.0.0.1"
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of /metrics, /healthz and /readyz (0.0.0.0 in a container)."
+    )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 disables them."
+    )
+    web_host: str = Field("127.0.0.1", description="Address of Faust's own web server.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port; 0 disables the web server.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    lag_interval_s: float = Field(
+        10.0, ge=0, description="How often consumer lag is read from the broker, seconds; 0 disables it."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe log level shown.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as plain text or one JSON object each.")
 
     @field_validator("broker")
     @classmethod
@@ -113,6 +137,27 @@ class Settings(BaseSettings):
         if value < info.data.get("stage_persist_days", 1):
             raise ValueError("must be >= stage_persist_days (going back needs at least as much evidence)")
         return value
+
+    @model_validator(mode="after")
+    def _security_combination(self) -> "Settings":
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl:
+            missing = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs {', '.join(missing)} "
+                    f"(set {', '.join('TRENDCAST_' + n.upper() for n in missing)})"
+                )
+        elif self.sasl_mechanism or self.sasl_username or self.sasl_password:
+            raise ValueError(
+                f"SASL settings are set but security_protocol is {self.security_protocol}; "
+                "set TRENDCAST_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
+            raise ValueError(
+                f"ssl_cafile is set but security_protocol is {self.security_protocol}; use SSL or SASL_SSL"
+            )
+        return self
 
     @property
     def source_topics(self) -> tuple[str, str, str]:
@@ -137,7 +182,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a rule across several settings: its message names them
+            raise SettingsError(f"settings are inconsistent: {err['msg'].removeprefix('Value error, ')}") from None
+        name = str(err["loc"][0])
         raise SettingsError(
             f"setting {name} (env TRENDCAST_{name.upper()}) is invalid: {err['msg']}"
         ) from None

@@ -1,0 +1,137 @@
+"""Liveness and readiness of a worker, served beside ``/metrics`` on the metrics port.
+
+* ``GET /healthz``: 200 while the event loop is alive (a timer beats every
+  second; no beat for ``liveness_timeout_s`` means the loop is stuck), else 503.
+  Restart the process when it fails.
+* ``GET /readyz``: 200 once the worker has joined the consumer group, its
+  tables are recovered and its forecaster is loaded; 503 while it (re)starts
+  or rebalances. Take it out of rotation, do not restart it. The body is JSON
+  with each condition.
+* ``GET /metrics``: the Prometheus exposition of the worker's registry.
+
+``trendcast_ready`` follows ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import orjson
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+# Faust warns after 10 s of a blocked loop; three times that is stuck, not slow.
+LIVENESS_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Health:
+    """What ``/healthz`` and ``/readyz`` answer; updated from the worker's event loop.
+
+    ``clock`` returns seconds (monotonic); the process start counts as a beat,
+    so a worker is live while it starts.
+    """
+
+    liveness_timeout_s: float = LIVENESS_TIMEOUT_S
+    clock: Callable[[], float] = time.monotonic
+    joined: bool = False
+    recovered: bool = False
+    model_loaded: bool = False
+    last_beat: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.last_beat = self.clock()
+
+    def beat(self) -> None:
+        """The event loop ran: record it."""
+        self.last_beat = self.clock()
+
+    def live(self) -> bool:
+        """True unless the event loop has not beaten for ``liveness_timeout_s`` seconds."""
+        return self.clock() - self.last_beat < self.liveness_timeout_s
+
+    def conditions(self) -> dict[str, bool]:
+        """Each readiness condition by name."""
+        return {"joined": self.joined, "recovered": self.recovered, "model_loaded": self.model_loaded}
+
+    def ready(self) -> bool:
+        """True when every readiness condition holds."""
+        return all(self.conditions().values())
+
+
+def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable:
+    """A WSGI app answering ``/metrics``, ``/healthz`` and ``/readyz``."""
+    metrics_app = make_wsgi_app(registry)
+
+    def reply(start_response: Callable, ok: bool, body: dict) -> list[bytes]:
+        data = orjson.dumps(body)
+        start_response("200 OK" if ok else "503 Service Unavailable",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def app(environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        if path == "/healthz":
+            live = health.live()
+            return reply(start_response, live, {"live": live, "seconds_since_beat": round(
+                health.clock() - health.last_beat, 3)})
+        if path == "/readyz":
+            ready = health.ready()
+            return reply(start_response, ready, {"ready": ready, **health.conditions()})
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics, /healthz or /readyz\n"]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        # A scrape every few seconds is not worth a log line.
+        pass
+
+
+def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> WSGIServer:
+    """Serve the three endpoints on ``host:port`` from a daemon thread; returns the server (``server_port``)."""
+    server = make_server(host, port, wsgi_app(registry, health), _ThreadingServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="trendcast-http", daemon=True).start()
+    return server
+
+
+def install(worker: Any, health: Health) -> None:
+    """Keep ``health`` and ``trendcast_ready`` up to date from the worker's Faust app."""
+    app, metrics = worker.app, worker.metrics
+    health.model_loaded = worker.forecaster is not None
+
+    def publish() -> None:
+        metrics.ready.set(1 if health.ready() else 0)
+
+    @app.on_partitions_assigned.connect
+    async def joined_group(sender: Any, assigned: set, **kwargs: Any) -> None:
+        health.joined = True
+        publish()
+
+    @app.on_partitions_revoked.connect
+    async def rebalancing(sender: Any, revoked: set, **kwargs: Any) -> None:
+        health.recovered = False
+        publish()
+
+    # Faust sends this once tables are recovered and streams resume.
+    @app.on_rebalance_complete.connect
+    def tables_recovered(sender: Any, **kwargs: Any) -> None:
+        health.joined = health.recovered = True
+        publish()
+
+    @app.timer(1.0)
+    async def event_loop_beat() -> None:
+        health.beat()
