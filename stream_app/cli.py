@@ -284,16 +284,30 @@ def bench(
     profile: Path | None = typer.Option(
         None, help="Also record a py-spy profile of the worker's throughput run to this file (collapsed stacks)."
     ),
+    part: str = typer.Option("all", help="worker (on the broker), scoring (model throughput, no broker) or all."),
+    scoring_skus: int = typer.Option(200_000, min=1000, help="SKUs scored per batch size in the scoring part."),
 ) -> None:
-    """Measure the worker on the embedded broker: throughput vs raw consumer, latency, memory, recovery."""
-    from stream_app.bench import py_spy, run_bench
+    """Measure the worker on the embedded broker (throughput vs raw consumer, latency, memory, recovery) and
+    the model's scoring throughput (SKUs/s on TRENDCAST_DEVICE); each part rewrites its section of the report."""
+    from stream_app.bench import py_spy, run_bench, write_section
 
+    if part not in ("all", "worker", "scoring"):
+        raise UserError(f"unknown --part {part!r}; one of: all, worker, scoring")
     if profile is not None and py_spy() is None:
         raise UserError("--profile needs py-spy: install the dev extra (pip install -e '.[dev]')")
 
     settings = load_settings()
-    with broker_for(settings, embedded_ok=True) as s:
-        run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile)
+    if part in ("all", "scoring"):
+        from stream_app.bench_scoring import run_scoring_bench, scoring_report
+
+        res = run_scoring_bench(settings, skus=scoring_skus, batch_sizes=(1024, 8192, 32768))
+        write_section(output, f"scoring-{res['device']}", scoring_report(res))
+        for r in res["runs"]:
+            typer.echo(f"scoring {res['model']} on {res['device']}: batch {r['batch_size']:,}: "
+                       f"{r['skus_per_s']:,.0f} SKUs/s")
+    if part in ("all", "worker"):
+        with broker_for(settings, embedded_ok=True) as s:
+            run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile)
 
 
 @cli.command()

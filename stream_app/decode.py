@@ -53,6 +53,19 @@ def _require_str(obj: dict, name: str) -> str | Invalid:
     return v
 
 
+def _load_object(value: bytes | None) -> dict | Invalid:
+    """The JSON object in a message value, or why there is none."""
+    if value is None:
+        return Invalid("bad_json", "the message has no value (a tombstone)")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Invalid("bad_json", f"the value is not valid JSON: {exc}")
+    if type(obj) is not dict:
+        return Invalid("not_object", f"the value must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def _require_qty(obj: dict) -> int | Invalid:
     if "qty" not in obj:
         return Invalid("missing_field", "required field 'qty' is missing")
@@ -66,14 +79,9 @@ def _require_qty(obj: dict) -> int | Invalid:
 
 def decode(kind: int, key: bytes | None, value: bytes | None) -> Event | Invalid:
     """Decode and validate one raw event of source ``kind`` (index into :data:`KINDS`)."""
-    if value is None:
-        return Invalid("bad_json", "the message has no value (a tombstone)")
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return Invalid("bad_json", f"the value is not valid JSON: {exc}")
-    if type(obj) is not dict:
-        return Invalid("not_object", f"the value must be a JSON object, got {type(obj).__name__}")
+    obj = _load_object(value)
+    if type(obj) is Invalid:
+        return obj
 
     version = obj.get("schema_version", 1)
     if version not in SUPPORTED_SCHEMA_VERSIONS or not _is_int(version):
@@ -129,14 +137,9 @@ def decode(kind: int, key: bytes | None, value: bytes | None) -> Event | Invalid
 
 def decode_catalog(key: bytes | None, value: bytes | None) -> dict | Invalid:
     """Decode and validate one catalog record (rare: clarity over speed)."""
-    if value is None:
-        return Invalid("bad_json", "the message has no value (a tombstone)")
-    try:
-        obj = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return Invalid("bad_json", f"the value is not valid JSON: {exc}")
-    if type(obj) is not dict:
-        return Invalid("not_object", f"the value must be a JSON object, got {type(obj).__name__}")
+    obj = _load_object(value)
+    if type(obj) is Invalid:
+        return obj
     for name in ("sku", "title", "description", "category"):
         v = _require_str(obj, name) if name != "description" else obj.get(name, None)
         if name == "description":
@@ -155,3 +158,28 @@ def decode_catalog(key: bytes | None, value: bytes | None) -> dict | Invalid:
     if key != obj["sku"].encode():
         return Invalid("key_mismatch", "the message key differs from the record's sku; key records by sku")
     return obj
+
+
+def decode_inventory(key: bytes | None, value: bytes | None) -> tuple[float, int] | Invalid:
+    """Decode and validate one inventory record: ``(on_hand units, ts epoch ms)``."""
+    obj = _load_object(value)
+    if type(obj) is Invalid:
+        return obj
+    sku = _require_str(obj, "sku")
+    if type(sku) is Invalid:
+        return sku
+    for name in ("on_hand", "ts"):
+        if name not in obj:
+            return Invalid("missing_field", f"required field '{name}' is missing")
+    on_hand, ts = obj["on_hand"], obj["ts"]
+    if type(on_hand) not in (int, float):
+        return Invalid("wrong_type", f"field 'on_hand' must be a number, got {type(on_hand).__name__}")
+    if not math.isfinite(on_hand) or on_hand < 0:
+        return Invalid("bad_value", f"field 'on_hand' must be a finite number >= 0, got {on_hand}")
+    if not _is_int(ts):
+        return Invalid("wrong_type", f"field 'ts' must be integer epoch milliseconds, got {type(ts).__name__}")
+    if ts < 0:
+        return Invalid("bad_value", f"field 'ts' must be >= 0 epoch milliseconds, got {ts}")
+    if key != sku.encode():
+        return Invalid("key_mismatch", "the message key differs from the record's sku; key records by sku")
+    return float(on_hand), ts

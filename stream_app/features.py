@@ -58,10 +58,12 @@ def build_features(
     )
 
 
-def features_from_batch(batch: StateBatch, as_of_day: int) -> FeatureBatch:
-    """Features of every SKU of a :class:`~stream_app.windows.StateBatch`."""
+def features_from_batch(
+    batch: StateBatch, as_of_day: int, text: np.ndarray | None = None, has_text: np.ndarray | None = None
+) -> FeatureBatch:
+    """Features of every SKU of a :class:`~stream_app.windows.StateBatch` (text as in :func:`build_features`)."""
     history, first_sale = batch.histories(as_of_day)
-    return build_features(history, as_of_day, first_sale)
+    return build_features(history, as_of_day, first_sale, text, has_text)
 
 
 def features_from_windows(windows: list[SkuWindow], as_of_day: int) -> FeatureBatch:

@@ -111,7 +111,7 @@ def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> 
 def install(worker: Any, health: Health) -> None:
     """Keep ``health`` and ``trendcast_ready`` up to date from the worker's Faust app."""
     app, metrics = worker.app, worker.metrics
-    health.model_loaded = worker.forecaster is not None
+    health.model_loaded = worker.scorer is not None
 
     def publish() -> None:
         metrics.ready.set(1 if health.ready() else 0)

@@ -51,6 +51,7 @@ class Metrics:
     outcome_abs_error: Counter
     outcome_units: Counter
     outcome_covered: Counter
+    embeddings: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -175,6 +176,9 @@ class Metrics:
                 "trendcast_interval_coverage",
                 "Share of outcomes of the last 7 closed days inside the published p10-p90 interval, by horizon.",
                 ["horizon"], registry=r,
+            ),
+            embeddings=Counter(
+                "trendcast_text_embeddings", "Catalog records embedded by the text encoder.", registry=r,
             ),
             drift_detections=Counter(
                 "trendcast_drift_detections", "Drift detected in a category's forecast errors (calibration reset), by category.",

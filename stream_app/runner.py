@@ -22,6 +22,7 @@ def all_topics(settings: Settings) -> dict[str, int]:
         settings.topic_forecasts,
         settings.topic_alerts,
         settings.topic_dead_letters,
+        *([settings.topic_inventory] if settings.topic_inventory else []),
     )
     return {name: settings.partitions for name in names}
 
@@ -66,8 +67,6 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(prepare_broker(settings))
     worker = create_app(settings)
     worker.metrics.set_build_info()
-    f = worker.forecaster
-    worker.metrics.model_info.labels(f.name, f.version, "cpu").set(1)
     state = health.Health()
     health.install(worker, state)
     lag.install(worker)
@@ -81,8 +80,9 @@ def run_worker(settings: Settings) -> None:
                 "set TRENDCAST_METRICS_PORT to a free port, or 0 to disable"
             ) from None
     logging.getLogger("trendcast").info(
-        "worker starting: group=%s partitions=%d forecaster=%s metrics=%s:%d",
-        settings.app_id, settings.partitions, settings.forecaster, settings.metrics_host, settings.metrics_port,
+        "worker starting: group=%s partitions=%d forecaster=%s %s on %s metrics=%s:%d",
+        settings.app_id, settings.partitions, *worker.scorer.model, worker.scorer.device,
+        settings.metrics_host, settings.metrics_port,
     )
     faust.Worker(
         worker.app,

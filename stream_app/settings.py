@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     topic_forecasts: str = Field("forecasts", description="Forecasts (out).")
     topic_alerts: str = Field("stage-alerts", description="Lifecycle stage-change alerts (out).")
     topic_dead_letters: str = Field("dead-letters", description="Rejected input with its reason (out).")
+    topic_inventory: str | None = Field(
+        None, description="Stock counts (sku, on_hand, ts) (in); unset: alerts carry no stock position."
+    )
     connect_timeout_s: float = Field(15.0, gt=0, description="How long to wait for the broker to answer at start, seconds.")
     session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
@@ -85,7 +88,11 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(
         0.5, gt=0, description="Changelog writes are coalesced per SKU for at most this long, seconds."
     )
-    forecaster: Literal["baseline"] = "baseline"
+    forecaster: Literal["model", "baseline"] = Field(
+        "model",
+        description="model: the neural network (the baseline stands in per SKU when it cannot load or returns NaN); "
+        "baseline: the EWMA baseline only.",
+    )
     model_path: str | None = Field(None, description="Model checkpoint file. Unset: the checkpoint shipped with trendcast.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model and the text encoder run; auto: cuda when available."
@@ -104,6 +111,13 @@ class Settings(BaseSettings):
     stage_backward_days: int = Field(21, ge=1, le=365, description="Persistence needed to go back to an earlier stage (e.g. decline -> growth), days.")
     stage_dwell_days: int = Field(7, ge=0, le=365, description="Days a confirmed stage is held before another change can start.")
     stage_smoothing: float = Field(0.4, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
+    lead_time_days: int = Field(7, ge=1, le=14, description="Restocking lead time of alerts' demand, days (1..14).")
+    service_level: float = Field(
+        0.95, gt=0.5, lt=1, description="Chance the suggested reorder covers lead-time demand (newsvendor)."
+    )
+    low_cover_days: float = Field(
+        7.0, ge=0, description="A growing SKU whose stock lasts fewer days than this gets a low_cover alert."
+    )
 
     # --- edges --------------------------------------------------------------
     store: str = Field("memory://", description="Faust table store (rocksdb:// needs a real Kafka broker).")

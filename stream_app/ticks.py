@@ -21,32 +21,40 @@ import orjson
 
 from models.calibration import Calibrator
 from models.interface import HORIZONS, STAGES, Forecaster
+from models.restock import lead_time_quantiles
 from models.stage_tracker import NONE, TrackerRules, track
 from stream_app.features import features_from_batch
 from stream_app.ingest import Ingestor
+from stream_app.inventory import StockRules, StockView, encode, low_cover, stock_view
 from stream_app.outcomes import Made, Pending, realised
+from stream_app.scoring import Scorer, text_features
 from stream_app.windows import DAY_MS, NO_DAY, UNITS, StateBatch
 
-LEAD_TIME_INDEX = HORIZONS.index(7)  # lead time of stage alerts: the 7-day total
+GROWTH = STAGES.index("growth")
 SCHEMA_VERSION = 1
 UNKNOWN_GROUP = "unknown"
 
 
 @dataclass
 class TickTools:
-    """What a tick needs besides the windows: the forecaster and one partition's learning state.
+    """What a tick needs besides the windows: the scorer and one partition's learning state.
 
     ``groups`` maps SKU keys to calibration groups (categories);
     ``calibrator`` and ``pending`` belong to the partition being ticked
-    (``None``: no calibration).
+    (``None``: no calibration); ``embeddings`` holds the SKUs' text-embedding
+    records (``None``: the model reads no text); ``inventory`` the SKUs'
+    stock records (``None``: no inventory topic), updated in place.
     """
 
-    forecaster: Forecaster
+    scorer: Scorer
     rules: TrackerRules = field(default_factory=TrackerRules)
     calibrator: Calibrator | None = None
     pending: Pending | None = None
     groups: Callable[[list[bytes]], np.ndarray] | None = None
     batch_size: int = 4096
+    embeddings: dict[bytes, bytes] | None = None
+    inventory: dict[bytes, bytes] | None = None
+    stock: StockRules = field(default_factory=StockRules)
 
 
 @dataclass
@@ -75,6 +83,7 @@ class TickResult:
     outcomes: dict[int, OutcomeStats] = field(default_factory=dict)  # by horizon (days)
     drifted: list[str] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
+    inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
 
 
 def learn_outcomes(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> None:
@@ -110,8 +119,9 @@ def forecast_messages(
     out: TickResult,
 ) -> None:
     """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``."""
-    feats = features_from_batch(batch, as_of_day)
-    fb = tools.forecaster.predict(feats)
+    text = text_features(keys, tools.embeddings)
+    feats = features_from_batch(batch, as_of_day, *(text or ()))
+    fb, models = tools.scorer.score(feats)
     raw = np.asarray(fb.quantiles, dtype=np.float64)
     groups = tools.groups(keys) if tools.groups else np.full(len(keys), UNKNOWN_GROUP, dtype=object)
     cal = tools.calibrator
@@ -130,7 +140,6 @@ def forecast_messages(
     flat = quant.reshape(len(keys), -1).tolist()  # p10, p50, p90 of each horizon in turn
     probs = np.round(probs_arr, 4).tolist()
     as_of = (as_of_day + 1) * DAY_MS
-    model = {"name": tools.forecaster.name, "version": tools.forecaster.version}
     h1, h7, h14 = (str(h) for h in HORIZONS)
     s1, s2, s3, s4 = STAGES
     for i, key in enumerate(keys):
@@ -148,30 +157,53 @@ def forecast_messages(
             },
             "stage": STAGES[shown[i]],
             "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
-            "model": model,
+            "model": models[i],
             "calibrated": calibrated,
         }
         out.forecasts.append((key, orjson.dumps(msg)))
-    if changed:
-        out.alerts += alert_messages(keys, changed, feats.history[:, UNITS, :], feats.days_since_first_sale,
-                                     step, quant, as_of)
+    lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
+    rows = [(i, "stage_change") for i in changed]
+    view = None
+    if tools.inventory is not None:
+        view = stock_view([tools.inventory.get(k) for k in keys], lead, tools.stock)
+    if view is not None:
+        fire, mark = low_cover(view, tracked == GROWTH, as_of_day, tools.stock)
+        rows += [(int(view.rows[j]), "low_cover") for j in np.flatnonzero(fire)]
+        for j in np.flatnonzero(mark != view.alerted):
+            key = keys[view.rows[j]]
+            tools.inventory[key] = encode(float(view.on_hand[j]), int(view.ts[j]), int(mark[j]))
+            out.inventory.append(key)
+    if rows:
+        out.alerts += alert_messages(keys, rows, feats.history[:, UNITS, :], feats.days_since_first_sale,
+                                     step, lead, as_of, tools.stock, view)
 
 
-def alert_messages(keys, rows, units, age, step, quant, as_of) -> list[tuple[bytes, bytes]]:
-    """One ``stage-alerts`` message per confirmed change in ``rows``, with its evidence and lead-time demand."""
-    li = LEAD_TIME_INDEX
+def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
+                   view: StockView | None) -> list[tuple[bytes, bytes]]:
+    """One ``stage-alerts`` message per ``(row, kind)``, with its evidence, lead-time demand and stock position.
+
+    A stage change names the previous and the new stage; a low-cover alert
+    names the current stage twice.
+    """
+    where = {} if view is None else {int(r): j for j, r in enumerate(view.rows.tolist())}
     out = []
-    for i in rows:
+    for i, kind in rows:
         u = units[i].astype(np.float64)
         u7, u7_before, u28 = float(u[-7:].sum()), float(u[-14:-7].sum()), float(u[-28:].sum())
+        si = int(step.state.stage[i])
+        stage = STAGES[si]
+        # a low-cover alert changes nothing: its confidence is today's smoothed belief in the stage
+        conf = step.confidence[i] if kind == "stage_change" else step.state.smoothed[i, si]
         alert = {
             "schema_version": SCHEMA_VERSION,
             "sku": keys[i].decode(),
             "as_of": as_of,
-            "previous_stage": STAGES[int(step.previous[i])],
-            "stage": STAGES[int(step.state.stage[i])],
-            "confidence": round(float(step.confidence[i]), 4),
-            "lead_time": {"days": HORIZONS[li], "p50": float(quant[i, li, 1]), "p90": float(quant[i, li, 2])},
+            "kind": kind,
+            "previous_stage": STAGES[int(step.previous[i])] if kind == "stage_change" else stage,
+            "stage": stage,
+            "confidence": round(float(conf), 4),
+            "lead_time": {"days": stock.lead_days, "p50": round(float(lead[i, 1]), 4),
+                          "p90": round(float(lead[i, 2]), 4)},
             "evidence": {
                 "growth_7d": round(u7 / u7_before - 1.0, 4) if u7_before > 0 else None,
                 "units_7d": u7,
@@ -179,6 +211,8 @@ def alert_messages(keys, rows, units, age, step, quant, as_of) -> list[tuple[byt
                 "days_since_first_sale": int(age[i]) if age[i] >= 0 else None,
             },
         }
+        if i in where:
+            alert["inventory"] = view.fields(where[i], stock.service_level)
         out.append((keys[i], orjson.dumps(alert)))
     return out
 
@@ -190,7 +224,7 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
     the store and marks them dirty so the changelog gets them.
     """
     if not isinstance(tools, TickTools):
-        tools = TickTools(tools)
+        tools = TickTools(Scorer(tools))
     out = TickResult()
     learn_outcomes(ingestor, as_of_day, tools, out)
     pending = ingestor.pending.get(partition)

@@ -23,10 +23,14 @@ plain=(
   "${TRENDCAST_TOPIC_ALERTS:-stage-alerts}"
   "${TRENDCAST_TOPIC_DEAD_LETTERS:-dead-letters}"
 )
+# The inventory topic is optional: created only when the worker is told to read one.
+if [ -n "${TRENDCAST_TOPIC_INVENTORY:-}" ]; then plain+=("$TRENDCAST_TOPIC_INVENTORY"); fi
 compacted=(
   "${TRENDCAST_APP_ID}-sku-windows-v2-changelog"
   "${TRENDCAST_APP_ID}-sku-catalog-v1-changelog"
   "${TRENDCAST_APP_ID}-partition-learning-v1-changelog"
+  "${TRENDCAST_APP_ID}-sku-embeddings-v1-changelog"
+  "${TRENDCAST_APP_ID}-sku-inventory-v1-changelog"
 )
 
 create() {  # topic [extra kafka-topics.sh arguments]

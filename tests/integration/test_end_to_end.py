@@ -14,6 +14,8 @@ import numpy as np
 import orjson
 import pytest
 
+from models.checkpoint import read_meta
+from models.neural import DEFAULT_CHECKPOINT
 from schemas import validate
 from kafka_helpers import json_values, latest_windows, produce, read_topic, wait_for
 
@@ -110,11 +112,12 @@ def test_worker_end_to_end(make_run):
 
     forecasts = wait_for(forecasts_done, 60, "a forecast for every selling SKU at the last closed day",
                          on_fail=run.logs)
+    model = {"name": "trendcast-net", "version": read_meta(DEFAULT_CHECKPOINT)["id"]}
     for f in forecasts:
         validate("forecasts", f)
         for h in f["horizons"].values():
             assert 0 <= h["p10"] <= h["p50"] <= h["p90"]
-        assert f["model"]["name"] == "baseline-ewma"
+        assert f["model"] == model  # the shipped network, not the baseline
     keys = {r.key.decode() for r in read_topic(run.bootstrap, run.topic("forecasts"))}
     assert keys == {f["sku"] for f in forecasts}  # keyed by SKU
 

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from kafka_helpers import produce, read_topic, wait_for
 
+from schemas import validate
 from stream_app.eventfiles import event_files, merged
 from stream_app.sim import Simulator, write_simulation
 from stream_app.windows import DAY_MS
@@ -29,16 +30,34 @@ def load_bot():
 
 
 def test_the_bot_decides_on_every_alert_the_worker_publishes(make_run, tmp_path):
-    run = make_run()
+    run = make_run(topic_inventory=f"inv{os.getpid()}x{tmp_path.name[-12:]}", low_cover_days=7.0, service_level=0.9)
     folder = tmp_path / "events"
     write_simulation(Simulator(n_skus=30, days=45, start_ms=20_000 * DAY_MS, seed=3), folder)
     topic = {k: run.topic(k) for k in ("clicks", "carts", "orders", "catalog")}
+    events = list(merged(event_files(folder).values()))
+    skus = sorted({v["sku"] for _, v in events})
+    # Every SKU has a stock count of 3 units from the start: any SKU the worker sees growing is short.
+    stock = [(run.settings.topic_inventory, s.encode(), orjson.dumps({"schema_version": 1, "sku": s, "on_hand": 3,
+                                                                      "ts": 20_000 * DAY_MS})) for s in skus]
+    # A bad count goes to the dead letters with its reason; the worker goes on.
+    stock.append((run.settings.topic_inventory, b"S-bad", b'{"sku": "S-bad", "on_hand": -4, "ts": 1}'))
     run.start_worker()
-    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v))
-                            for k, v in merged(event_files(folder).values())])
+    produce(run.bootstrap, stock)
+    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in events])
     wait_for(lambda: len(read_topic(run.bootstrap, run.topic("alerts"), idle_s=1.0)) >= 5, 90,
              "the worker to publish stage alerts", on_fail=run.logs)
     alerts = [orjson.loads(r.value) for r in read_topic(run.bootstrap, run.topic("alerts"))]
+    for a in alerts:
+        validate("stage-alerts", a)
+        assert a["inventory"]["on_hand"] == 3.0 and a["inventory"]["on_hand_ts"] == 20_000 * DAY_MS
+        assert a["inventory"]["service_level"] == 0.9 and a["lead_time"]["days"] == 7
+    low = [a for a in alerts if a["kind"] == "low_cover"]
+    assert low, "no growing SKU ran short"
+    for a in low:
+        assert a["stage"] == a["previous_stage"] == "growth" and a["inventory"]["days_of_cover"] < 7.0
+    assert len({a["sku"] for a in low}) == len(low)  # once per shortage, not every day
+    dead = [orjson.loads(r.value) for r in read_topic(run.bootstrap, run.topic("dead_letters"))]
+    assert [(d["source_topic"], d["reason"]["code"]) for d in dead] == [(run.settings.topic_inventory, "bad_value")]
 
     env = {**os.environ, "TRENDCAST_BROKER": run.settings.broker}
     out = subprocess.run(
@@ -63,6 +82,8 @@ def test_decisions_follow_stage_and_stock():
     assert "STEADY replenishment: 40 units" in decide({**base, "stage": "maturity"})
     low = {**base, "stage": "growth", "inventory": {"on_hand": 10, "days_of_cover": 1.75, "reorder_qty": 65}}
     assert "REORDER NOW 65 units: 1.8 days of cover < 7-day lead time" in decide(low)
+    short = {**low, "kind": "low_cover", "previous_stage": "growth", "inventory": {**low["inventory"], "days_of_cover": 4.0}}
+    assert decide(short) == "S1: low cover while in growth (80%): REORDER NOW 65 units: 4.0 days of cover, demand growing"
 
 
 def test_without_a_broker_setting_the_bot_says_what_to_set():

@@ -90,3 +90,54 @@ def test_a_producer_retry_arriving_late_is_a_duplicate_not_a_dead_letter():
     out = ing.process(KIND_ORDER, 0, [order(0, "A", T + H, eid="x"), order(1, "A", T + 9 * H),
                                       order(2, "A", T + H, eid="x")])
     assert (out.applied, out.duplicates, out.rejected) == (2, 1, [])
+
+
+class Growing:
+    """A forecaster sure that every SKU grows, selling 2 units a day (p10 1, p90 3)."""
+
+    name, version = "growing", "1"
+
+    def predict(self, features):
+        import numpy as np
+
+        from models.interface import HORIZONS, ForecastBatch
+
+        n = len(features)
+        q = np.array([[1.0, 2.0, 3.0]], np.float32) * np.array(HORIZONS, np.float32)[:, None]
+        return ForecastBatch(np.tile(q, (n, 1, 1)), np.tile(np.float32([0.05, 0.9, 0.04, 0.01]), (n, 1)))
+
+
+def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stock_position():
+    from models.stage_tracker import TrackerRules
+    from schemas import validate
+    from stream_app import inventory
+    from stream_app.scoring import Scorer
+    from stream_app.ticks import TickTools
+
+    ing = ingestor()
+    stock = {b"A": inventory.encode(5.0, T), b"B": inventory.encode(500.0, T)}
+    rules = inventory.StockRules(lead_days=7, service_level=0.9, low_cover_days=7.0)
+    tools = TickTools(Scorer(Growing()), rules=TrackerRules(persist_days=1), inventory=stock, stock=rules)
+    alerts = []
+    for d in range(4):
+        if d == 2:
+            stock[b"A"] = inventory.replace_count(stock[b"A"], 200.0, T + d * DAY)  # restocked
+        if d == 3:
+            stock[b"A"] = inventory.replace_count(stock[b"A"], 1.0, T + d * DAY)  # short again
+        day = T + d * DAY
+        ing.process(KIND_ORDER, 0, [order(10 * d, "A", day + H), order(10 * d + 1, "B", day + H)], now=0.0)
+        out = ing.process(KIND_CLICK, 0, [Rec(10 * d + 2, b"A", orjson.dumps(
+            {"schema_version": 1, "event_id": f"c{d}", "sku": "A", "ts": day + DAY + 2 * H}))], now=11.0)
+        for closed in out.closed_days:
+            res = run_tick(ing, 0, closed, tools)
+            alerts += [orjson.loads(v) for _, v in res.alerts]
+    for a in alerts:
+        validate("stage-alerts", a)
+    assert [(a["sku"], a["kind"], a["as_of"]) for a in alerts] == [
+        ("A", "low_cover", T + DAY), ("A", "low_cover", T + 4 * DAY)]
+    first = alerts[0]
+    assert first["stage"] == first["previous_stage"] == "growth"
+    # 5 units at 2 a day (the 7-day p50 is 14): 2.5 days; order up to the 7-day p90 of 21 at service level 0.9
+    assert first["inventory"] == {"on_hand": 5.0, "on_hand_ts": T, "days_of_cover": 2.5, "reorder_qty": 16.0,
+                                  "service_level": 0.9}
+    assert first["lead_time"] == {"days": 7, "p50": 14.0, "p90": 21.0}

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from models.baselines import EwmaForecaster
 from schemas import (
     CONTRACTS, DEAD_LETTER_CODES, HORIZONS, SCHEMA_VERSION, STAGES, CartEvent, CatalogRecord, Click, DeadLetter,
-    DeadLetterReason, Forecast, HorizonQuantiles, Order, StageAlert, load_schema, validate, validator,
+    DeadLetterReason, Forecast, HorizonQuantiles, InventoryLevel, Order, StageAlert, load_schema, validate, validator,
 )
 from stream_app.decode import Invalid, decode
 from stream_app.ingest import Ingestor, Rejected
@@ -22,7 +22,7 @@ from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 
 DAY = 86_400_000
 T = 20_000 * DAY
-INPUTS = ("clicks", "carts", "orders", "catalog")
+INPUTS = ("clicks", "carts", "orders", "catalog", "inventory")
 OUTPUTS = ("forecasts", "stage-alerts", "dead-letters")
 
 SAMPLES = {
@@ -30,15 +30,18 @@ SAMPLES = {
     "carts": CartEvent("e2", "A", T, 2, "remove"),
     "orders": Order("e3", "o1", "A", T, 1, 2.5, "GBP"),
     "catalog": CatalogRecord("A", "Mug", "", "kitchen", 3.0, None),
+    "inventory": InventoryLevel("A", 12.0, T),
     "forecasts": Forecast(
         "A", T, {1: HorizonQuantiles(0.0, 1.0, 2.5), 7: HorizonQuantiles(3.0, 7.0, 12.0),
                  14: HorizonQuantiles(6.0, 14.0, 20.0)},
         "growth", {"introduction": 0.1, "growth": 0.7, "maturity": 0.15, "decline": 0.05},
         {"name": "ewma", "version": "1"}, calibrated=True,
     ),
-    "stage-alerts": StageAlert("A", T, None, "growth", 0.8, {"days": 7, "p50": 3.0, "p90": 5.0},
+    "stage-alerts": StageAlert("A", T, "stage_change", None, "growth", 0.8, {"days": 7, "p50": 3.0, "p90": 5.0},
                                {"growth_7d": 0.5, "units_7d": 3.0, "units_28d": 9.0, "days_since_first_sale": 40,
-                                "extra_signal": "allowed"}),
+                                "extra_signal": "allowed"},
+                               {"on_hand": 4.0, "on_hand_ts": T, "days_of_cover": 9.3, "reorder_qty": 2.0,
+                                "service_level": 0.95}),
     "dead-letters": DeadLetter("orders", 0, 5, "A", "e30=", None, DeadLetterReason("late", "too late"), T),
 }
 

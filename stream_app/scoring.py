@@ -1,0 +1,171 @@
+"""The worker's model edge: load the forecaster and the text encoder, score micro-batches, count fallbacks.
+
+The network, the encoder and the fallback rule are pure and live in
+:mod:`models`; this module chooses them from the settings, times every model
+call by device, names the model that made each forecast, and keeps the
+per-SKU text embeddings in their compact table form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.baselines import EwmaForecaster
+from models.fallback import GuardedForecaster
+from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch, Forecaster
+from models.text import pack_embedding, unpack_embeddings
+from stream_app.features import FEATURE_SPEC_VERSION
+from stream_app.metrics import Metrics
+from stream_app.settings import Settings, SettingsError
+
+log = logging.getLogger("trendcast")
+
+TEXT_HASH_BYTES = 8  # an embedding record starts with a hash of the text it embeds
+
+
+@dataclass
+class Scorer:
+    """Runs a forecaster on feature batches for the worker.
+
+    ``forecaster`` is usually a :class:`~models.fallback.GuardedForecaster`
+    (the model, with the baseline standing in for rows it cannot score);
+    ``encoder`` embeds catalog text for it, or is ``None`` when no model uses text.
+    """
+
+    forecaster: Forecaster
+    device: str = "cpu"
+    encoder: Any = None
+    metrics: Metrics | None = None
+    _models: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def score(self, features: FeatureBatch) -> tuple[ForecastBatch, list[dict[str, str]]]:
+        """Forecasts for a batch and, per row, the ``model`` field of its message."""
+        t0 = time.perf_counter()
+        fb = self.forecaster.predict(features)
+        dt = time.perf_counter() - t0
+        n = len(features)
+        main = self._model_field("")
+        fell = getattr(self.forecaster, "last_fallback", None)
+        if fell is None or not fell.any():
+            models = [main] * n
+        else:
+            reason = self.forecaster.last_reason
+            standby = self._model_field(reason)
+            models = [standby if f else main for f in fell.tolist()]
+        if self.metrics is not None:
+            self.metrics.scoring_seconds.labels(self.device).observe(dt)
+            if fell is not None and (k := int(fell.sum())):
+                self.metrics.model_fallbacks.labels(self.forecaster.last_reason).inc(k)
+        return fb, models
+
+    def _model_field(self, reason: str) -> dict[str, str]:
+        # One shared dict per (model, reason): messages are serialised at once.
+        got = self._models.get(reason)
+        if got is None:
+            f = self.forecaster
+            if not reason:
+                primary = getattr(f, "primary", None) or f
+                if getattr(f, "primary", "absent") is None:  # the model never loaded
+                    primary = f.fallback
+                got = {"name": primary.name, "version": primary.version}
+            else:
+                got = {"name": f.fallback.name, "version": f.fallback.version, "fallback_reason": reason}
+            self._models[reason] = got
+        return got
+
+    @property
+    def model(self) -> tuple[str, str]:
+        """Name and version of the forecaster the worker means to use."""
+        m = self._model_field("")
+        return m["name"], m["version"]
+
+
+def build_scorer(settings: Settings, metrics: Metrics | None = None) -> Scorer:
+    """The scorer ``settings`` ask for.
+
+    ``forecaster="baseline"``: the EWMA baseline alone. ``"model"``: the
+    checkpoint at ``model_path`` (the shipped one when unset) on ``device``,
+    guarded by the baseline. A checkpoint built for another feature spec is
+    refused (:class:`SettingsError`); any other failure to load leaves the
+    baseline forecasting every SKU, counted as ``not_loaded`` fallbacks.
+    """
+    baseline = EwmaForecaster()
+    if settings.forecaster == "baseline":
+        scorer = Scorer(baseline, metrics=metrics)
+    else:
+        scorer = _model_scorer(settings, baseline, metrics)
+    if metrics is not None:
+        name, version = scorer.model
+        metrics.model_info.labels(name, version, scorer.device).set(1)
+    return scorer
+
+
+def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | None) -> Scorer:
+    from models.checkpoint import read_meta
+    from models.neural import DEFAULT_CHECKPOINT, CheckpointError, load_forecaster
+    from models.text import TextEncoder
+
+    path = settings.model_path or DEFAULT_CHECKPOINT
+    device = _device(settings.device)
+    try:
+        spec = read_meta(path).get("feature_spec")
+        if spec != FEATURE_SPEC_VERSION:
+            # Scoring other features would publish confident nonsense: refuse, never fall back.
+            raise SettingsError(
+                f"checkpoint {path} was trained with feature spec {spec}, this trendcast builds spec "
+                f"{FEATURE_SPEC_VERSION}: retrain it with `trendcast train` or unset TRENDCAST_MODEL_PATH")
+        model = load_forecaster(path, device=device)
+    except (CheckpointError, OSError, RuntimeError) as exc:
+        log.warning("model not loaded, the baseline forecasts every SKU: %s", exc)
+        return Scorer(GuardedForecaster(None, baseline, load_error=str(exc)), device="cpu", metrics=metrics)
+    try:
+        encoder = TextEncoder(device=device, batch_size=settings.embed_batch_size)
+    except (OSError, RuntimeError) as exc:
+        # Without text the model still runs: every SKU gets the learned "unknown" embedding.
+        log.warning("text encoder not loaded, SKUs are scored without product text: %s", exc)
+        encoder = None
+    log.info("model %s %s on %s", model.name, model.version, device)
+    return Scorer(GuardedForecaster(model, baseline), device=device, encoder=encoder, metrics=metrics)
+
+
+def _device(setting: str) -> str:
+    import torch
+
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise SettingsError("setting device (env TRENDCAST_DEVICE) is cuda but no CUDA device is visible; use auto or cpu")
+    return setting
+
+
+def text_digest(text: str) -> bytes:
+    """A short hash of a catalog text: an embedding is recomputed only when its text changes."""
+    return hashlib.blake2b(text.encode(), digest_size=TEXT_HASH_BYTES).digest()
+
+
+def embedding_record(text: str, vector: np.ndarray) -> bytes:
+    """The embeddings table value for ``text``: its digest, then the packed vector."""
+    return text_digest(text) + pack_embedding(vector)
+
+
+def embedding_is_current(record: bytes | None, text: str) -> bool:
+    """Whether ``record`` already embeds exactly ``text``."""
+    return record is not None and record[:TEXT_HASH_BYTES] == text_digest(text)
+
+
+def text_features(keys: list[bytes], store: dict[bytes, bytes] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stacked embeddings ``(n, TEXT_DIM)`` and which SKUs have one, or None with no store."""
+    if store is None:
+        return None
+    records = [store.get(k) for k in keys]
+    has = np.fromiter((r is not None for r in records), dtype=bool, count=len(keys))
+    text = np.zeros((len(keys), TEXT_DIM), dtype=np.float32)
+    if has.any():
+        text[has] = unpack_embeddings([r for r in records if r is not None], skip=TEXT_HASH_BYTES)
+    return text, has
