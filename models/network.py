@@ -13,8 +13,10 @@ units scale: ``q_h = s · h · r``, where ``r`` is a daily rate relative to
 the recent mean, so a flat seller of any size is ``r ≈ 1`` and the loss
 (:func:`pinball_loss`, on ``y / (s h)``) is scale-free.
 
-Quantiles are non-crossing by construction: ``r10 = softplus(a)``,
-``r50 = r10 + softplus(b)``, ``r90 = r50 + softplus(c)``.
+Quantiles are non-crossing by construction: ``r10 = relu(a)``,
+``r50 = r10 + softplus(b)``, ``r90 = r50 + softplus(c)``. p10 can be
+exactly 0 (a softplus never is): most SKU-days sell nothing, and an
+interval whose lower end is above 0 never covers them.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class TrendcastNet(nn.Module):
         ], dim=1)
         h = self.trunk(inputs)
         raw = self.quantile_head(h).view(n, len(HORIZONS), len(QUANTILES))
-        rate = torch.cumsum(F.softplus(raw), dim=2)
+        rate = torch.cumsum(torch.cat([F.relu(raw[..., :1]), F.softplus(raw[..., 1:])], dim=2), dim=2)
         quantiles = rate * (scale[:, UNITS, None, None] * self.horizons[None, :, None])
         return quantiles, self.stage_head(h), scale[:, UNITS]
 

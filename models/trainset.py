@@ -45,7 +45,10 @@ class Dataset:
 
 @dataclass
 class Samples:
-    """Stacked samples: arrays with one row per (SKU, origin); ``text`` rows via ``sku_row`` into the panel."""
+    """Stacked samples: arrays with one row per (SKU, origin); ``text`` rows via ``sku_row`` into the panel.
+
+    ``stage_truth``: the stage labels are a simulator's truth (False: the labelling rule's).
+    """
 
     history: np.ndarray
     age: np.ndarray
@@ -56,6 +59,7 @@ class Samples:
     stage: np.ndarray
     text: np.ndarray
     has_text: np.ndarray
+    stage_truth: bool = True
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -174,4 +178,5 @@ def build_samples(data: Dataset, first_origin: int, last_target_day: int, every:
         stage=np.concatenate([p[4] for p in parts]),
         text=panel.text,
         has_text=panel.has_text,
+        stage_truth=data.stages is not None,
     )
