@@ -8,31 +8,27 @@ builds everything from one :class:`~stream_app.settings.Settings`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-import numpy as np
-import orjson
 
 from models.calibration import CalibrationRules
 from models.stage_tracker import TrackerRules
-from models.text import catalog_text
-from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
 from stream_app import inventory
-from stream_app.decode import Invalid, decode_catalog, decode_inventory
-from stream_app.ingest import BatchOutcome, Ingestor, Rejected
-from stream_app.learning import PartitionLearning
+from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
+from stream_app.ingest import BatchOutcome, Ingestor
+from stream_app.learning import PartitionLearning, record_outcomes
 from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
-from stream_app.scoring import Scorer, build_scorer, embedding_is_current, embedding_record
+from stream_app.scoring import Scorer, build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
-from stream_app.ticks import UNKNOWN_GROUP, OutcomeStats, TickResult, TickTools, run_tick
+from stream_app.side_inputs import SideInputs, local
+from stream_app.ticks import OutcomeStats, TickTools, run_tick
 from stream_app.windows import WindowSpec
 
 log = logging.getLogger("trendcast")
@@ -70,17 +66,12 @@ class Worker:
     publisher: Publisher
     ledger: AckLedger
     windows: Any
-    catalog: Any
     learning_table: Any
-    embeddings: Any
-    stock: Any
+    side: SideInputs
     learning: PartitionLearning | None
     rules: TrackerRules
     ready_partitions: set[int] = field(default_factory=set)
-    categories: dict[bytes, str] = field(default_factory=dict)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
-    to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
-    embedding: bool = False
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
 
@@ -179,15 +170,16 @@ class Worker:
         t0 = time.perf_counter()
         s = self.settings
         cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
-        stock = self.stock_store if s.topic_inventory else None
+        side = self.side
+        stock = side.stock_store
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
-                          groups=self.groups_of, batch_size=s.score_batch_size, embeddings=self.embedding_store,
+                          groups=side.groups_of, batch_size=s.score_batch_size, embeddings=side.embedding_store,
                           inventory=stock, stock=stock_rules(s))
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
         if result.inventory:
-            topic = self.stock.changelog_topic.get_topic_name()
+            topic = side.stock.changelog_topic.get_topic_name()
             for key in result.inventory:
                 self.publisher.produce(topic, key, stock[key], partition)
         if self.learning:
@@ -199,56 +191,17 @@ class Worker:
                 else:
                     store[key] = value
                 self.publisher.produce(topic, key, value, partition)
-        self.record_outcomes(result, as_of_day)
+        record_outcomes(self.metrics, self.recent_outcomes, result, as_of_day)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
         self.metrics.tick_skus.observe(result.skus)
         log_tick(log, partition, as_of_day, result.skus, len(result.alerts), dt,
                  outcomes=sum(o.n for o in result.outcomes.values()))
 
-    def record_outcomes(self, result: TickResult, day: int) -> None:
-        """Count a tick's outcomes and drift detections; refresh the rolling 7-day WAPE and coverage."""
-        m = self.metrics
-        for category in result.drifted:
-            m.drift_detections.labels(category).inc()
-            log.warning("drift in category %r: its calibration restarts from today's errors", category)
-        for horizon, o in result.outcomes.items():
-            h = str(horizon)
-            m.outcomes.labels(h).inc(o.n)
-            m.outcome_abs_error.labels(h).inc(o.abs_error)
-            m.outcome_units.labels(h).inc(o.units)
-            m.outcome_covered.labels(h).inc(o.covered)
-            days = self.recent_outcomes.setdefault(horizon, {})
-            acc = days.setdefault(day, OutcomeStats())
-            acc.abs_error += o.abs_error
-            acc.units += o.units
-            acc.covered += o.covered
-            acc.n += o.n
-            for d in [d for d in days if d <= max(days) - 7]:
-                del days[d]
-            units = sum(a.units for a in days.values())
-            if units > 0:
-                m.forecast_wape.labels(h).set(sum(a.abs_error for a in days.values()) / units)
-            m.interval_coverage.labels(h).set(sum(a.covered for a in days.values()) / sum(a.n for a in days.values()))
-
-    def groups_of(self, keys: list[bytes]) -> np.ndarray:
-        """Calibration group (catalog category) of each SKU; "unknown" without a catalog record."""
-        cache, catalog = self.categories, self.catalog
-        out = []
-        for k in keys:
-            c = cache.get(k)
-            if c is None:
-                raw = catalog.get(k)
-                c = orjson.loads(raw).get("category") or UNKNOWN_GROUP if raw else UNKNOWN_GROUP
-                if raw:
-                    cache[k] = c
-            out.append(c)
-        return np.array(out, dtype=object)
-
     @property
     def learning_store(self) -> dict[bytes, bytes]:
         """The learning table's local dict (written directly, as the windows are)."""
-        return getattr(self.learning_table.data, "data", self.learning_table.data)
+        return local(self.learning_table)
 
     async def advance_idle(self) -> None:
         """Move idle partitions' event time forward so their days close too."""
@@ -268,81 +221,6 @@ class Worker:
                 clock.advance_to(max(peers))
             for day in clock.take_closed_days(now, self.ingestor.spec.history_days):
                 await self.tick(partition, day)
-
-    async def handle_catalog(self, event: Any) -> None:
-        """Keep a SKU's latest valid catalog record; dead-letter an invalid one."""
-        msg = event.message
-        rec = decode_catalog(msg.key, msg.value)
-        self.metrics.events_consumed.labels(msg.topic).inc()
-        if type(rec) is Invalid:
-            self.reject(msg, rec)
-            return
-        self.catalog[msg.key] = msg.value
-        self.categories.pop(msg.key, None)
-        if self.scorer.encoder is not None:
-            self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
-
-    async def embed_catalog(self) -> int:
-        """Embed the catalog texts that arrived since the last call, in batches, off the event loop.
-
-        A SKU is embedded once per distinct text; until its embedding is
-        stored its forecasts use the model's "unknown" text vector. Returns
-        the number of texts embedded.
-        """
-        if not self.to_embed or self.embedding:
-            return 0
-        self.embedding = True  # one batch at a time: the timer may fire again while the encoder runs
-        try:
-            store = self.embedding_store
-            todo, self.to_embed = self.to_embed, {}
-            todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
-            keys = list(todo)
-            encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
-            topic = self.embeddings.changelog_topic.get_topic_name()
-            for start in range(0, len(keys), self.settings.embed_batch_size):
-                chunk = keys[start : start + self.settings.embed_batch_size]
-                texts = [todo[k][0] for k in chunk]
-                # torch releases the GIL inside its kernels: ingest goes on meanwhile.
-                vectors = await loop.run_in_executor(None, encoder.encode, texts)
-                for key, text, vec in zip(chunk, texts, vectors):
-                    record = embedding_record(text, vec)
-                    store[key] = record
-                    self.publisher.produce(topic, key, record, todo[key][1])
-            self.metrics.embeddings.inc(len(keys))
-            return len(keys)
-        finally:
-            self.embedding = False
-
-    def reject(self, msg: Any, why: Invalid) -> None:
-        """Dead-letter one record of a per-event topic (catalog, inventory) with its reason, and count it."""
-        self.metrics.events_invalid.labels(why.code).inc()
-        rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, why.code, why.message)
-        self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
-
-    async def handle_inventory(self, event: Any) -> None:
-        """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
-        msg = event.message
-        self.metrics.events_consumed.labels(msg.topic).inc()
-        got = decode_inventory(msg.key, msg.value)
-        if type(got) is Invalid:
-            self.reject(msg, got)
-            return
-        on_hand, ts = got
-        old = self.stock_store.get(msg.key)
-        if inventory.newer(old, ts):
-            self.stock[msg.key] = inventory.replace_count(old, on_hand, ts)
-
-    @property
-    def stock_store(self) -> dict[bytes, bytes]:
-        """The inventory table's local dict (the tick updates alert marks in it directly)."""
-        return getattr(self.stock.data, "data", self.stock.data)
-
-    @property
-    def embedding_store(self) -> dict[bytes, bytes] | None:
-        """The embeddings table's local dict, or None when the model reads no text."""
-        if self.scorer.encoder is None:
-            return None
-        return getattr(self.embeddings.data, "data", self.embeddings.data)
 
     @property
     def kind_of(self) -> dict[str, int]:
@@ -418,10 +296,11 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
         idle_s=settings.idle_timeout_s,
     )
     metrics = metrics or Metrics.create()
+    scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics)
     worker = Worker(
-        settings=settings, app=app, ingestor=ingestor, scorer=build_scorer(settings, metrics),
-        metrics=metrics, publisher=Publisher(settings, metrics), ledger=ledger,
-        windows=windows, catalog=catalog, learning_table=learning_table, embeddings=embeddings, stock=stock,
+        settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,
+        ledger=ledger, windows=windows, learning_table=learning_table,
+        side=SideInputs(settings, metrics, publisher, scorer, catalog, embeddings, stock),
         learning=PartitionLearning(calibration_rules(settings)) if settings.calibration else None,
         rules=tracker_rules(settings),
     )
@@ -443,7 +322,7 @@ def _wire(worker: Worker) -> None:
     @app.agent(catalog_topic, name="store_catalog_records")
     async def store_catalog_records(stream: Any) -> None:
         async for event in stream.events():
-            await worker.handle_catalog(event)
+            await worker.side.handle_catalog(event)
 
     @app.timer(s.flush_interval_s)
     async def flush_changelogs() -> None:
@@ -456,11 +335,11 @@ def _wire(worker: Worker) -> None:
         @app.agent(inventory_topic, name="store_inventory_counts")
         async def store_inventory_counts(stream: Any) -> None:
             async for event in stream.events():
-                await worker.handle_inventory(event)
+                await worker.side.handle_inventory(event)
 
     @app.timer(EMBED_INTERVAL_S)
     async def embed_catalog_texts() -> None:
-        await worker.embed_catalog()
+        await worker.side.embed_catalog()
 
     @app.timer(s.tick_check_s)
     async def advance_idle_partitions() -> None:

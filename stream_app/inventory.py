@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.restock import days_of_cover, reorder_quantity
+from stream_app.windows import DAY_MS
 
 _RECORD = struct.Struct("<dqi")  # on_hand units, ts epoch ms, day of the last low-cover alert (-1 none)
 NOT_ALERTED = -1
@@ -96,9 +97,13 @@ def low_cover(view: StockView, growing: np.ndarray, day: int, rules: StockRules)
 
     ``growing``: ``(n,)`` bool over the batch (confirmed stage is growth).
     A SKU fires when its cover falls below ``low_cover_days`` and it has no
-    standing alert; the mark clears once cover is back above the limit.
+    standing alert. The mark clears only when a count taken after the
+    alert's day shows enough cover: a forecast that wobbles around the limit
+    on unchanged stock must not alert the bot again and again.
     """
     short = view.cover < rules.low_cover_days
     fire = short & growing[view.rows] & (view.alerted == NOT_ALERTED)
-    mark = np.where(fire, day, np.where(short, view.alerted, NOT_ALERTED))
+    recounted = view.ts >= (view.alerted.astype(np.int64) + 1) * DAY_MS
+    keep = (view.alerted != NOT_ALERTED) & (short | ~recounted)
+    mark = np.where(fire, day, np.where(keep, view.alerted, NOT_ALERTED))
     return fire, mark

@@ -18,11 +18,16 @@ SKU partition):
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections import defaultdict
 
 from models.calibration import CalibrationRules, Calibrator
+from stream_app.metrics import Metrics
 from stream_app.outcomes import Pending, decode, encode
+from stream_app.ticks import OutcomeStats, TickResult
+
+log = logging.getLogger("trendcast")
 
 
 class PartitionLearning:
@@ -77,3 +82,37 @@ class PartitionLearning:
             self.pending.pop(p, None)
         for key in [k for k in self._chunks if k[0] in partitions]:
             del self._chunks[key]
+
+
+ROLLING_DAYS = 7  # window of the WAPE and coverage gauges, closed days
+
+
+def record_outcomes(metrics: Metrics, recent: dict[int, dict[int, OutcomeStats]], result: TickResult,
+                    day: int) -> None:
+    """Count a tick's outcomes and drift detections; refresh the rolling WAPE and coverage gauges.
+
+    ``recent``: per horizon (days), per closed day, the summed outcomes of
+    this worker; kept to the last :data:`ROLLING_DAYS` days.
+    """
+    m = metrics
+    for category in result.drifted:
+        m.drift_detections.labels(category).inc()
+        log.warning("drift in category %r: its calibration restarts from today's errors", category)
+    for horizon, o in result.outcomes.items():
+        h = str(horizon)
+        m.outcomes.labels(h).inc(o.n)
+        m.outcome_abs_error.labels(h).inc(o.abs_error)
+        m.outcome_units.labels(h).inc(o.units)
+        m.outcome_covered.labels(h).inc(o.covered)
+        days = recent.setdefault(horizon, {})
+        acc = days.setdefault(day, OutcomeStats())
+        acc.abs_error += o.abs_error
+        acc.units += o.units
+        acc.covered += o.covered
+        acc.n += o.n
+        for d in [d for d in days if d <= max(days) - ROLLING_DAYS]:
+            del days[d]
+        units = sum(a.units for a in days.values())
+        if units > 0:
+            m.forecast_wape.labels(h).set(sum(a.abs_error for a in days.values()) / units)
+        m.interval_coverage.labels(h).set(sum(a.covered for a in days.values()) / sum(a.n for a in days.values()))

@@ -43,6 +43,10 @@ def test_the_bot_decides_on_every_alert_the_worker_publishes(make_run, tmp_path)
     stock.append((run.settings.topic_inventory, b"S-bad", b'{"sku": "S-bad", "on_hand": -4, "ts": 1}'))
     run.start_worker()
     produce(run.bootstrap, stock)
+    # The counts are in before the first day closes (a separate topic, consumed at its own pace).
+    counts = f"{run.settings.app_id}-sku-inventory-v1-changelog"
+    wait_for(lambda: {r.key.decode() for r in read_topic(run.bootstrap, counts, idle_s=0.5)} >= set(skus), 60,
+             "the worker to store every stock count", on_fail=run.logs)
     produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in events])
     wait_for(lambda: len(read_topic(run.bootstrap, run.topic("alerts"), idle_s=1.0)) >= 5, 90,
              "the worker to publish stage alerts", on_fail=run.logs)
@@ -57,7 +61,8 @@ def test_the_bot_decides_on_every_alert_the_worker_publishes(make_run, tmp_path)
         assert a["stage"] == a["previous_stage"] == "growth" and a["inventory"]["days_of_cover"] < 7.0
     assert len({a["sku"] for a in low}) == len(low)  # once per shortage, not every day
     dead = [orjson.loads(r.value) for r in read_topic(run.bootstrap, run.topic("dead_letters"))]
-    assert [(d["source_topic"], d["reason"]["code"]) for d in dead] == [(run.settings.topic_inventory, "bad_value")]
+    bad_counts = [d for d in dead if d["source_topic"] == run.settings.topic_inventory]
+    assert [(d["key"], d["reason"]["code"]) for d in bad_counts] == [("S-bad", "bad_value")]
 
     env = {**os.environ, "TRENDCAST_BROKER": run.settings.broker}
     out = subprocess.run(

@@ -42,9 +42,14 @@ def test_cover_reorder_and_one_low_cover_alert_per_shortage():
     view2 = stock_view([encode(5.0, 11, 20_000), None, records[2]], lead, rules)
     fire, mark = low_cover(view2, growing, 20_001, rules)
     assert not fire.any() and mark[0] == 20_000
-    # restocked: the mark clears, a later shortage alerts again
-    view3 = stock_view([encode(100.0, 12, 20_000), None, records[2]], lead, rules)
-    assert low_cover(view3, growing, 20_002, rules)[1][0] == NOT_ALERTED
+    # demand wobbles (cover above the limit today) on the same count: the alert stands
+    calm = np.array([[5.0, 3.0, 28.0], [5.0, 14.0, 28.0], [0.0, 0.0, 0.0]])
+    view3 = stock_view([encode(6.0, 10, 20_000), None, records[2]], calm, rules)
+    assert view3.cover[0] > 7 and low_cover(view3, growing, 20_002, rules)[1][0] == 20_000
+    # restocked (a count after the alert's day): the mark clears, a later shortage alerts again
+    day_ms = 86_400_000
+    view4 = stock_view([encode(100.0, 20_001 * day_ms, 20_000), None, records[2]], lead, rules)
+    assert low_cover(view4, growing, 20_002, rules)[1][0] == NOT_ALERTED
     # short but not growing: no alert
     fire, _ = low_cover(view, np.array([False, True, True]), 20_000, rules)
     assert not fire.any()

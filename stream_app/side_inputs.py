@@ -1,0 +1,136 @@
+"""What the worker knows of a SKU besides its event windows: catalog record, text embedding, stock count.
+
+Three changelog-backed tables, each written by its own low-volume input
+(one record per message, unlike the batched event path): the latest
+catalog record, the text embedding of that record (made in batches off the
+event loop), and the newest stock count. The tick reads them through the
+plain-dict views below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from models.text import catalog_text
+from stream_app import inventory
+from stream_app.decode import Invalid, decode_catalog, decode_inventory
+from stream_app.ingest import Rejected
+from stream_app.metrics import Metrics
+from stream_app.publish import Publisher
+from stream_app.scoring import Scorer, embedding_is_current, embedding_record
+from stream_app.settings import Settings
+from stream_app.ticks import UNKNOWN_GROUP
+
+
+def local(table: Any) -> dict[bytes, bytes]:
+    """A Faust table's local key -> value dict (read and written directly, as the windows are)."""
+    return getattr(table.data, "data", table.data)
+
+
+@dataclass
+class SideInputs:
+    """The catalog, embeddings and inventory tables with the handlers of their input topics."""
+
+    settings: Settings
+    metrics: Metrics
+    publisher: Publisher
+    scorer: Scorer
+    catalog: Any
+    embeddings: Any
+    stock: Any
+    categories: dict[bytes, str] = field(default_factory=dict)
+    to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
+    embedding: bool = False
+
+    def reject(self, msg: Any, why: Invalid) -> None:
+        """Dead-letter one record with its reason, and count it."""
+        self.metrics.events_invalid.labels(why.code).inc()
+        rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, why.code, why.message)
+        self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
+
+    async def handle_catalog(self, event: Any) -> None:
+        """Keep a SKU's latest valid catalog record and queue its text for embedding; dead-letter an invalid one."""
+        msg = event.message
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        rec = decode_catalog(msg.key, msg.value)
+        if type(rec) is Invalid:
+            self.reject(msg, rec)
+            return
+        self.catalog[msg.key] = msg.value
+        self.categories.pop(msg.key, None)
+        if self.scorer.encoder is not None:
+            self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
+
+    async def embed_catalog(self) -> int:
+        """Embed the catalog texts that arrived since the last call, in batches, off the event loop.
+
+        A SKU is embedded once per distinct text; until its embedding is
+        stored its forecasts use the model's "unknown" text vector. Returns
+        the number of texts embedded.
+        """
+        if not self.to_embed or self.embedding:
+            return 0
+        self.embedding = True  # one batch at a time: the timer may fire again while the encoder runs
+        try:
+            store = local(self.embeddings)
+            todo, self.to_embed = self.to_embed, {}
+            todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
+            keys = list(todo)
+            encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
+            topic = self.embeddings.changelog_topic.get_topic_name()
+            size = self.settings.embed_batch_size
+            for start in range(0, len(keys), size):
+                chunk = keys[start : start + size]
+                texts = [todo[k][0] for k in chunk]
+                # torch releases the GIL inside its kernels: ingest goes on meanwhile.
+                vectors = await loop.run_in_executor(None, encoder.encode, texts)
+                for key, text, vec in zip(chunk, texts, vectors):
+                    record = embedding_record(text, vec)
+                    store[key] = record
+                    self.publisher.produce(topic, key, record, todo[key][1])
+            self.metrics.embeddings.inc(len(keys))
+            return len(keys)
+        finally:
+            self.embedding = False
+
+    async def handle_inventory(self, event: Any) -> None:
+        """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
+        msg = event.message
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        got = decode_inventory(msg.key, msg.value)
+        if type(got) is Invalid:
+            self.reject(msg, got)
+            return
+        on_hand, ts = got
+        old = local(self.stock).get(msg.key)
+        if inventory.newer(old, ts):
+            self.stock[msg.key] = inventory.replace_count(old, on_hand, ts)
+
+    def groups_of(self, keys: list[bytes]) -> np.ndarray:
+        """Calibration group (catalog category) of each SKU; "unknown" without a catalog record."""
+        cache, catalog = self.categories, self.catalog
+        out = []
+        for k in keys:
+            c = cache.get(k)
+            if c is None:
+                raw = catalog.get(k)
+                c = orjson.loads(raw).get("category") or UNKNOWN_GROUP if raw else UNKNOWN_GROUP
+                if raw:
+                    cache[k] = c
+            out.append(c)
+        return np.array(out, dtype=object)
+
+    @property
+    def stock_store(self) -> dict[bytes, bytes] | None:
+        """The stock counts the tick reads and marks, or None without an inventory topic."""
+        return local(self.stock) if self.settings.topic_inventory else None
+
+    @property
+    def embedding_store(self) -> dict[bytes, bytes] | None:
+        """The embeddings the tick reads, or None when the model reads no text."""
+        return local(self.embeddings) if self.scorer.encoder is not None else None
