@@ -13,8 +13,11 @@ category) with a global group behind it, and per horizon:
   at a level that Adaptive Conformal Inference (Gibbs & Candès, 2021)
   nudges after every day: ``alpha += step * (target_miss - observed_miss)``;
 * **drift** — river's ``drift.PageHinkley`` on each group's daily mean log
-  error; when it fires, the group's bias jumps to the latest day's error,
-  its ACI level and score window restart, and the caller counts it.
+  error in standard errors (a t statistic: a category selling 5 SKU-days
+  a day is noisier than one selling 5,000, and a raw mean would make the
+  small one cry drift every week); when it fires, the group's bias jumps to
+  the latest day's error, its ACI level and score window restart, and the
+  caller counts it.
 
 Daily means rather than single outcomes feed the learners: a category sells
 thousands of SKU-days a day, and per-outcome fading would forget within
@@ -31,6 +34,8 @@ import numpy as np
 from river import drift, stats
 
 GLOBAL = ""  # the group every outcome also feeds
+SE_FLOOR = 0.02  # log1p units: a day of near-identical errors is not infinitely sure
+SPREAD_FADING = 0.1  # weight of a day in the learned spread of single log errors
 EPS = 0.05  # floor of a half-interval in log1p units: zero-width intervals have no scale
 
 
@@ -45,7 +50,9 @@ class CalibrationRules:
     stays small enough for one changelog message); ``min_days``: days of outcomes before a category's own
     calibrator is used instead of the global one; ``drift_threshold`` and
     ``drift_delta``: Page-Hinkley threshold and tolerance on the daily mean
-    log error.
+    log error divided by its standard error (t units); ``drift_warmup_days``:
+    days the detector learns the error level before (and after each drift)
+    it may fire.
     """
 
     coverage: float = 0.8
@@ -54,8 +61,9 @@ class CalibrationRules:
     score_days: int = 14
     score_sample: int = 200
     min_days: int = 3
-    drift_threshold: float = 0.5
-    drift_delta: float = 0.05
+    drift_threshold: float = 10.0
+    drift_delta: float = 0.5
+    drift_warmup_days: int = 7
 
     def __post_init__(self) -> None:
         if not 0.0 < self.coverage < 1.0:
@@ -86,10 +94,11 @@ class HorizonState:
 
 @dataclass
 class GroupState:
-    """A group's horizons and its drift detector."""
+    """A group's horizons, its drift detector and the spread of one outcome's log error (for standard errors)."""
 
     horizons: list[HorizonState]
     detector: drift.PageHinkley
+    spread: float | None = None  # exponentially weighted variance of single log errors, log1p units²
 
 
 class Calibrator:
@@ -112,7 +121,7 @@ class Calibrator:
             r = self.rules
             g = GroupState(
                 [HorizonState(stats.EWMean(r.bias_fading), 1.0 - r.coverage) for _ in range(self.n_horizons)],
-                drift.PageHinkley(min_instances=r.min_days, delta=r.drift_delta,
+                drift.PageHinkley(min_instances=r.drift_warmup_days, delta=r.drift_delta,
                                   threshold=r.drift_threshold, mode="both"),
             )
             self.groups[name] = g
@@ -169,12 +178,18 @@ class Calibrator:
         st.alpha += r.aci_step * ((1.0 - r.coverage) - miss)
         st.scores.append(_sample(score, r.score_sample))
         del st.scores[: -r.score_days]
-        error = float(np.mean(y - q[:, 1]))
+        resid = y - q[:, 1]
+        error = float(np.mean(resid))
         st.bias.update(error)
         st.days += 1
         fired = False
         if h == 0:  # the 1-day horizon reports first and most often: it watches for drift
-            g.detector.update(error)
+            # The standard error uses the spread learned over past days: one day's own
+            # spread from a handful of SKUs is too noisy to divide by.
+            var = float(np.var(resid)) if len(resid) > 1 else 0.0
+            known = var if g.spread is None else g.spread
+            g.spread = var if g.spread is None else (1 - SPREAD_FADING) * g.spread + SPREAD_FADING * var
+            g.detector.update(error / max(np.sqrt(known / len(resid)), SE_FLOOR))
             if g.detector.drift_detected:
                 fired = True
                 # Old errors and scores describe a level that is gone: start over from

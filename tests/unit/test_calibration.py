@@ -79,6 +79,21 @@ def test_drift_fires_on_a_level_shift_and_not_on_stationary_noise():
     assert 50 <= fired[0][0] <= 52
 
 
+def test_small_categories_do_not_cry_drift_on_noise_but_see_a_doubling():
+    rng = np.random.default_rng(8)
+    mu = skus(rng, 40)
+    groups = np.array([f"c{i % 8}" for i in range(len(mu))], dtype=object)  # 5 SKUs a category
+    cal = Calibrator()
+    fired = []
+    for day in range(200):
+        level = np.where((groups == "c3") & (day >= 150), 2.0, 1.0)
+        q, y = day_of_outcomes(rng, mu, level=level)
+        fired += [(day, g) for g in cal.learn(0, q, y, groups)]
+    false = [f for f in fired if f[1] != "c3" or f[0] < 150]
+    assert len(false) <= 1  # 8 categories x 200 days of noise (the raw daily mean fired 457 times)
+    assert any(g == "c3" and 150 <= d <= 157 for d, g in fired)
+
+
 def test_after_a_level_shift_coverage_is_back_within_three_days():
     rng = np.random.default_rng(4)
     mu = skus(rng)
