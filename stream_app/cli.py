@@ -304,7 +304,8 @@ def bench(
         write_section(output, f"scoring-{res['device']}", scoring_report(res))
         for r in res["runs"]:
             typer.echo(f"scoring {res['model']} on {res['device']}: batch {r['batch_size']:,}: "
-                       f"{r['skus_per_s']:,.0f} SKUs/s")
+                       f"{r['skus_per_s']:,.0f} SKUs/s state to forecast, "
+                       f"{r['features_network_skus_per_s']:,.0f} SKUs/s features + network")
     if part in ("all", "worker"):
         with broker_for(settings, embedded_ok=True) as s:
             run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile)

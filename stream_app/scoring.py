@@ -113,6 +113,12 @@ def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | N
 
     path = settings.model_path or DEFAULT_CHECKPOINT
     device = _device(settings.device)
+    if settings.torch_threads:
+        import torch
+
+        # Tiny per-SKU ops: a second intra-op thread mostly waits on the first, and on a
+        # busy 2-core host the two spin against each other (1 thread: ~100k SKUs/s, 2: ~18k/s).
+        torch.set_num_threads(settings.torch_threads)
     try:
         spec = read_meta(path).get("feature_spec")
         if spec != FEATURE_SPEC_VERSION:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         "auto", description="Where the model and the text encoder run; auto: cuda when available."
     )
     score_batch_size: int = Field(8192, ge=1, le=1_000_000, description="SKUs scored per model call in a forecast tick.")
+    torch_threads: int = Field(
+        1, ge=0, le=256, description="Intra-op threads of torch on CPU (1 leaves the other cores to Kafka I/O); 0: torch's default."
+    )
     embed_batch_size: int = Field(256, ge=1, le=4096, description="Catalog records embedded per text-encoder call.")
 
     # --- calibration and stage alerts -------------------------------------------
