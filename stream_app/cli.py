@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Iterator, Optional
@@ -128,6 +129,8 @@ def simulate(
     scenarios: str = typer.Option("all", help="Comma-separated: level_shift, promotion, early_decline, seasonal, "
                                               "slow_movers; or all, none."),
     orders_per_sku: float = typer.Option(150.0, min=0.1, help="Median expected order lines over a SKU's lifecycle."),
+    level_shift_factor: Optional[float] = typer.Option(None, min=0.01, help="Demand factor of the level shift "
+                                                       "(2: doubles); default: 0.6 or 1.6, drawn from the seed."),
 ) -> None:
     """Simulate product lifecycles with known stages: events per topic, and the true stage per SKU and day."""
     from stream_app.datacli import run_simulate
@@ -139,6 +142,10 @@ def simulate(
         chosen = Scenarios.parse(scenarios)
     except ValueError as exc:
         raise UserError(f"--scenarios: {exc}") from None
+    if level_shift_factor is not None:
+        if not chosen.on("level_shift"):
+            raise UserError("--level-shift-factor needs the level_shift scenario in --scenarios")
+        chosen = dataclasses.replace(chosen, level_shift_factors=(level_shift_factor,))
     settings = _broker_settings() if kafka else load_settings()
     sim = Simulator(skus, days, _date_ms(start, "--start"), seed, orders_per_sku=orders_per_sku, scenarios=chosen)
     out = out if out is not None or kafka else Path("simulation")
@@ -181,29 +188,58 @@ def replay(
 def evaluate(
     data: Path = typer.Option(..., help="The dataset: a UCI Online Retail CSV (.gz allowed) or a folder of event "
                                         "files (e.g. from 'trendcast simulate')."),
-    source: str = typer.Option("uci", help="uci (UCI Online Retail, through the replay adapter) or events."),
-    from_: str = typer.Option(..., "--from", help="First origin day, UTC (YYYY-MM-DD)."),
+    source: Optional[str] = typer.Option(None, help="uci (UCI Online Retail, through the replay adapter) or events "
+                                                    "[default: uci; events with --scenarios]."),
+    from_: str = typer.Option(..., "--from", help="First origin day, UTC (YYYY-MM-DD); with --scenarios the first "
+                                                  "scored day."),
     until: str = typer.Option(..., help="Last day of the evaluation period, inclusive (YYYY-MM-DD)."),
     out: Path = typer.Option(Path("evaluation"), help="Report folder: metrics.json, summary.md, PNG plots."),
-    labels: Optional[Path] = typer.Option(None, help="A simulator labels.csv: true stages (stage F1, error by stage)."),
-    model: str = typer.Option("default", help="A checkpoint path, 'default' (the committed one) or 'none'."),
-    origins_every: int = typer.Option(7, min=1, help="Days between origins."),
-    baselines: str = typer.Option("all", help="Comma-separated reference forecasters, 'all' or 'none': "
-                                              "ewma, snaive7, ma28, autoets, croston, tsb, holtwinters."),
+    labels: Optional[Path] = typer.Option(None, help="A simulator labels.csv: true stages (stage F1, error by stage; "
+                                                     "with --scenarios default DATA/labels.csv)."),
+    model: str = typer.Option("default", help="A checkpoint path, 'default' (the committed one) or 'none'; "
+                                              "with --scenarios also 'ewma' (the worker's baseline)."),
+    origins_every: Optional[int] = typer.Option(None, min=1, help="Days between origins [default: 7]."),
+    baselines: Optional[str] = typer.Option(None, help="Comma-separated reference forecasters, 'all' or 'none': "
+                                                       "ewma, snaive7, ma28, autoets, croston, tsb, holtwinters "
+                                                       "[default: all]."),
     max_skus: Optional[int] = typer.Option(None, min=1, help="Evaluate at most this many SKUs with sales."),
+    scenarios: Optional[str] = typer.Option(None, help="Drift scenarios instead of the backtest: replay a simulator "
+                                                       "run day by day with and without calibration and score "
+                                                       "'all' or some of level_shift, promotion, early_decline."),
 ) -> None:
-    """Rolling-origin backtest of the model against reference baselines; writes a report folder."""
+    """Backtest the model against reference baselines, or with --scenarios replay drift scenarios; writes a report."""
     from stream_app.evalcli import BadRequest, EvalRequest, day_of, parse_baselines, run_evaluate
 
+    command = " ".join(["trendcast", *sys.argv[1:]])
     try:
-        req = EvalRequest(data=data, source=source, first_day=day_of(from_, "--from"),
+        if scenarios is not None:
+            _evaluate_drift(data, source, day_of(from_, "--from"), day_of(until, "--until"), out, labels, model,
+                            scenarios, command, backtest_only={"--origins-every": origins_every,
+                                                               "--baselines": baselines, "--max-skus": max_skus})
+            return
+        req = EvalRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
                           last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
-                          every=origins_every, baselines=parse_baselines(baselines), max_skus=max_skus,
-                          command=" ".join(["trendcast", *sys.argv[1:]]))
+                          every=origins_every or 7, baselines=parse_baselines(baselines or "all"),
+                          max_skus=max_skus, command=command)
         for line in run_evaluate(req, progress=sys.stderr.isatty()):
             typer.echo(line)
     except BadRequest as exc:
         raise UserError(str(exc)) from None
+
+
+def _evaluate_drift(data, source, first_day, last_day, out, labels, model, scenarios, command, backtest_only) -> None:
+    from stream_app.driftcli import DriftRequest, parse_scenarios, run_drift
+    from stream_app.evalcli import BadRequest
+
+    given = [k for k, v in backtest_only.items() if v is not None]
+    if given:
+        raise BadRequest(f"{', '.join(given)}: backtest options; they do not apply with --scenarios")
+    if source not in (None, "events"):
+        raise BadRequest("--scenarios replays a simulator folder: --source events (or leave it out)")
+    req = DriftRequest(data=data, first_day=first_day, last_day=last_day, out=out, labels=labels, model=model,
+                       scenarios=parse_scenarios(scenarios), command=command)
+    for line in run_drift(req, progress=sys.stderr.isatty()):
+        typer.echo(line)
 
 
 @cli.command()

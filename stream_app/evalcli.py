@@ -59,6 +59,16 @@ def iso(day: int) -> str:
     return (EPOCH + timedelta(days=int(day))).isoformat()
 
 
+def parse_choices(text: str, known, option: str, words: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A comma-separated list of ``known`` names; the error lists ``words`` (e.g. ``all``) and ``known``."""
+    chosen = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in chosen if k not in known]
+    if unknown or not chosen:
+        raise BadRequest(f"{option}: unknown {', '.join(unknown) or 'empty list'}; "
+                         f"choose from {', '.join([*words, *known])}")
+    return chosen
+
+
 def parse_baselines(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated list of reference keys (``none`` for the model alone)."""
     known = list(reference_forecasters())
@@ -66,12 +76,7 @@ def parse_baselines(text: str) -> tuple[str, ...]:
         return tuple(known)
     if text == "none":
         return ()
-    chosen = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in chosen if k not in known]
-    if unknown or not chosen:
-        raise BadRequest(f"--baselines: unknown {', '.join(unknown) or 'empty list'}; "
-                         f"choose from all, none, {', '.join(known)}")
-    return chosen
+    return parse_choices(text, known, "--baselines", ("all", "none"))
 
 
 def check(req: EvalRequest) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from stream_app.eventfiles import TopicFiles
 from stream_app.sim.catalogue import CATEGORY_NAMES
+from stream_app.sim.scenarios import EARLY_DECLINE, SEASONAL
 from stream_app.sim.simulator import LABEL_COLUMNS, Simulator
 
 LABELS_FILE = "labels.csv"
@@ -25,10 +26,18 @@ def describe(sim: Simulator) -> dict:
         "start_date": str(np.datetime64(sim.start_day, "D")), "scenarios": sorted(sim.scenarios.enabled),
         "level_shift": None if sim.shift_category < 0 else {
             "category": CATEGORY_NAMES[sim.shift_category], "day": sim.shift_day, "factor": sim.shift_factor},
+        "promotion_days": sim.scenarios.promotion_days,
         "promotions": {sku: int(d) for sku, d in zip(sim.skus, sim.promo_start) if d >= 0},
+        "early_declines": _cuts(sim, EARLY_DECLINE), "seasonal_declines": _cuts(sim, SEASONAL),
         "sku_kinds": {kind: int((c.kind == k).sum()) for k, kind in enumerate(("regular", "seasonal",
                                                                                 "slow_mover", "early_decline"))},
     }
+
+
+def _cuts(sim: Simulator, kind: int) -> dict[str, int]:
+    """sku -> window day its true stage turns ``decline`` by a cut, for the SKUs of ``kind`` cut inside the window."""
+    days = sim.cut_days()
+    return {sku: int(d) for sku, d, k in zip(sim.skus, days, sim.cat.kind) if d >= 0 and k == kind}
 
 
 def write_simulation(sim: Simulator, folder: str | Path, *, compress: bool = False,

@@ -121,6 +121,20 @@ class Simulator:
             return -1, self.days, 1.0
         return category, int(round(s.level_shift_at * self.days)), factor
 
+    def cut_days(self) -> np.ndarray:
+        """Window day from which each SKU's true stage is ``decline`` because of an early or post-Christmas cut.
+
+        -1 for SKUs without a cut, or whose cut falls outside the window.
+        :meth:`day_truth` dates a day by its middle (``day + 0.5`` days after
+        launch), so the first cut day is the first whose middle is at or past
+        ``cut_age``.
+        """
+        c = self.cat
+        finite = np.isfinite(c.cut_age)
+        at = np.ceil(c.launch_day + 7.0 * np.where(finite, c.cut_age, 0.0) - 0.5)
+        at = np.maximum(at, np.ceil(c.launch_day))  # not before the first full day on sale
+        return np.where(finite & (at >= 0) & (at < self.days), at, -1).astype(np.int64)
+
     # --- truth --------------------------------------------------------------------
     def lifecycle(self, age_weeks: np.ndarray) -> np.ndarray:
         """Expected order lines per day at ``age_weeks`` (per SKU), before weekday and scenario factors."""

@@ -30,7 +30,11 @@ def run_cli(*args, **env):
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, env, needle):
-    r = run_cli(*args, **env)
+    assert_one_line_error(run_cli(*args, **env), needle)
+
+
+def assert_one_line_error(r, needle: str) -> None:
+    """``r`` (a finished ``run_cli``) failed with exit code 2 and one ``trendcast: ...`` line holding ``needle``."""
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("trendcast: "), r.stderr

@@ -50,6 +50,16 @@ def test_simulate_writes_events_labels_and_parameters(tmp_path):
                                                "labels.csv", "simulation.json"}
     params = json.loads((out / "simulation.json").read_text())
     assert params["seed"] == 3 and params["scenarios"] == ["promotion", "slow_movers"]
+    assert params["level_shift"] is None
+
+
+def test_simulate_level_shift_factor(tmp_path):
+    r = run_cli("simulate", "--out", str(tmp_path / "s"), "--skus", "8", "--days", "10", "--level-shift-factor", "2")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s" / "simulation.json").read_text())["level_shift"]["factor"] == 2.0
+    r = run_cli("simulate", "--out", str(tmp_path / "t"), "--days", "10", "--scenarios", "promotion",
+                "--level-shift-factor", "2")
+    assert r.returncode == 2 and "--level-shift-factor needs the level_shift scenario" in r.stderr
 
 
 def test_replay_to_files_prints_the_summary(tmp_path):

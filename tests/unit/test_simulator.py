@@ -223,3 +223,22 @@ def test_unknown_scenario_is_refused():
     with pytest.raises(ValueError, match="unknown scenarios"):
         Scenarios.parse("promotion,teleport")
     assert Scenarios.parse("promotion, early-decline").enabled == {"promotion", "early_decline"}
+
+
+def test_cut_days_are_the_first_days_of_a_cut_decline_and_are_recorded(tmp_path):
+    s = Simulator(n_skus=100, days=120, start_ms=DEC_START - 60 * DAY_MS, seed=8)
+    stage = truth_matrix(s, "stage")
+    cut = s.cut_days()
+    decline = STAGES.index("decline")
+    assert np.isfinite(s.cat.cut_age[cut >= 0]).all() and (cut >= 0).sum() > 5
+    for i in np.flatnonzero(cut >= 0):
+        assert stage[cut[i], i] == decline
+        if s.cat.kind[i] == EARLY_DECLINE and cut[i] > 0:
+            assert stage[cut[i] - 1, i] != decline  # cut during growth: the day before is not decline yet
+    write_simulation(s, tmp_path)
+    params = json.loads((tmp_path / "simulation.json").read_text())
+    early = {sku: int(d) for sku, d, k in zip(s.skus, cut, s.cat.kind) if d >= 0 and k == EARLY_DECLINE}
+    assert params["early_declines"] == early and early
+    assert set(params["seasonal_declines"]) == {sku for sku, d, k in zip(s.skus, cut, s.cat.kind)
+                                                if d >= 0 and k == SEASONAL}
+    assert params["promotion_days"] == 7
