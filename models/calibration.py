@@ -3,15 +3,19 @@
 Learned from (forecast, actual) pairs as days close, per group (a product
 category) with a global group behind it, and per horizon:
 
-* **bias** — the mean log error ``log1p(actual) - log1p(p50)`` of each day's
-  outcomes, smoothed over days with river's ``stats.EWMean``; quantiles
+* **bias** — the median log error ``log1p(actual) - log1p(p50)`` of each
+  day's outcomes (a median: for skewed, zero-heavy counts a well-placed p50
+  has a nonzero *mean* log error, and correcting it away costs WAPE),
+  smoothed over days with river's ``stats.EWMean``; quantiles
   are corrected multiplicatively on the ``1 + units`` scale
   (``expm1(log1p(q) + bias)``), which suits SKUs selling 0.1/day and
   1,000/day alike;
 * **interval width** — split-conformal scores of the bias-corrected
   p10–p90 interval in log1p space, scaled by the quantile of recent scores
   at a level that Adaptive Conformal Inference (Gibbs & Candès, 2021)
-  nudges after every day: ``alpha += step * (target_miss - observed_miss)``;
+  nudges after every day: ``alpha += step * (target_miss - observed_miss)``,
+  where a miss is judged on the interval as published (its lower end
+  clipped at 0 units: an outcome of 0 under a p10 of 0 is covered);
 * **drift** — river's ``drift.PageHinkley`` on each group's daily mean log
   error in standard errors (a t statistic: a category selling 5 SKU-days
   a day is noisier than one selling 5,000, and a raw mean would make the
@@ -56,7 +60,7 @@ class CalibrationRules:
     """
 
     coverage: float = 0.8
-    bias_fading: float = 0.3
+    bias_fading: float = 0.1
     aci_step: float = 0.1
     score_days: int = 14
     score_sample: int = 200
@@ -174,12 +178,15 @@ class Calibrator:
         b = st.bias.get() if st.days else 0.0
         score = _scores(q, y, b)
         w = st.width()
-        miss = float(np.mean(score > w - 1.0))
+        lo, mid, hi = q[:, 0] + b, q[:, 1] + b, q[:, 2] + b
+        lo = np.maximum(mid - np.maximum(mid - lo, EPS) * w, 0.0)  # as published: never below 0 units
+        hi = mid + np.maximum(hi - mid, EPS) * w
+        miss = float(np.mean((y < lo - 1e-9) | (y > hi + 1e-9)))
         st.alpha += r.aci_step * ((1.0 - r.coverage) - miss)
         st.scores.append(_sample(score, r.score_sample))
         del st.scores[: -r.score_days]
         resid = y - q[:, 1]
-        error = float(np.mean(resid))
+        error = float(np.median(resid))
         st.bias.update(error)
         st.days += 1
         fired = False
@@ -189,7 +196,7 @@ class Calibrator:
             var = float(np.var(resid)) if len(resid) > 1 else 0.0
             known = var if g.spread is None else g.spread
             g.spread = var if g.spread is None else (1 - SPREAD_FADING) * g.spread + SPREAD_FADING * var
-            g.detector.update(error / max(np.sqrt(known / len(resid)), SE_FLOOR))
+            g.detector.update(float(np.mean(resid)) / max(np.sqrt(known / len(resid)), SE_FLOOR))
             if g.detector.drift_detected:
                 fired = True
                 # Old errors and scores describe a level that is gone: start over from

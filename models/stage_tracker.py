@@ -34,9 +34,9 @@ class TrackerRules:
     held before another change can start counting.
     """
 
-    smoothing: float = 0.4
+    smoothing: float = 0.3
     persist_days: int = 3
-    threshold: float = 0.4
+    threshold: float = 0.5
     backward_persist_days: int = 21
     min_dwell_days: int = 7
 

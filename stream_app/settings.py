@@ -107,15 +107,15 @@ class Settings(BaseSettings):
     calibration: bool = Field(True, description="Correct forecasts online from their outcomes (river); off: publish raw model quantiles.")
     coverage_target: float = Field(0.8, gt=0.5, lt=1.0, description="Nominal coverage of the published p10-p90 interval.")
     aci_step: float = Field(0.1, gt=0, lt=1, description="Adaptive conformal step: how fast interval widths react to misses, per day.")
-    bias_fading: float = Field(0.3, gt=0, le=1, description="Weight of the newest day in the bias correction (river EWMean fading factor).")
+    bias_fading: float = Field(0.1, gt=0, le=1, description="Weight of the newest day in the bias correction (river EWMean fading factor).")
     drift_threshold: float = Field(
         10.0, gt=0, description="Page-Hinkley threshold on a category's daily mean log error in standard errors (t units)."
     )
     stage_persist_days: int = Field(3, ge=1, le=60, description="Consecutive daily forecasts a new stage must lead before it is confirmed.")
-    stage_threshold: float = Field(0.4, ge=0.25, le=1.0, description="Smoothed probability a new stage needs on each of those days.")
+    stage_threshold: float = Field(0.5, ge=0.25, le=1.0, description="Smoothed probability a new stage needs on each of those days.")
     stage_backward_days: int = Field(21, ge=1, le=365, description="Persistence needed to go back to an earlier stage (e.g. decline -> growth), days.")
     stage_dwell_days: int = Field(7, ge=0, le=365, description="Days a confirmed stage is held before another change can start.")
-    stage_smoothing: float = Field(0.4, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
+    stage_smoothing: float = Field(0.3, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
     lead_time_days: int = Field(7, ge=1, le=14, description="Restocking lead time of alerts' demand, days (1..14).")
     service_level: float = Field(
         0.95, gt=0.5, lt=1, description="Chance the suggested reorder covers lead-time demand (newsvendor)."

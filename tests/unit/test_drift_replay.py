@@ -22,6 +22,7 @@ from stream_app.ingest import Ingestor
 from stream_app.outcomes import Pending
 from stream_app.sim import Scenarios, Simulator
 from stream_app.sim.output import write_simulation
+from stream_app.scoring import Scorer
 from stream_app.ticks import TickTools, run_tick
 from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 
@@ -33,7 +34,7 @@ KINDS = {"clicks": KIND_CLICK, "carts": KIND_CART, "orders": KIND_ORDER}
 def worker_ticks(folder, categories):
     """Feed a simulation's events day by day through the worker's Ingestor and ticks (one partition, calibration on)."""
     ing = Ingestor({}, WindowSpec(history_days=56), grace_ms=HOUR, max_ahead_ms=3 * DAY, future_confirm=3)
-    tools = TickTools(EwmaForecaster(), rules=TrackerRules(), calibrator=Calibrator(CalibrationRules()),
+    tools = TickTools(Scorer(EwmaForecaster()), rules=TrackerRules(), calibrator=Calibrator(CalibrationRules()),
                       pending=Pending(), groups=lambda keys: np.array([categories[k.decode()] for k in keys], object))
     events = []
     for kind, path in event_files(folder).items():

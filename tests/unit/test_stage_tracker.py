@@ -82,8 +82,11 @@ def test_noisy_probabilities_around_a_boundary_do_not_flap():
     raw_flips = (np.diff(probs.argmax(axis=2), axis=0) != 0).sum(axis=0)
 
     state, changes, to_maturity = TrackerState.empty(skus), np.zeros(skus, int), np.full(skus, -1)
+    # The true stage's probability here averages ~0.47: rules with a 0.4 threshold (the defaults ask 0.5,
+    # tuned on the model's sharper probabilities) test the persistence and hysteresis, not the level.
+    rules = TrackerRules(smoothing=0.4, threshold=0.4)
     for d in range(days):
-        step = track(state, probs[d], 100 + d, TrackerRules())
+        step = track(state, probs[d], 100 + d, rules)
         state = step.state
         changes += step.changed
         to_maturity[step.changed & (state.stage == MATURITY)] = d
