@@ -11,11 +11,7 @@ days open, and neither does one that has not spoken at all within ``idle_s``
 of the partition's first event (clicks in a dataset of orders only).
 
 A producer with a bad clock must not close weeks of buckets: an event more
-than ``max_ahead_ms`` ahead of everything seen (its topic's clock, the
-partition's other topics, and ``peer_ts``: the newest event time on the
-worker's other partitions) is suspect and rejected. A slow seller's partition
-may go days without an order while the shop's other partitions move on: its
-next order is not a bad clock, so the reference is the newest of them all. A
+than ``max_ahead_ms`` ahead of its topic's clock is suspect and rejected. A
 real jump in event time (a replay over a holiday gap) shows up as a run of
 suspect events with no normal event between them; after ``future_confirm``
 of them in a row the clock accepts the jump.
@@ -58,7 +54,6 @@ class PartitionClock:
     last_wall: list = field(default_factory=lambda: [0.0] * N_KINDS)
     suspects: list = field(default_factory=lambda: [0] * N_KINDS)
     jumps: int = 0
-    peer_ts: int = 0  # newest event time on the worker's partitions, set by the ingestor per batch
     started: float | None = None  # wall time of the partition's first event
     _closed_any: bool = False
 
@@ -79,7 +74,7 @@ class PartitionClock:
             if self.closed_day is None or (not self._closed_any and first < self.closed_day):
                 self.closed_day = first
             return ON_TIME
-        if ts > max(mx, self.peer_ts) + self.max_ahead_ms:
+        if ts > mx + self.max_ahead_ms:
             self.suspects[kind] += 1
             if self.suspects[kind] < self.future_confirm:
                 return FUTURE

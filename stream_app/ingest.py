@@ -83,7 +83,6 @@ class Ingestor:
         self.clocks: dict[int, PartitionClock] = {}
         self.dirty: dict[int, set[bytes]] = {}
         self.pending: dict[int, dict[bytes, int]] = {}
-        self.newest_ms = 0  # newest accepted event time on any partition (reference for bad clocks)
 
     def clock(self, partition: int) -> PartitionClock:
         """The event-time clock of ``partition`` (created on first use)."""
@@ -103,7 +102,6 @@ class Ingestor:
         """
         out = BatchOutcome(consumed=len(records))
         clock = self.clock(partition)
-        clock.peer_ts = self.newest_ms
         groups: dict[bytes, list] = {}
         for rec in records:
             offset, key, value = rec.offset, rec.key, rec.value
@@ -129,9 +127,6 @@ class Ingestor:
                     )
                 out.reasons["internal_error"] += len(items)
         out.closed_days = clock.take_closed_days(now, self.spec.history_days)
-        newest = clock.newest
-        if newest is not None and newest > self.newest_ms:
-            self.newest_ms = newest
         return out
 
     def _apply_sku(self, kind, partition, key, items, clock, out) -> None:
@@ -163,7 +158,7 @@ class Ingestor:
                     code = "future"
                     msg = (
                         f"event time {ev.ts} is more than {self.max_ahead_ms // 1000} s ahead of the "
-                        f"newest event time {max(clock.max_ts[kind], clock.peer_ts)} (producer clock?)"
+                        f"topic's event time {clock.max_ts[kind]} on this partition (producer clock?)"
                     )
                 else:
                     code = "late"

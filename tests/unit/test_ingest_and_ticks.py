@@ -142,14 +142,3 @@ def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stoc
                                   "service_level": 0.9}
     assert first["lead_time"] == {"days": 7, "p50": 14.0, "p90": 21.0}
 
-
-def test_a_slow_partition_catching_up_with_the_others_is_not_a_bad_clock():
-    ing = ingestor()  # max_ahead 3 days
-    ing.process(KIND_ORDER, 1, [order(0, "SLOW", T + H)])
-    ing.process(KIND_ORDER, 0, [order(i, "BUSY", T + i * DAY + H) for i in range(1, 11)])
-    # The slow SKU's next order comes 9 days after its last: behind the shop's newest event time, so on time.
-    out = ing.process(KIND_ORDER, 1, [order(20, "SLOW", T + 9 * DAY + 2 * H)])
-    assert (out.applied, out.rejected) == (1, [])
-    # 40 days ahead of everything is still a bad clock.
-    out = ing.process(KIND_ORDER, 1, [order(21, "SLOW", T + 50 * DAY)])
-    assert [r.code for r in out.rejected] == ["future"]
