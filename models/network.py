@@ -39,21 +39,25 @@ class TrendcastNet(nn.Module):
 
     Temporal encoder: a causal strided convolution, one output per week of
     history (kernel 7, stride 7), plus the last ``RECENT_DAYS`` days of
-    units one by one. Text: the 384-d embedding projected to ``text_dim``,
+    units one by one (with ``recent_funnel`` also of clicks, cart adds and
+    removes: they lead orders by days, so a turn shows there first). Text: the 384-d embedding projected to ``text_dim``,
     a learned "unknown" vector for SKUs without a catalog record. About
     40k multiply-adds per SKU with the defaults.
     """
 
-    def __init__(self, history_days: int = 56, hidden: int = 128, conv_channels: int = 16, text_dim: int = 16):
+    def __init__(self, history_days: int = 56, hidden: int = 128, conv_channels: int = 16, text_dim: int = 16,
+                 recent_funnel: bool = False):
         super().__init__()
         if history_days % WEEK or history_days < max(SCALE_DAYS, RECENT_DAYS):
             raise ValueError(f"history_days must be a multiple of 7 and at least {SCALE_DAYS}, got {history_days}")
         self.history_days = history_days
+        self.recent = [0, 1, 2, UNITS] if recent_funnel else [UNITS]
         self.conv = nn.Conv1d(CHANNELS, conv_channels, kernel_size=WEEK, stride=WEEK)
         self.text_proj = nn.Linear(TEXT_DIM, text_dim)
         self.unknown_text = nn.Parameter(torch.zeros(text_dim))
-        # weeks x conv, recent units, 5 levels, funnel flag, 4 sale stats, 7 weekdays, text
-        n_in = conv_channels * (history_days // WEEK) + RECENT_DAYS + CHANNELS + 1 + 4 + WEEK + text_dim
+        # weeks x conv, recent days, 5 levels, funnel flag, 4 sale stats, 7 weekdays, text
+        n_in = (conv_channels * (history_days // WEEK) + RECENT_DAYS * len(self.recent) + CHANNELS + 1 + 4 + WEEK
+                + text_dim)
         self.trunk = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.quantile_head = nn.Linear(hidden, len(HORIZONS) * len(QUANTILES))
         self.stage_head = nn.Linear(hidden, len(STAGES))
@@ -87,7 +91,7 @@ class TrendcastNet(nn.Module):
         ], dim=1)
         text_vec = torch.where(has_text[:, None], self.text_proj(text), self.unknown_text.expand(n, -1))
         inputs = torch.cat([
-            weeks, x[:, UNITS, -RECENT_DAYS:], torch.log(scale) / 4.0, funnel[:, None], stats,
+            weeks, x[:, self.recent, -RECENT_DAYS:].flatten(1), torch.log(scale) / 4.0, funnel[:, None], stats,
             F.one_hot(weekday.long(), WEEK).float(), text_vec,
         ], dim=1)
         h = self.trunk(inputs)

@@ -40,10 +40,10 @@ class TrainConfig:
     patience: int = 4
     seed: int = 11
     weight_power: float = 0.5
-    stage_weight: float = 0.3
+    stage_weight: float = 0.5
     rule_stage_weight: float = 0.1
     model: dict = field(default_factory=lambda: {"history_days": 56, "hidden": 128, "conv_channels": 16,
-                                                 "text_dim": 16})
+                                                 "text_dim": 16, "recent_funnel": True})
 
 
 def tensors(s: Samples, idx: np.ndarray | slice = slice(None)) -> tuple[torch.Tensor, ...]:

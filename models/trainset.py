@@ -152,10 +152,14 @@ def build_samples(data: Dataset, first_origin: int, last_target_day: int, every:
 
     Only SKUs with an event in the history window (the ones the worker
     holds) are kept. Stage labels: the dataset's truth, or the rule on the
-    curve cut at ``stage_until`` (default ``last_target_day``).
+    curve cut at ``stage_until`` (default ``last_target_day``). A SKU
+    selling from the data's first days has no label while the window
+    reaches before the data: its history there looks like a launch, which
+    its true stage (often decline) would teach the stage head to ignore.
     """
     panel = data.panel
     stages = data.stages if data.stages is not None else rule_stages(panel, stage_until or last_target_day)
+    censored = (panel.first_sale_day >= 0) & (panel.first_sale_day < panel.first_day + CENSORED_DAYS)
     origins = np.arange(first_origin, last_target_day - max(HORIZONS) + 1, every)
     parts = []
     for origin in origins:
@@ -164,8 +168,9 @@ def build_samples(data: Dataset, first_origin: int, last_target_day: int, every:
         if len(active) == 0:
             continue
         f = features_at(panel, int(origin), history_days, rows=active)
-        parts.append((f, active, int(origin), targets_at(panel, int(origin), active),
-                      stages[active, origin - panel.first_day]))
+        cut_short = origin - history_days + 1 < panel.first_day
+        stage = np.where(censored[active] & cut_short, -1, stages[active, origin - panel.first_day])
+        parts.append((f, active, int(origin), targets_at(panel, int(origin), active), stage))
     if not parts:
         raise ValueError(f"{data.name}: no samples between origin {first_origin} and target day {last_target_day}")
     return Samples(
