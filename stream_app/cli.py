@@ -336,7 +336,7 @@ def bench(
     if part in ("all", "scoring"):
         from stream_app.bench_scoring import run_scoring_bench, scoring_report
 
-        res = run_scoring_bench(settings, skus=scoring_skus, batch_sizes=(1024, 8192, 32768))
+        res = run_scoring_bench(settings, skus=scoring_skus, batch_sizes=(1024, 2048, 8192))
         write_section(output, f"scoring-{res['device']}", scoring_report(res))
         for r in res["runs"]:
             typer.echo(f"scoring {res['model']} on {res['device']}: batch {r['batch_size']:,}: "
