@@ -39,6 +39,7 @@ class GuardedForecaster:
         self.load_error = load_error
         self.name = primary.name if primary is not None else fallback.name
         self.version = primary.version if primary is not None else fallback.version
+        self._primary_field = {"name": self.name, "version": self.version}
         self.last_fallback = np.zeros(0, dtype=bool)
         self.last_reason: str | None = None
         if primary is None:
@@ -65,12 +66,17 @@ class GuardedForecaster:
         return ForecastBatch(quantiles=quantiles, stage_probs=stage_probs)
 
     def model_fields(self) -> list[dict]:
-        """Per row of the last batch, the forecast's ``model`` field: the primary's, or the fallback's name and version."""
-        backup = {"name": self.fallback.name, "version": self.fallback.version}
-        if self.primary is None:
-            return [backup] * len(self.last_fallback)
-        primary = {"name": self.primary.name, "version": self.primary.version}
-        return [backup if bad else primary for bad in self.last_fallback.tolist()]
+        """Per row of the last batch, the forecast's ``model`` field.
+
+        The primary's name and version, or the fallback's with
+        ``fallback_reason``. Rows share their dicts: messages are serialised
+        at once, and a batch has at most two distinct fields.
+        """
+        n = len(self.last_fallback)
+        if not self.last_fallback.any():
+            return [self._primary_field] * n
+        standby = {"name": self.fallback.name, "version": self.fallback.version, "fallback_reason": self.last_reason}
+        return [standby if bad else self._primary_field for bad in self.last_fallback.tolist()]
 
     def _all_fallback(self, features: FeatureBatch, reason: str) -> ForecastBatch:
         self.last_fallback, self.last_reason = np.ones(len(features), dtype=bool), reason

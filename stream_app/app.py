@@ -70,6 +70,7 @@ class Worker:
     side: SideInputs
     learning: PartitionLearning | None
     rules: TrackerRules
+    stock_rules: inventory.StockRules
     ready_partitions: set[int] = field(default_factory=set)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
@@ -174,7 +175,7 @@ class Worker:
         stock = side.stock_store
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
                           groups=side.groups_of, batch_size=s.score_batch_size, embeddings=side.embedding_store,
-                          inventory=stock, stock=stock_rules(s))
+                          inventory=stock, stock=self.stock_rules)
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
@@ -302,7 +303,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
         ledger=ledger, windows=windows, learning_table=learning_table,
         side=SideInputs(settings, metrics, publisher, scorer, catalog, embeddings, stock),
         learning=PartitionLearning(calibration_rules(settings)) if settings.calibration else None,
-        rules=tracker_rules(settings),
+        rules=tracker_rules(settings), stock_rules=stock_rules(settings),
     )
     _wire(worker)
     return worker

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,48 +42,28 @@ class Scorer:
     device: str = "cpu"
     encoder: Any = None
     metrics: Metrics | None = None
-    _models: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def score(self, features: FeatureBatch) -> tuple[ForecastBatch, list[dict[str, str]]]:
+    def score(self, features: FeatureBatch) -> tuple[ForecastBatch, list[dict]]:
         """Forecasts for a batch and, per row, the ``model`` field of its message."""
         t0 = time.perf_counter()
         fb = self.forecaster.predict(features)
         dt = time.perf_counter() - t0
-        n = len(features)
-        main = self._model_field("")
-        fell = getattr(self.forecaster, "last_fallback", None)
-        if fell is None or not fell.any():
-            models = [main] * n
+        f = self.forecaster
+        if isinstance(f, GuardedForecaster):
+            models = f.model_fields()
         else:
-            reason = self.forecaster.last_reason
-            standby = self._model_field(reason)
-            models = [standby if f else main for f in fell.tolist()]
+            models = [{"name": f.name, "version": f.version}] * len(features)
         if self.metrics is not None:
             self.metrics.scoring_seconds.labels(self.device).observe(dt)
+            fell = getattr(f, "last_fallback", None)
             if fell is not None and (k := int(fell.sum())):
-                self.metrics.model_fallbacks.labels(self.forecaster.last_reason).inc(k)
+                self.metrics.model_fallbacks.labels(f.last_reason).inc(k)
         return fb, models
-
-    def _model_field(self, reason: str) -> dict[str, str]:
-        # One shared dict per (model, reason): messages are serialised at once.
-        got = self._models.get(reason)
-        if got is None:
-            f = self.forecaster
-            if not reason:
-                primary = getattr(f, "primary", None) or f
-                if getattr(f, "primary", "absent") is None:  # the model never loaded
-                    primary = f.fallback
-                got = {"name": primary.name, "version": primary.version}
-            else:
-                got = {"name": f.fallback.name, "version": f.fallback.version, "fallback_reason": reason}
-            self._models[reason] = got
-        return got
 
     @property
     def model(self) -> tuple[str, str]:
-        """Name and version of the forecaster the worker means to use."""
-        m = self._model_field("")
-        return m["name"], m["version"]
+        """Name and version of the forecaster the worker means to use (the baseline when no model loaded)."""
+        return self.forecaster.name, self.forecaster.version
 
 
 def build_scorer(settings: Settings, metrics: Metrics | None = None) -> Scorer:

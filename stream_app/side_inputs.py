@@ -10,6 +10,7 @@ plain-dict views below.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,6 @@ class SideInputs:
     stock: Any
     categories: dict[bytes, str] = field(default_factory=dict)
     to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
-    embedding: bool = False
 
     def reject(self, msg: Any, why: Invalid) -> None:
         """Dead-letter one record with its reason, and count it."""
@@ -53,13 +53,20 @@ class SideInputs:
         rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, why.code, why.message)
         self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
 
+    def accept(self, msg: Any, decode: Callable[[bytes | None, bytes | None], Any]) -> Any:
+        """Count one record and decode it; an invalid one is dead-lettered and ``None`` comes back."""
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        got = decode(msg.key, msg.value)
+        if type(got) is Invalid:
+            self.reject(msg, got)
+            return None
+        return got
+
     async def handle_catalog(self, event: Any) -> None:
         """Keep a SKU's latest valid catalog record and queue its text for embedding; dead-letter an invalid one."""
         msg = event.message
-        self.metrics.events_consumed.labels(msg.topic).inc()
-        rec = decode_catalog(msg.key, msg.value)
-        if type(rec) is Invalid:
-            self.reject(msg, rec)
+        rec = self.accept(msg, decode_catalog)
+        if rec is None:
             return
         self.catalog[msg.key] = msg.value
         self.categories.pop(msg.key, None)
@@ -73,38 +80,33 @@ class SideInputs:
         stored its forecasts use the model's "unknown" text vector. Returns
         the number of texts embedded.
         """
-        if not self.to_embed or self.embedding:
+        # Faust awaits each timer run before the next: batches never overlap.
+        if not self.to_embed:
             return 0
-        self.embedding = True  # one batch at a time: the timer may fire again while the encoder runs
-        try:
-            store = local(self.embeddings)
-            todo, self.to_embed = self.to_embed, {}
-            todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
-            keys = list(todo)
-            encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
-            topic = self.embeddings.changelog_topic.get_topic_name()
-            size = self.settings.embed_batch_size
-            for start in range(0, len(keys), size):
-                chunk = keys[start : start + size]
-                texts = [todo[k][0] for k in chunk]
-                # torch releases the GIL inside its kernels: ingest goes on meanwhile.
-                vectors = await loop.run_in_executor(None, encoder.encode, texts)
-                for key, text, vec in zip(chunk, texts, vectors):
-                    record = embedding_record(text, vec)
-                    store[key] = record
-                    self.publisher.produce(topic, key, record, todo[key][1])
-            self.metrics.embeddings.inc(len(keys))
-            return len(keys)
-        finally:
-            self.embedding = False
+        store = local(self.embeddings)
+        todo, self.to_embed = self.to_embed, {}
+        todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
+        keys = list(todo)
+        encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
+        topic = self.embeddings.changelog_topic.get_topic_name()
+        size = self.settings.embed_batch_size
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            texts = [todo[k][0] for k in chunk]
+            # torch releases the GIL inside its kernels: ingest goes on meanwhile.
+            vectors = await loop.run_in_executor(None, encoder.encode, texts)
+            for key, text, vec in zip(chunk, texts, vectors):
+                record = embedding_record(text, vec)
+                store[key] = record
+                self.publisher.produce(topic, key, record, todo[key][1])
+        self.metrics.embeddings.inc(len(keys))
+        return len(keys)
 
     async def handle_inventory(self, event: Any) -> None:
         """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
         msg = event.message
-        self.metrics.events_consumed.labels(msg.topic).inc()
-        got = decode_inventory(msg.key, msg.value)
-        if type(got) is Invalid:
-            self.reject(msg, got)
+        got = self.accept(msg, decode_inventory)
+        if got is None:
             return
         on_hand, ts = got
         old = local(self.stock).get(msg.key)

@@ -65,16 +65,22 @@ def test_aci_restores_nominal_coverage_after_noise_grows():
     assert back - 20 <= 10
 
 
+def drifts_over(rng, mu, groups, days, doubled, from_day):
+    """``(day, group)`` of every drift a fresh calibrator reports while ``doubled``'s demand doubles from ``from_day``."""
+    cal = Calibrator()
+    fired = []
+    for day in range(days):
+        level = np.where((groups == doubled) & (day >= from_day), 2.0, 1.0)
+        q, y = day_of_outcomes(rng, mu, level=level)
+        fired += [(day, g) for g in cal.learn(0, q, y, groups)]
+    return fired
+
+
 def test_drift_fires_on_a_level_shift_and_not_on_stationary_noise():
     rng = np.random.default_rng(3)
     mu = skus(rng, 1000)
     groups = np.where(np.arange(len(mu)) % 2, "bags", "kitchen").astype(object)
-    cal = Calibrator()
-    fired = []
-    for day in range(80):
-        level = np.where((groups == "bags") & (day >= 50), 2.0, 1.0)
-        q, y = day_of_outcomes(rng, mu, level=level)
-        fired += [(day, g) for g in cal.learn(0, q, y, groups)]
+    fired = drifts_over(rng, mu, groups, days=80, doubled="bags", from_day=50)
     assert [g for _, g in fired] == ["bags"]
     assert 50 <= fired[0][0] <= 52
 
@@ -83,12 +89,7 @@ def test_small_categories_do_not_cry_drift_on_noise_but_see_a_doubling():
     rng = np.random.default_rng(8)
     mu = skus(rng, 40)
     groups = np.array([f"c{i % 8}" for i in range(len(mu))], dtype=object)  # 5 SKUs a category
-    cal = Calibrator()
-    fired = []
-    for day in range(200):
-        level = np.where((groups == "c3") & (day >= 150), 2.0, 1.0)
-        q, y = day_of_outcomes(rng, mu, level=level)
-        fired += [(day, g) for g in cal.learn(0, q, y, groups)]
+    fired = drifts_over(rng, mu, groups, days=200, doubled="c3", from_day=150)
     false = [f for f in fired if f[1] != "c3" or f[0] < 150]
     assert len(false) <= 1  # 8 categories x 200 days of noise (the raw daily mean fired 457 times)
     assert any(g == "c3" and 150 <= d <= 157 for d, g in fired)
@@ -142,3 +143,44 @@ def test_state_survives_pickling():
 def test_bad_rules_are_refused(kwargs):
     with pytest.raises(ValueError):
         CalibrationRules(**kwargs)
+
+
+def test_a_well_placed_median_of_zero_heavy_counts_is_left_alone_and_a_too_wide_interval_narrows():
+    """Slow movers: most days sell 0 or 1. A p50 at the true median has a negative *mean* log error
+    (log1p of skewed counts); correcting that away would lower p50 and raise WAPE. The interval, far too
+    wide, must narrow to nominal."""
+    rng = np.random.default_rng(9)
+    mu = rng.uniform(0.8, 1.2, size=2000)  # units/day: Poisson median 1, P(0) 30-45 %
+    q = np.stack([np.zeros_like(mu), np.ones_like(mu), 4.0 * mu + 2.0], axis=1)  # covers ~99 %
+    groups = np.full(len(mu), "slow", dtype=object)
+    cal = Calibrator()
+    cov, err_cal, err_raw, units = [], 0.0, 0.0, 0.0
+    for day in range(60):
+        y = rng.poisson(mu).astype(float)
+        fixed = cal.correct(q[:, None, :], groups)[:, 0, :]
+        cov.append(coverage(fixed, y))
+        if day >= 10:
+            err_cal += np.abs(y - fixed[:, 1]).sum()
+            err_raw += np.abs(y - q[:, 1]).sum()
+            units += y.sum()
+        cal.learn(0, q, y, groups)
+    assert cov[0] > 0.97
+    assert abs(np.mean(cov[30:]) - 0.8) <= 0.05
+    assert err_cal / units <= err_raw / units + 0.005  # WAPE not worse than the raw median
+
+
+def test_a_zero_median_forecast_is_not_missed_by_the_zeros_it_predicts():
+    """SKUs that mostly sell nothing get p10 = p50 = 0. Their zero days sit on the published interval's
+    0-unit floor, inside it: they must not count as misses, or the interval widens without end."""
+    rng = np.random.default_rng(10)
+    mu = rng.uniform(0.2, 0.5, size=2000)  # units/day: P(0) 60-80 %
+    q = np.stack([np.zeros_like(mu), np.zeros_like(mu), 3.0 * mu + 2.0], axis=1)  # covers ~100 %
+    groups = np.full(len(mu), "slow", dtype=object)
+    cal = Calibrator()
+    cov = []
+    for _ in range(60):
+        y = rng.poisson(mu).astype(float)
+        cov.append(coverage(cal.correct(q[:, None, :], groups)[:, 0, :], y))
+        cal.learn(0, q, y, groups)
+    assert cov[0] > 0.97
+    assert abs(np.mean(cov[30:]) - 0.8) <= 0.05

@@ -21,6 +21,9 @@ def run_cli(*args, **env):
     [
         (["demo", "--skus", "-5"], {}, "--skus"),
         (["bench", "--events", "abc"], {}, "--events"),
+        (["bench", "--part", "gpu"], {}, "unknown --part 'gpu'"),
+        (["worker"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9", "TRENDCAST_SCORE_BATCH_SIZE": "0"},
+         "TRENDCAST_SCORE_BATCH_SIZE"),
         (["frobnicate"], {}, "No such command"),
         (["tail"], {}, "Missing argument"),
         (["worker"], {}, "TRENDCAST_BROKER"),

@@ -42,7 +42,8 @@ def test_nan_rows_come_from_the_baseline_and_are_named_so():
     assert np.isfinite(out.quantiles).all()
     names = g.model_fields()
     assert names[0] == {"name": "net", "version": "v1"}
-    assert names[1] == {"name": base.name, "version": base.version}
+    assert names[1] == {"name": base.name, "version": base.version, "fallback_reason": "nan"}
+    assert names[1] is names[3] and names[0] is names[2]  # shared dicts, one per kind
 
 
 def test_clean_batches_do_not_fall_back():

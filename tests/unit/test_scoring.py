@@ -99,3 +99,13 @@ def test_embedding_records_stack_in_key_order_and_know_their_text():
     assert float(text[0] @ vecs[1]) > 0.999 and float(text[2] @ vecs[0]) > 0.999
     assert not text[1].any()
     assert text_features([b"a"], None) is None
+
+
+def test_the_model_scorer_runs_torch_on_the_configured_threads():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # what another test or torch's default may have left
+        scorer = build_scorer(_settings(device="cpu", torch_threads=1))
+        assert scorer.model[0] == "trendcast-net" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
