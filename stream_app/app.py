@@ -18,7 +18,7 @@ import faust
 from models.calibration import CalibrationRules
 from models.stage_tracker import TrackerRules
 from stream_app import inventory
-from stream_app.batching import AckLedger, BatchMessage, BatchSchema, batching_transport
+from stream_app.batching import BatchMessage, BatchSchema, CommitLedger, batching_transport
 from stream_app.ingest import BatchOutcome, Ingestor
 from stream_app.learning import PartitionLearning, record_outcomes
 from stream_app.logs import log_tick
@@ -64,7 +64,7 @@ class Worker:
     scorer: Scorer
     metrics: Metrics
     publisher: Publisher
-    ledger: AckLedger
+    ledger: CommitLedger
     windows: Any
     learning_table: Any
     side: SideInputs
@@ -88,12 +88,13 @@ class Worker:
                  partition, n, waiting)
 
     async def flush(self) -> int:
-        """Write coalesced window changes to the changelog, wait for delivery, then ack their records.
+        """Write coalesced window changes to the changelog, wait for delivery, then release their offsets.
 
-        Returns the number of SKU states written. The batches to ack are
+        Returns the number of SKU states written. The batches to release are
         taken first: a batch is held only after its effects are in the store,
         so the dirty states taken next include all of them, and batches that
-        finish while we wait are left for the next flush.
+        finish while we wait are left for the next flush. Released offsets
+        are committed by the consumer's commit timer.
         """
         held = self.ledger.take()
         dirty = self.ingestor.take_dirty()
@@ -108,7 +109,7 @@ class Worker:
                     produce(topic, key, value, partition)
                     n += 1
         await self.publisher.flush()
-        self.ledger.ack(held)
+        self.ledger.release(held)
         self.metrics.changelog_writes.inc(n)
         self.metrics.skus_tracked.set(len(store))
         return n
@@ -118,8 +119,12 @@ class Worker:
         return self.windows.changelog_topic.get_topic_name()
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Before partitions move away: persist their state and drop it from memory."""
+        """Before partitions move away: persist their state, commit its offsets, drop it from memory."""
         await self.flush()
+        tps = {tp for tp in self.ledger.released if tp.partition in partitions}
+        if tps:
+            await self.app.consumer.commit_released(tps)
+        self.ledger.forget(tps)
         self.ingestor.forget(partitions)
         if self.learning:
             self.learning.forget(partitions)
@@ -164,6 +169,7 @@ class Worker:
             self.publisher.dead_letters(out.rejected, self.settings.source_topics)
         for day in out.closed_days:
             await self.tick(partition, day)
+        self.ledger.hold(batch)
         return out
 
     async def tick(self, partition: int, as_of_day: int) -> None:
@@ -282,7 +288,7 @@ def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
 
 def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     """Build the Faust app and its worker state for ``settings`` (connects to nothing yet)."""
-    ledger = AckLedger()
+    ledger = CommitLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
     windows, catalog, learning_table, embeddings, stock = (_raw_table(app, name, settings.partitions)
@@ -328,6 +334,9 @@ def _wire(worker: Worker) -> None:
     @app.timer(s.flush_interval_s)
     async def flush_changelogs() -> None:
         await worker.flush()
+
+    # A clean stop flushes the last batches' state before the final commit.
+    worker.ledger.before_final_commit = worker.flush
 
     if s.topic_inventory:
         inventory_topic = app.topic(s.topic_inventory, key_type=bytes, value_type=bytes,

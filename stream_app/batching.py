@@ -9,26 +9,27 @@ list of ``(offset, key, value)`` records. Everything else of Faust stays:
 group membership, assignment, tables, changelogs, recovery, commits.
 
 Offsets: the batch message carries the offset of its last record, and the
-read offset is set so Faust sees no gap. When the agent is done with the
-batch, Faust acks the batch message; we do not ack the records then but hand
-them to :class:`AckLedger`, which acks them after their table changes are
-sent to the changelog. Faust's commit flushes the producer before it commits
-offsets, so a committed offset never runs ahead of the state it produced.
+read offset is set so Faust sees no gap. Commits are ours, not Faust's acks:
+the worker holds a batch in the :class:`CommitLedger` once it is applied and
+releases it once the flush that follows has delivered its state changes and
+outputs; the consumer commits only released offsets. This holds with either
+build of Faust's stream (the compiled one bypasses ``Message.ack``).
 
-This leans on Faust's consumer internals (``_wait_next_records``,
-``_read_offset``, ``_acked``), which is why faust-streaming is pinned.
+This leans on Faust 0.15.3's consumer internals (``_wait_next_records``,
+``_read_offset``, ``_acked``, ``_acked_index``, ``_committed_offset``,
+``_new_offset``, ``_filter_tps_with_pending_acks``), which is why
+faust-streaming is pinned; tests/integration/test_commits.py fails when
+they change.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from faust.serializers.schemas import Schema
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
-from faust.types.tuples import ack_lock
-from mode.utils.futures import notify
 
 from stream_app.broker import true_highwaters
 
@@ -40,11 +41,9 @@ class BatchMessage(Message):
     ``value``, ``timestamp`` in epoch ms), in offset order.
     """
 
-    __slots__ = ("records", "_on_done")
+    __slots__ = ("records",)
 
-    def __init__(
-        self, tp: TP, records: list, generation_id: int, on_done: Callable[["BatchMessage"], None]
-    ) -> None:
+    def __init__(self, tp: TP, records: list, generation_id: int) -> None:
         last = records[-1]
         super().__init__(
             topic=tp.topic,
@@ -60,58 +59,65 @@ class BatchMessage(Message):
             generation_id=generation_id,
         )
         self.records = records
-        self._on_done = on_done
 
     def on_final_ack(self, consumer: Any) -> bool:
-        # The records are acked by the AckLedger once their state is in the
-        # changelog; acking here could commit offsets ahead of the state.
+        # Faust's pure-Python stream calls this when the agent is done with the
+        # batch. The offsets are not Faust's to commit (see CommitLedger): we
+        # only let Faust forget the message.
         self.acked = True
         consumer._unacked_messages.discard(self)
-        self._on_done(self)
         return True
 
 
-def ack_offsets(consumer: Any, tp: TP, offsets: list[int]) -> None:
-    """Mark ``offsets`` of ``tp`` as processed, as Faust's ``Consumer.ack`` does one by one.
+class CommitLedger:
+    """Which source offsets may be committed: those whose effects are delivered to Kafka.
 
-    Faust's own bookkeeping (faust-streaming 0.15.3, pinned): the commit
-    takes the longest run of consecutive acked offsets.
+    The worker calls :meth:`hold` when it has applied a batch (its state
+    changes are in the store and marked dirty, its outputs queued),
+    :meth:`take` right before a flush and :meth:`release` once the flush
+    delivered everything; the consumer commits :meth:`committable`. So a
+    committed offset never runs ahead of the state and outputs it caused,
+    however Faust's stream acks messages: its compiled stream
+    (``faust._cython.streams``) records a message's offset itself and never
+    calls :meth:`BatchMessage.on_final_ack`, so nothing here may depend on
+    Faust's acking.
+
+    Batches of one partition are applied in offset order by one agent, so
+    the committable offset of a partition only grows.
     """
-    with ack_lock:
-        committed = consumer._committed_offset[tp]
-        index = consumer._acked_index[tp]
-        new = [o for o in offsets if (committed is None or o >= committed) and o not in index]
-        index.update(new)
-        consumer._acked[tp].extend(new)
-        consumer._n_acked += len(new)
-    notify(consumer._waiting_for_ack)
-
-
-class AckLedger:
-    """Records whose processing is done but whose state is not yet in the changelog."""
 
     def __init__(self) -> None:
-        self.pending: list[BatchMessage] = []
-        self.consumer: Any = None
+        self.held: list[tuple[TP, int]] = []
+        self.released: dict[TP, int] = {}
+        # Awaited before the final commit when the consumer stops, so the
+        # state of the last batches reaches Kafka and their offsets commit.
+        self.before_final_commit: Callable[[], Awaitable[Any]] | None = None
 
     def hold(self, batch: BatchMessage) -> None:
-        """Called when the agent has finished a batch."""
-        self.pending.append(batch)
+        """``batch`` is applied: its records may be committed after the next flush."""
+        self.held.append((batch.tp, batch.records[-1].offset + 1))
 
-    def take(self) -> list[BatchMessage]:
-        """The batches finished so far (their effects are in the store), to ack after the next flush."""
-        pending, self.pending = self.pending, []
-        return pending
+    def take(self) -> list[tuple[TP, int]]:
+        """The batches applied so far (their effects are in the store), to release after the next flush."""
+        held, self.held = self.held, []
+        return held
 
-    def ack(self, batches: list[BatchMessage]) -> int:
-        """Ack the records of ``batches`` (once their state and outputs are delivered). Returns records acked."""
-        if self.consumer is None:
-            return 0
-        n = 0
-        for batch in batches:
-            ack_offsets(self.consumer, batch.tp, [r.offset for r in batch.records])
-            n += len(batch.records)
-        return n
+    def release(self, taken: list[tuple[TP, int]]) -> None:
+        """The flush that followed :meth:`take` delivered everything: these offsets may be committed."""
+        released = self.released
+        for tp, offset in taken:
+            if offset > released.get(tp, -1):
+                released[tp] = offset
+
+    def committable(self, tp: TP) -> int | None:
+        """The offset to commit for ``tp`` (the next record to read), or None if nothing was released."""
+        return self.released.get(tp)
+
+    def forget(self, tps: set[TP]) -> None:
+        """Drop partitions that moved to another worker (after their final commit)."""
+        for tp in tps:
+            self.released.pop(tp, None)
+        self.held = [(tp, o) for tp, o in self.held if tp not in tps]
 
 
 class BatchSchema(Schema):
@@ -125,10 +131,10 @@ class BatchSchema(Schema):
 
 
 class BatchingConsumer(faust_aiokafka.Consumer):
-    """A Faust aiokafka consumer that batches records of the configured topics."""
+    """A Faust aiokafka consumer that batches records of the configured topics and commits from a ledger."""
 
     batch_topics: frozenset[str] = frozenset()
-    ledger: AckLedger | None = None
+    ledger: CommitLedger | None = None
 
     async def highwaters(self, *partitions: TP) -> Any:
         # Faust's table recovery reads changelogs up to these offsets; see
@@ -139,11 +145,45 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
         return await true_highwaters(bootstrap, reported, **auth)
 
+    # --- commits: the ledger's offsets, not Faust's acks ----------------------
+    def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
+        # Faust's commit walks the partitions with acked offsets; ours have
+        # released ones in the ledger instead.
+        tps = set(super()._filter_tps_with_pending_acks(topics))
+        if self.ledger is not None:
+            tps.update(tp for tp in self.ledger.released
+                       if topics is None or tp in topics or tp.topic in topics)
+        return iter(tps)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        if tp.topic not in self.batch_topics:
+            return super()._new_offset(tp)
+        # The compiled stream appends each batch message's offset to Faust's
+        # ack list; that list is not ours to commit from, drop it.
+        self._acked.pop(tp, None)
+        self._acked_index.pop(tp, None)
+        return self.ledger.committable(tp) if self.ledger is not None else None
+
+    async def commit_released(self, tps: set[TP]) -> bool:
+        """Commit what the ledger released for ``tps`` now (before they are revoked)."""
+        for tp in tps:
+            # Faust forgets a revoked partition's committed offset before the
+            # app hears of the revocation; the ledger's offset is newer anyway.
+            self._committed_offset.pop(tp, None)
+        return await self.commit(set(tps))
+
+    async def on_stop(self) -> None:
+        hook = self.ledger.before_final_commit if self.ledger is not None else None
+        if hook is not None:
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - uncommitted records are re-read after restart
+                self.log.warning("final flush before the last commit failed: %r", exc)
+        await super().on_stop()
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # type: ignore[override]
         # Faust's getmany wraps every record in a ConsumerMessage; for the
         # batch topics we take the fetched record lists as they are.
-        if self.ledger is not None:
-            self.ledger.consumer = self
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
             return
@@ -158,7 +198,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         generation = self.app.consumer_generation_id
         batch_topics = self.batch_topics
         read_offset = self._read_offset
-        on_done = self.ledger.hold if self.ledger else _noop
         for tp, recs in records.items():
             if not recs or not (active is None or tp in active or tp in self._buffered_partitions):
                 continue
@@ -168,27 +207,15 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for rec in recs:
                     yield tp, self._to_message(tp, rec)
                 continue
-            # Holes in the offsets (compaction, transaction markers) must be
-            # marked as gaps, or Faust never commits past them.
-            prev = read_offset[tp]
-            expected = None if prev is None else prev + 1
-            if expected is not None and recs[-1].offset - expected != len(recs) - 1:
-                for rec in recs:
-                    if rec.offset > expected:
-                        await self._add_gap(tp, expected, rec.offset - 1)
-                    expected = rec.offset + 1
-            # Faust's drain loop compares each message's offset with the last
-            # read one and records a gap when they differ by more than one.
+            # Faust's drain loop drops a message whose offset is below the
+            # last read one and records a gap when they differ by more than
+            # one; the batch message carries its last record's offset.
             read_offset[tp] = recs[-1].offset - 1
-            yield tp, BatchMessage(tp, recs, generation, on_done)
+            yield tp, BatchMessage(tp, recs, generation)
 
 
-def _noop(batch: BatchMessage) -> None:
-    return None
-
-
-def batching_transport(topics: frozenset[str], ledger: AckLedger) -> type:
-    """A Faust transport class whose consumer batches ``topics`` and reports to ``ledger``."""
+def batching_transport(topics: frozenset[str], ledger: CommitLedger) -> type:
+    """A Faust transport class whose consumer batches ``topics`` and commits what ``ledger`` released."""
     consumer_cls = type(
         "TrendcastConsumer", (BatchingConsumer,), {"batch_topics": topics, "ledger": ledger}
     )

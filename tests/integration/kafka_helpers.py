@@ -136,3 +136,38 @@ def wait_for(pred, timeout: float, what: str, poll: float = 0.5, on_fail=lambda:
             return value
         time.sleep(poll)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{on_fail()}")
+
+
+def produce_ends(bootstrap: str, messages: list[tuple[str, bytes | None, bytes | None]]) -> dict[tuple[str, int], int]:
+    """Send like :func:`produce`; returns each written partition's end offset (last offset + 1), from the acks."""
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> dict[tuple[str, int], int]:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+        await p.start()
+        try:
+            futs = [await p.send(t, v, key=k) for t, k, v in messages]
+            ends: dict[tuple[str, int], int] = {}
+            for md in await asyncio.gather(*futs):
+                tp = (md.topic, md.partition)
+                ends[tp] = max(ends.get(tp, 0), md.offset + 1)
+            return ends
+        finally:
+            await p.stop()
+
+    return asyncio.run(run())
+
+
+def committed_offsets(bootstrap: str, group: str, tps: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+    """The consumer group's committed offsets, read by an independent client that joins nothing."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def run() -> dict[tuple[str, int], int | None]:
+        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await c.start()
+        try:
+            return {(t, p): await c.committed(TopicPartition(t, p)) for t, p in tps}
+        finally:
+            await c.stop()
+
+    return asyncio.run(run())
