@@ -39,7 +39,10 @@ def ledger_events(run, n=40_000, skus=300, days=3, seed=5):
     return msgs, units
 
 
-def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(make_run):
+@pytest.mark.parametrize("build", ["compiled", "pure"])
+def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(make_run, monkeypatch, build):
+    if build == "pure":  # Faust's pure-Python stream instead of its compiled one
+        monkeypatch.setenv("NO_CYTHON", "1")
     run = make_run(commit_interval_s=60.0, flush_interval_s=0.2)
     msgs, units = ledger_events(run)
     half = len(msgs) // 2
