@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from models.calibration import CalibrationRules
 from models.stage_tracker import TrackerRules
@@ -34,7 +35,7 @@ from stream_app.windows import WindowSpec
 log = logging.getLogger("trendcast")
 
 # Table names become changelog topic names: version them with the layout.
-WINDOWS_TABLE = "sku-windows-v2"
+WINDOWS_TABLE = "sku-windows-v3"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
 EMBEDDINGS_TABLE = "sku-embeddings-v1"
@@ -112,6 +113,7 @@ class Worker:
         self.ledger.release(held)
         self.metrics.changelog_writes.inc(n)
         self.metrics.skus_tracked.set(len(store))
+        self.metrics.records_waiting.set(sum(self.ingestor.waiting(p) for p in self.ready_partitions))
         return n
 
     @property
@@ -142,35 +144,64 @@ class Worker:
 
     # --- the hot path -------------------------------------------------------------
     async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
-        """Apply one fetched batch of one source topic partition, publish what it causes."""
+        """Take in one fetched batch of one source topic partition, publish what it causes."""
         partition = batch.partition
         self.ensure_partition(partition)
-        topic = batch.topic
-        kind = self.kind_of[topic]
+        kind = self.kind_of[batch.topic]
         mono = time.monotonic()
+        self._note_backlog(partition)
         out = self.ingestor.process(kind, partition, batch.records, now=mono)
-        now = time.time()
         self.last_event_wall[partition] = mono
         m = self.metrics
-        m.events_consumed.labels(topic).inc(out.consumed)
-        m.events_applied.labels(topic).inc(out.applied)
+        m.events_consumed.labels(batch.topic).inc(out.consumed)
+        m.batch_size.observe(out.consumed)
+        m.processing_latency.observe(max(0.0, time.time() - batch.records[0].timestamp / 1000.0))
+        await self.settle(partition, out, mono)
+        return out
+
+    async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None) -> None:
+        """Publish what decided records caused and forecast the days they closed; repeat with what that released.
+
+        Records wait while their day is too far ahead of the closed days
+        (:mod:`stream_app.clock`): each round of forecasts lets more through.
+        Then the decided offsets are held for the next flush's commit.
+        """
+        ingestor = self.ingestor
+        while True:
+            self._count(partition, out)
+            if not out.closed_days:
+                break
+            for day in out.closed_days:
+                await self.tick(partition, day)
+            out = ingestor.drain(partition, mono, reach_ms)
+        topics = self.settings.source_topics
+        for kind, topic in enumerate(topics):
+            offset = ingestor.committable(partition, kind)
+            if offset is not None:
+                self.ledger.hold(TP(topic, partition), offset)
+
+    def _note_backlog(self, partition: int) -> None:
+        # A topic with records still in Kafka is not idle, however long it was silent.
+        unread = getattr(self.app.consumer, "unread", None)
+        if unread is not None:
+            clock = self.ingestor.clock(partition)
+            clock.backlog = [unread(TP(t, partition)) for t in self.settings.source_topics]
+
+    def _count(self, partition: int, out: BatchOutcome) -> None:
+        m = self.metrics
+        topics = self.settings.source_topics
+        for kind, n in out.applied_by_kind.items():
+            m.events_applied.labels(topics[kind]).inc(n)
         m.duplicates.inc(out.duplicates)
         m.redelivered.inc(out.redelivered)
-        m.batch_size.observe(out.consumed)
-        m.processing_latency.observe(max(0.0, now - batch.records[0].timestamp / 1000.0))
         for code, n in out.reasons.items():
             m.events_invalid.labels(code).inc(n)
-        clock = self.ingestor.clocks[partition]
-        newest = clock.newest
+        newest = self.ingestor.clocks[partition].newest
         if newest is not None and newest > self.newest_event_ms:
             self.newest_event_ms = newest
             m.event_time.set(newest / 1000.0)
         if out.rejected:
-            self.publisher.dead_letters(out.rejected, self.settings.source_topics)
-        for day in out.closed_days:
-            await self.tick(partition, day)
-        self.ledger.hold(batch)
-        return out
+            self.publisher.dead_letters(out.rejected, topics)
 
     async def tick(self, partition: int, as_of_day: int) -> None:
         """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its SKUs that changed."""
@@ -211,23 +242,28 @@ class Worker:
         return local(self.learning_table)
 
     async def advance_idle(self) -> None:
-        """Move idle partitions' event time forward so their days close too."""
+        """Settle what idle topics left waiting, and move idle partitions' event time forward so their days close."""
         now = time.monotonic()
         idle_after = self.settings.idle_timeout_s
+        wallclock = self.settings.idle_advance == "wallclock"
         clocks = self.ingestor.clocks
-        peers = [c.newest for c in clocks.values() if c.newest is not None]
         for partition in sorted(self.ready_partitions):
             clock = clocks.get(partition)
-            if clock is None or clock.newest is None:
+            if clock is None:
                 continue
-            if now - self.last_event_wall.get(partition, now) < idle_after:
-                continue
-            if self.settings.idle_advance == "wallclock":
-                clock.advance_to(int(time.time() * 1000))
-            elif peers:
-                clock.advance_to(max(peers))
-            for day in clock.take_closed_days(now, self.ingestor.spec.history_days):
-                await self.tick(partition, day)
+            peers = [c.newest for p, c in clocks.items() if p != partition and c.newest is not None]
+            reach = int(time.time() * 1000) if wallclock else max(peers, default=None)
+            self._note_backlog(partition)
+            idle = now - self.last_event_wall.get(partition, now) >= idle_after
+            # A partition with records waiting, or still in Kafka, is not out of data:
+            # moving its clock would make them late.
+            if idle and clock.newest is not None and not self.ingestor.waiting(partition) \
+                    and not any(clock.backlog):
+                if wallclock:
+                    clock.advance_to(reach)
+                elif peers:
+                    clock.advance_to(max(peers))
+            await self.settle(partition, self.ingestor.drain(partition, now, reach), now, reach)
 
     @property
     def kind_of(self) -> dict[str, int]:

@@ -25,6 +25,7 @@ they change.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import cached_property
 from typing import Any
 
 from faust.serializers.schemas import Schema
@@ -72,8 +73,8 @@ class BatchMessage(Message):
 class CommitLedger:
     """Which source offsets may be committed: those whose effects are delivered to Kafka.
 
-    The worker calls :meth:`hold` when it has applied a batch (its state
-    changes are in the store and marked dirty, its outputs queued),
+    The worker calls :meth:`hold` when it has decided records (their state
+    changes are in the store and marked dirty, their outputs queued),
     :meth:`take` right before a flush and :meth:`release` once the flush
     delivered everything; the consumer commits :meth:`committable`. So a
     committed offset never runs ahead of the state and outputs it caused,
@@ -93,9 +94,9 @@ class CommitLedger:
         # state of the last batches reaches Kafka and their offsets commit.
         self.before_final_commit: Callable[[], Awaitable[Any]] | None = None
 
-    def hold(self, batch: BatchMessage) -> None:
-        """``batch`` is applied: its records may be committed after the next flush."""
-        self.held.append((batch.tp, batch.records[-1].offset + 1))
+    def hold(self, tp: TP, offset: int) -> None:
+        """Every record of ``tp`` before ``offset`` is decided and its effects are in the store: commit after the next flush."""
+        self.held.append((tp, offset))
 
     def take(self) -> list[tuple[TP, int]]:
         """The batches applied so far (their effects are in the store), to release after the next flush."""
@@ -144,6 +145,24 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         conf = self.app.conf
         auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
         return await true_highwaters(bootstrap, reported, **auth)
+
+    @cached_property
+    def fetched_to(self) -> dict[TP, int]:
+        """Per batch topic partition, the offset after the last record handed to the agent."""
+        return {}
+
+    def unread(self, tp: TP) -> bool:
+        """True when ``tp`` has records in Kafka not handed to the agent yet (as of the last fetch response)."""
+        try:
+            hw = self.highwater(tp)
+        except Exception:  # noqa: BLE001 - not started or not assigned: nothing known
+            return False
+        if not hw:
+            return False
+        pos = self.fetched_to.get(tp)
+        if pos is None:
+            pos = self._read_offset.get(tp) or 0  # after the seek on assignment: the committed offset
+        return hw > pos
 
     # --- commits: the ledger's offsets, not Faust's acks ----------------------
     def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
@@ -207,6 +226,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for rec in recs:
                     yield tp, self._to_message(tp, rec)
                 continue
+            self.fetched_to[tp] = recs[-1].offset + 1
             # Faust's drain loop drops a message whose offset is below the
             # last read one and records a gap when they differ by more than
             # one; the batch message carries its last record's offset.

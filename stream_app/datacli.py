@@ -51,29 +51,31 @@ class StreamCheck:
         if kind not in KINDS:
             return
         ts = value["ts"]
-        self.verdicts[ON_TIME_VERDICTS[self.clocks.judge(KINDS.index(kind), value["sku"].encode(), ts)]] += 1
+        for _, verdict in self.clocks.offer(KINDS.index(kind), value["sku"].encode(), ts, None):
+            self.verdicts[ON_TIME_VERDICTS[verdict]] += 1
         if self.last_ts is not None and ts - self.last_ts > self.jump_ms:
             self.jump_ms, self.jump_after = ts - self.last_ts, self.last_ts
         self.last_ts = ts if self.last_ts is None else max(ts, self.last_ts)
 
     def warning(self) -> str | None:
-        """A line about events a worker with these settings will dead-letter, or None."""
+        """A line about events a worker with these settings will dead-letter, or None (call once, at the end)."""
+        for _, verdict in self.clocks.finish():
+            self.verdicts[ON_TIME_VERDICTS[verdict]] += 1
         future, late = self.verdicts["future"], self.verdicts["late"]
         if not future and not late:
             return None
         s = self.settings
         parts = []
         if future:
-            need = (self.jump_ms // 86_400_000 + 1) * 86_400
             parts.append(
-                f"{future:,} events come more than TRENDCAST_MAX_AHEAD_S={s.max_ahead_s:.0f} s after the previous "
-                f"event of their topic partition (longest jump in the stream: {self.jump_ms / DAY_MS:.1f} days, "
-                f"after {_day(self.jump_after)}); the worker dead-letters them as 'future' until "
-                f"TRENDCAST_FUTURE_CONFIRM={s.future_confirm} in a row confirm the jump: run the worker with "
-                f"TRENDCAST_MAX_AHEAD_S={need} to keep them")
+                f"{future:,} events come more than TRENDCAST_MAX_AHEAD_S={s.max_ahead_s:.0f} s ahead of every "
+                f"topic of their partition and are not followed by TRENDCAST_FUTURE_CONFIRM={s.future_confirm} "
+                f"like them (longest jump in the stream: {self.jump_ms / DAY_MS:.1f} days, after "
+                f"{_day(self.jump_after)}); the worker dead-letters them as 'future' (a bad producer clock?)")
         if late:
-            parts.append(f"{late:,} events are more than TRENDCAST_GRACE_S={s.grace_s:.0f} s behind their topic "
-                         "partition's newest event and will be dead-lettered as 'late'")
+            parts.append(f"{late:,} events arrive after their day closed on their topic partition (the day's end "
+                         f"plus TRENDCAST_GRACE_S={s.grace_s:.0f} s is behind an earlier event of the topic) and "
+                         "will be dead-lettered as 'late'; raise TRENDCAST_GRACE_S to keep them")
         return "warning: " + "; ".join(parts)
 
 

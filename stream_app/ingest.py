@@ -10,13 +10,14 @@ batch, not once per event.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from stream_app.clock import FUTURE, ON_TIME, PartitionClock
 from stream_app.decode import Invalid, decode
+from stream_app.sequence import decide_queue, settle_queue, waiting_for_day
 from stream_app.windows import APPLIED, DUPLICATE, WindowSpec, event_id_hash
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class BatchOutcome:
 
     consumed: int = 0
     applied: int = 0
+    applied_by_kind: Counter = field(default_factory=Counter)
     duplicates: int = 0
     redelivered: int = 0
     rejected: list[Rejected] = field(default_factory=list)
@@ -61,7 +63,9 @@ class Ingestor:
     ``store`` maps SKU key bytes to window state bytes. ``dirty`` collects, per
     partition, the keys whose state changed and must reach the changelog;
     ``pending``, per partition, each SKU with events not yet covered by a
-    forecast and the earliest such day.
+    forecast and the earliest such day; ``queues``, per partition and source
+    topic, the decoded records not decided yet (:mod:`stream_app.sequence`),
+    and ``fetched``, the offset after the last record taken in.
     """
 
     def __init__(
@@ -83,26 +87,39 @@ class Ingestor:
         self.clocks: dict[int, PartitionClock] = {}
         self.dirty: dict[int, set[bytes]] = {}
         self.pending: dict[int, dict[bytes, int]] = {}
+        self.queues: dict[int, tuple[deque, deque, deque]] = {}
+        self.fetched: dict[tuple[int, int], int] = {}
 
     def clock(self, partition: int) -> PartitionClock:
         """The event-time clock of ``partition`` (created on first use)."""
         c = self.clocks.get(partition)
         if c is None:
             c = self.clocks[partition] = PartitionClock(
-                self.grace_ms, self.max_ahead_ms, self.future_confirm, self.idle_s
+                self.grace_ms, self.max_ahead_ms, self.future_confirm, self.idle_s, self.spec.lead_days
             )
         return c
+
+    def queue(self, partition: int, kind: int) -> deque:
+        """Records of ``kind`` on ``partition`` taken in but not decided yet, in offset order."""
+        q = self.queues.get(partition)
+        if q is None:
+            q = self.queues[partition] = (deque(), deque(), deque())
+        return q[kind]
 
     def process(
         self, kind: int, partition: int, records: Sequence[Record], now: float = 0.0
     ) -> BatchOutcome:
-        """Decode, judge and apply one batch of records from one topic partition, in offset order.
+        """Decode one batch of records from one topic partition, in offset order, and decide what can be.
 
-        ``now`` is the wall time in seconds (monotonic), used to tell idle topics.
+        ``now`` is the wall time in seconds (monotonic), used to tell idle
+        topics. Records that must wait stay queued (:meth:`committable`);
+        call :meth:`drain` again once the returned ``closed_days`` are
+        forecast.
         """
         out = BatchOutcome(consumed=len(records))
         clock = self.clock(partition)
-        groups: dict[bytes, list] = {}
+        queue = self.queue(partition, kind)
+        times = []
         for rec in records:
             offset, key, value = rec.offset, rec.key, rec.value
             ev = decode(kind, key, value)
@@ -110,24 +127,70 @@ class Ingestor:
                 out.rejected.append(Rejected(kind, partition, offset, key, value, ev.code, ev.message))
                 out.reasons[ev.code] += 1
                 continue
-            verdict = clock.judge(kind, ev.ts, now)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = []
-            group.append((offset, value, ev, verdict))
-
-        for key, items in groups.items():
-            try:
-                self._apply_sku(kind, partition, key, items, clock, out)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream: dead-letter and go on
-                log.exception("failed to apply %d events of one SKU (partition %d)", len(items), partition)
-                for offset, value, _, _ in items:
-                    out.rejected.append(
-                        Rejected(kind, partition, offset, key, value, "internal_error", f"worker error: {exc!r}")
-                    )
-                out.reasons["internal_error"] += len(items)
-        out.closed_days = clock.take_closed_days(now, self.spec.history_days)
+            queue.append((offset, key, value, ev))
+            times.append(ev.ts)
+        if records:
+            self.fetched[(partition, kind)] = records[-1].offset + 1
+        clock.heard(kind, times, now)
+        self._drain(partition, now, out, None)
         return out
+
+    def drain(self, partition: int, now: float, reach_ms: int | None = None) -> BatchOutcome:
+        """Decide what became decidable on ``partition`` (days closed, topics gone idle).
+
+        ``reach_ms``: the reference a suspect left waiting by an idle topic is
+        judged against (:func:`stream_app.sequence.settle_queue`); None
+        leaves such suspects waiting.
+        """
+        out = BatchOutcome()
+        self._drain(partition, now, out, reach_ms)
+        return out
+
+    def _drain(self, partition: int, now: float, out: BatchOutcome, reach_ms: int | None) -> None:
+        clock = self.clock(partition)
+        queues = self.queues.get(partition)
+        if queues is None:
+            return
+        idle_s = self.idle_s
+        for kind, queue in enumerate(queues):
+            if not queue:
+                continue
+            if reach_ms is not None and now - clock.last_wall[kind] >= idle_s:
+                decided = settle_queue(clock, kind, queue, _ts, reach_ms)
+            else:
+                decided = decide_queue(clock, kind, queue, _ts)
+            if not decided:
+                continue
+            groups: dict[bytes, list] = {}
+            for (offset, key, value, ev), verdict in decided:
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+                group.append((offset, value, ev, verdict))
+            for key, items in groups.items():
+                try:
+                    self._apply_sku(kind, partition, key, items, clock, out)
+                except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream: dead-letter and go on
+                    log.exception("failed to apply %d events of one SKU (partition %d)", len(items), partition)
+                    for offset, value, _, _ in items:
+                        out.rejected.append(
+                            Rejected(kind, partition, offset, key, value, "internal_error", f"worker error: {exc!r}")
+                        )
+                    out.reasons["internal_error"] += len(items)
+        waiting = [waiting_for_day(clock, k, q, _ts) for k, q in enumerate(queues)]
+        out.closed_days = clock.take_closed_days(now, waiting)
+
+    def committable(self, partition: int, kind: int) -> int | None:
+        """The offset the group may commit for ``kind`` on ``partition``: the first undecided record, or the next to read."""
+        queue = self.queues.get(partition)
+        if queue is not None and queue[kind]:
+            return queue[kind][0][0]
+        return self.fetched.get((partition, kind))
+
+    def waiting(self, partition: int) -> int:
+        """Records of ``partition`` taken in but not decided yet."""
+        queues = self.queues.get(partition)
+        return sum(len(q) for q in queues) if queues else 0
 
     def _apply_sku(self, kind, partition, key, items, clock, out) -> None:
         blob = self.store.get(key)
@@ -138,6 +201,7 @@ class Ingestor:
                 r = w.apply(kind, offset, ev.ts, ev.qty, ev.revenue, ev.remove, event_id_hash(ev.event_id))
                 if r == APPLIED:
                     out.applied += 1
+                    out.applied_by_kind[kind] += 1
                     touched = True
                 elif r == DUPLICATE:
                     out.duplicates += 1
@@ -157,14 +221,16 @@ class Ingestor:
                 if verdict == FUTURE:
                     code = "future"
                     msg = (
-                        f"event time {ev.ts} is more than {self.max_ahead_ms // 1000} s ahead of the "
-                        f"topic's event time {clock.max_ts[kind]} on this partition (producer clock?)"
+                        f"event time {ev.ts} is more than {self.max_ahead_ms // 1000} s ahead of its topic's "
+                        f"event time {clock.reference(kind)} and of the partition's other topics, and the "
+                        "records after it are not (producer clock?)"
                     )
                 else:
                     code = "late"
                     msg = (
-                        f"event time {ev.ts} is behind the watermark {clock.watermark(kind)} of its topic partition "
-                        f"(grace {self.grace_ms // 1000} s); its daily bucket is closed"
+                        f"event time {ev.ts}: its daily bucket is closed (topic watermark "
+                        f"{clock.watermark(kind)}, grace {self.grace_ms // 1000} s; newest closed day "
+                        f"{clock.closed_day})"
                     )
                 out.rejected.append(Rejected(kind, partition, offset, key, value, code, msg))
                 out.reasons[code] += 1
@@ -206,8 +272,15 @@ class Ingestor:
         return len(pending)
 
     def forget(self, partitions: set[int]) -> None:
-        """Drop in-memory bookkeeping of partitions this worker no longer owns."""
+        """Drop in-memory bookkeeping of partitions this worker no longer owns (undecided records are re-read)."""
         for p in partitions:
             self.clocks.pop(p, None)
             self.pending.pop(p, None)
             self.dirty.pop(p, None)
+            self.queues.pop(p, None)
+            for k in range(3):
+                self.fetched.pop((p, k), None)
+
+
+def _ts(item: tuple) -> int:
+    return item[3].ts

@@ -30,6 +30,7 @@ class Metrics:
     forecasts: Counter
     alerts: Counter
     skus_tracked: Gauge
+    records_waiting: Gauge
     processing_latency: Histogram
     batch_size: Histogram
     tick_duration: Histogram
@@ -85,6 +86,12 @@ class Metrics:
             forecasts=Counter("trendcast_forecasts_published", "Forecast messages published.", registry=r),
             alerts=Counter("trendcast_stage_alerts_published", "Stage-change alerts published.", registry=r),
             skus_tracked=Gauge("trendcast_skus_tracked", "SKUs with window state on this worker.", registry=r),
+            records_waiting=Gauge(
+                "trendcast_records_waiting",
+                "Source records taken in but not decided yet: their day is too far ahead of the closed days, or "
+                "they wait as suspects of a bad clock (their offsets are not committed).",
+                registry=r,
+            ),
             processing_latency=Histogram(
                 "trendcast_processing_latency_seconds",
                 "Seconds from the Kafka timestamp of a batch's first record to its events being in the windows, "

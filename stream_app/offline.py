@@ -9,10 +9,11 @@ the worker's, not a copy of them:
   (:func:`stream_app.decode.decode`); invalid ones are dropped and counted by
   its reason code;
 * with :class:`WorkerRules`, every event is judged by the worker's own
-  event-time clock (:class:`stream_app.clock.PartitionClock`), one per
-  Kafka partition (Kafka's default partitioner on the SKU key), in each
-  topic's file order, which is the order a producer sends it in: events the
-  worker dead-letters as ``late`` or ``future`` are dropped here too, and a
+  event-time clock (:class:`stream_app.clock.PartitionClock`) and order of
+  decisions (:mod:`stream_app.sequence`), one per Kafka partition (Kafka's
+  default partitioner on the SKU key), in each topic's file order, which is
+  the order a producer sends it in: events the worker dead-letters as
+  ``late`` or ``future`` are dropped here too, and a
   repeated ``event_id`` within the last ``dedup_ids`` events of a SKU is a
   ``duplicate``. Without rules every valid event counts once per
   ``(sku, event_id)``;
@@ -23,18 +24,20 @@ the worker's, not a copy of them:
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 
-from stream_app.clock import FUTURE, LATE, PartitionClock
+from stream_app.clock import FUTURE, LATE, ON_TIME, PartitionClock
 from stream_app.decode import KINDS, Invalid, decode
 from stream_app.eventfiles import event_files, read_lines
 from stream_app.partitioning import partition_for
+from stream_app.sequence import decide_queue, settle_queue
 from stream_app.windows import CHANNELS, DAY_MS, event_id_hash
 
 COUNT_CHANNELS = CHANNELS[:4]  # clicks, cart_adds, cart_removes, units
@@ -110,20 +113,46 @@ class DailySeries:
 
 
 class WorkerClocks:
-    """The worker's event-time clocks, one per partition, judging events offline in send order."""
+    """The worker's event-time rules offline: one clock and one queue per topic for each partition.
+
+    Events are offered in each topic's send order and decided as the worker
+    decides them (:mod:`stream_app.sequence`): a suspect waits for the events
+    after it. Offline no day closes, so nothing waits for one; :meth:`finish`
+    settles what is still waiting when the input ends, as an idle topic is
+    settled in the worker, against the newest event time of all partitions.
+    """
 
     def __init__(self, rules: WorkerRules) -> None:
         self.rules = rules
         self._clocks: dict[int, PartitionClock] = {}
+        self._queues: dict[int, tuple[deque, deque, deque]] = {}
 
-    def judge(self, kind: int, key: bytes, ts: int) -> int:
-        """``ON_TIME``, ``LATE`` or ``FUTURE`` (:mod:`stream_app.clock`) for an event of source ``kind``."""
+    def offer(self, kind: int, key: bytes, ts: int, item: Any) -> list[tuple[Any, int]]:
+        """Take one event of source ``kind``; returns the ``(item, verdict)`` pairs decided now, in order."""
         part = partition_for(key, self.rules.partitions)
         clock = self._clocks.get(part)
         if clock is None:
             r = self.rules
             clock = self._clocks[part] = PartitionClock(r.grace_ms, r.max_ahead_ms, r.future_confirm)
-        return clock.judge(kind, ts, 0.0)
+            self._queues[part] = (deque(), deque(), deque())
+        clock.heard(kind, (ts,), 0.0)
+        queue = self._queues[part][kind]
+        queue.append((ts, item))
+        return [(it, v) for (_, it), v in decide_queue(clock, kind, queue, _first, lead=False)]
+
+    def finish(self) -> list[tuple[Any, int]]:
+        """Decide what still waits at the end of the input."""
+        newest = [c.newest for c in self._clocks.values() if c.newest is not None]
+        reach = max(newest) if newest else None
+        out = []
+        for part, clock in self._clocks.items():
+            for kind, queue in enumerate(self._queues[part]):
+                out += [(it, v) for (_, it), v in settle_queue(clock, kind, queue, _first, reach, lead=False)]
+        return out
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
 
 
 def aggregate(lines: Iterable[tuple[str, bytes]], rules: WorkerRules | None = None) -> DailySeries:
@@ -140,6 +169,31 @@ def aggregate(lines: Iterable[tuple[str, bytes]], rules: WorkerRules | None = No
     code_col: list[int] = []  # 0 click, 1 cart add, 2 cart remove, 3 order
     qty_col: list[int] = []
     rev_col: list[float] = []
+    def count(kind: int, ev: Any, verdict: int) -> None:
+        if clocks is not None:
+            ring = recent.setdefault(ev.sku, [])
+            h = event_id_hash(ev.event_id)
+            if h in ring:
+                dropped["duplicate"] += 1
+                return
+            if verdict in (LATE, FUTURE):
+                dropped["late" if verdict == LATE else "future"] += 1
+                return
+            ring.append(h)
+            if len(ring) > rules.dedup_ids:
+                del ring[0]
+        else:
+            seen = recent.setdefault(ev.sku, set())
+            if ev.event_id in seen:
+                dropped["duplicate"] += 1
+                return
+            seen.add(ev.event_id)
+        sku_col.append(ev.sku)
+        day_col.append(ev.ts // DAY_MS)
+        code_col.append(3 if kind == 2 else 2 if ev.remove else kind)
+        qty_col.append(ev.qty)
+        rev_col.append(ev.revenue)
+
     for kind_name, raw in lines:
         if kind_name not in KINDS:
             continue
@@ -149,30 +203,14 @@ def aggregate(lines: Iterable[tuple[str, bytes]], rules: WorkerRules | None = No
         if type(ev) is Invalid:
             dropped[ev.code] += 1
             continue
-        if clocks is not None:
-            verdict = clocks.judge(kind, key, ev.ts)
-            ring = recent.setdefault(ev.sku, [])
-            h = event_id_hash(ev.event_id)
-            if h in ring:
-                dropped["duplicate"] += 1
-                continue
-            if verdict in (LATE, FUTURE):
-                dropped["late" if verdict == LATE else "future"] += 1
-                continue
-            ring.append(h)
-            if len(ring) > rules.dedup_ids:
-                del ring[0]
-        else:
-            seen = recent.setdefault(ev.sku, set())
-            if ev.event_id in seen:
-                dropped["duplicate"] += 1
-                continue
-            seen.add(ev.event_id)
-        sku_col.append(ev.sku)
-        day_col.append(ev.ts // DAY_MS)
-        code_col.append(3 if kind == 2 else 2 if ev.remove else kind)
-        qty_col.append(ev.qty)
-        rev_col.append(ev.revenue)
+        if clocks is None:
+            count(kind, ev, ON_TIME)
+            continue
+        for (k, e), verdict in clocks.offer(kind, key, ev.ts, (kind, ev)):
+            count(k, e, verdict)
+    if clocks is not None:
+        for (k, e), verdict in clocks.finish():
+            count(k, e, verdict)
     return _group(sku_col, day_col, code_col, qty_col, rev_col, dict(dropped))
 
 

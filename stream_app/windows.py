@@ -1,8 +1,13 @@
 """Rolling per-SKU windows of daily buckets, advanced by event time.
 
 One SKU's whole state is a single fixed-size byte string: a header, a ring
-of ``history_days`` daily buckets per channel, and a ring of recent event-id
-hashes. It is stored, LZ4-compressed, as the value of a plain changelog
+of ``history_days + lead_days`` daily buckets per channel, and a ring of
+recent event-id hashes. Features read the last ``history_days`` days up to
+the day being forecast; the ``lead_days`` more hold the days after it that
+the worker may already have applied when the day closes (at most
+``lead_days`` ahead of the newest closed day, see :mod:`stream_app.clock`),
+so a forecast's history is the same whether the day closed in real time or
+in a fast replay. It is stored, LZ4-compressed, as the value of a plain changelog
 table. A compact value instead of Faust's windowed tables avoids their leaks
 and lost windows across rebalances (faust-streaming #385, #193). Raw it is
 ~1.6 KB; most buckets of most SKUs are zero, so compressed it rests in
@@ -20,8 +25,8 @@ describes.
 Layout (little-endian, native sizes):
 
 * header: ``int64[HEADER_FIELDS]`` (see the ``H_*`` indices)
-* counts: ``uint32[4, history_days]``: clicks, cart adds, cart removes, units
-* revenue: ``float64[history_days]`` (currency units)
+* counts: ``uint32[4, ring_days]``: clicks, cart adds, cart removes, units
+* revenue: ``float64[ring_days]`` (currency units)
 * event ids: ``uint64[dedup_ids]`` (0 = empty slot)
 """
 
@@ -36,7 +41,7 @@ import numpy as np
 from models.stage_tracker import TrackerState
 
 DAY_MS = 86_400_000
-MAGIC = 0x5443_0002  # "TC", layout 2 (layout 1 had no stage tracker)
+MAGIC = 0x5443_0003  # "TC", layout 3 (2 had no lead days in its ring, 1 no stage tracker)
 
 # Header fields.
 H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_PENDING_DAY = range(6)
@@ -77,17 +82,20 @@ class WindowSpec:
 
     history_days: int = 56
     dedup_ids: int = 16
+    lead_days: int = 2
     # Byte offsets of the parts of a state, derived once (hot path).
+    ring_days: int = field(init=False)
     counts_offset: int = field(init=False)
     revenue_offset: int = field(init=False)
     ids_offset: int = field(init=False)
     nbytes: int = field(init=False)
 
     def __post_init__(self) -> None:
+        ring = self.history_days + self.lead_days
         counts = HEADER_FIELDS * 8
-        revenue = counts + 4 * 4 * self.history_days
-        ids = revenue + 8 * self.history_days
-        for name, value in (("counts_offset", counts), ("revenue_offset", revenue),
+        revenue = counts + 4 * 4 * ring
+        ids = revenue + 8 * ring
+        for name, value in (("ring_days", ring), ("counts_offset", counts), ("revenue_offset", revenue),
                             ("ids_offset", ids), ("nbytes", ids + 8 * self.dedup_ids)):
             object.__setattr__(self, name, value)
 
@@ -188,15 +196,15 @@ class SkuWindow:
 
         if ts > h[H_MAX_TS_CLICKS + kind]:
             h[H_MAX_TS_CLICKS + kind] = ts
-        n = self.spec.history_days
+        n = self.spec.ring_days
         day = ts // DAY_MS
         head = h[H_HEAD_DAY]
         if day > head:
             self._advance(head, day)
             h[H_HEAD_DAY] = head = day
         elif day <= head - n:
-            # Older than the window: the clock's grace period is far shorter
-            # than the history, so only a misconfiguration gets here.
+            # Older than the ring: the clock closes a day long before the
+            # ring forgets it, so only a misconfiguration gets here.
             return APPLIED
         slot = day % n
         if kind == KIND_CLICK:
@@ -216,7 +224,7 @@ class SkuWindow:
 
     def _advance(self, head: int, day: int) -> None:
         """Zero the buckets of the days after ``head`` up to ``day`` (they are reused ring slots)."""
-        n = self.spec.history_days
+        n = self.spec.ring_days
         if head == NO_DAY or day - head >= n:
             spec = self.spec
             self.buf[spec.counts_offset : spec.ids_offset] = bytes(spec.ids_offset - spec.counts_offset)
@@ -274,7 +282,7 @@ class SkuWindow:
         h[H_PENDING_DAY] = self._next_active_day(as_of_day)
 
     def _next_active_day(self, after: int) -> int:
-        n = self.spec.history_days
+        n = self.spec.ring_days
         head = self.header[H_HEAD_DAY]
         counts, revenue = self.counts, self.revenue
         for d in range(max(after + 1, head - n + 1), head + 1):
@@ -284,8 +292,8 @@ class SkuWindow:
         return NO_DAY
 
     def totals(self) -> dict[str, float]:
-        """Sums over the buckets currently in the window (for checks and the CLI)."""
-        n = self.spec.history_days
+        """Sums over the buckets currently in the ring (for checks and the CLI)."""
+        n = self.spec.ring_days
         counts = np.frombuffer(self.counts, dtype=np.uint32).reshape(4, n).sum(axis=1)
         return {
             "clicks": int(counts[CLICKS]),
@@ -316,7 +324,7 @@ class StateBatch:
         m = np.frombuffer(raw, dtype=np.uint8).reshape(n, spec.nbytes)
         self.matrix = m
         self.header = m[:, : spec.counts_offset].view(np.int64)
-        self.counts = m[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, spec.history_days)
+        self.counts = m[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, spec.ring_days)
         self.revenue = m[:, spec.revenue_offset : spec.ids_offset].view(np.float64)
 
     @classmethod
@@ -336,11 +344,11 @@ class StateBatch:
         ring slot of a day is the same for every SKU; only the valid range
         differs, so this is one gather and one mask.
         """
-        n, h = len(self), self.spec.history_days
+        n, h, ring = len(self), self.spec.history_days, self.spec.ring_days
         days = np.arange(as_of_day - h + 1, as_of_day + 1)
-        slots = days % h
+        slots = days % ring
         head = self.header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
-        valid = (days[None, :] <= head) & (days[None, :] > head - h)
+        valid = (days[None, :] <= head) & (days[None, :] > head - ring)
         out = np.empty((n, 5, h), dtype=np.float32)
         out[:, :4] = self.counts[:, :, slots]
         out[:, 4] = self.revenue[:, slots]
@@ -380,14 +388,14 @@ class StateBatch:
 
         Events of later days (arrived before this day closed) still need a forecast.
         """
-        h = self.spec.history_days
+        ring = self.spec.ring_days
         hdr = self.header
         hdr[:, H_FORECAST_DAY] = as_of_day
-        days = np.arange(as_of_day + 1, as_of_day + h)
+        days = np.arange(as_of_day + 1, as_of_day + ring)
         head = hdr[:, H_HEAD_DAY : H_HEAD_DAY + 1]
-        slots = days % h
+        slots = days % ring
         active = (self.counts[:, :, slots] != 0).any(axis=1) | (self.revenue[:, slots] != 0)
-        active &= (days[None, :] <= head) & (days[None, :] > head - h)
+        active &= (days[None, :] <= head) & (days[None, :] > head - ring)
         nxt = np.where(active.any(axis=1), days[active.argmax(axis=1)], NO_DAY)
         hdr[:, H_PENDING_DAY] = nxt
         return nxt

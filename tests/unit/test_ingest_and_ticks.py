@@ -30,26 +30,39 @@ def ingestor(**kw):
 def test_batch_updates_windows_and_rejects_with_reasons():
     ing = ingestor()
     recs = [order(0, "A", T + 10 * H, qty=2), order(1, "B", T + 10 * H), Rec(2, b"A", b"oops"),
-            order(3, "A", T + 5 * H),  # late: 5 h behind, grace 1 h
-            order(4, "A", T + 40 * DAY),  # bad clock
-            order(5, "A", T + 11 * H, eid="o0")]  # producer duplicate of offset 0
+            order(3, "A", T + 5 * H),  # 5 h behind, but its day is open: on time
+            order(4, "A", T + 40 * DAY),  # bad clock: the next record is not ahead, so it is refuted
+            order(5, "A", T + 11 * H, eid="o0"),  # producer duplicate of offset 0
+            order(6, "B", T + DAY + 2 * H),  # the orders topic closes day T (grace 1 h)
+            order(7, "A", T + 20 * H)]  # late: its day is closed
     out = ing.process(KIND_ORDER, 1, recs)
-    assert (out.consumed, out.applied, out.duplicates) == (6, 2, 1)
+    assert (out.consumed, out.applied, out.duplicates) == (8, 4, 1)
     assert sorted(r.code for r in out.rejected) == ["bad_json", "future", "late"]
-    assert {r.offset for r in out.rejected} == {2, 3, 4}
+    assert {r.code: r.offset for r in out.rejected} == {"bad_json": 2, "future": 4, "late": 7}
     a = ing.spec.load(ing.store[b"A"])
-    assert a.totals()["units"] == 2 and a.totals()["revenue"] == 4.0
+    assert a.totals()["units"] == 3 and a.totals()["revenue"] == 6.0
     assert ing.dirty == {1: {b"A", b"B"}} and ing.pending == {1: {b"A": T // DAY, b"B": T // DAY}}
+
+
+def test_events_of_an_open_day_are_applied_in_any_order():
+    ing = ingestor()
+    hours = [23, 2, 17, 0, 9, 22, 1, 12]
+    out = ing.process(KIND_ORDER, 0, [order(i, "A", T + h * H) for i, h in enumerate(hours)])
+    assert (out.applied, out.rejected) == (8, [])
+    # Across midnight within the grace period: 00:30 of the next day, then 23:45 of this one.
+    out = ing.process(KIND_ORDER, 0, [order(8, "A", T + DAY + H // 2), order(9, "A", T + DAY - H // 4)])
+    assert (out.applied, out.rejected) == (2, [])
+    assert ing.spec.load(ing.store[b"A"]).totals()["units"] == 10
 
 
 def test_redelivery_after_restart_applies_nothing_twice_and_dead_letters_nothing_twice():
     ing = ingestor()
-    recs = [order(0, "A", T + 10 * H), order(1, "A", T + 5 * H), order(2, "A", T + 10 * H + 1)]
+    recs = [order(0, "A", T + DAY + 2 * H), order(1, "A", T + 5 * H), order(2, "A", T + DAY + 2 * H + 1)]
     first = ing.process(KIND_ORDER, 0, recs)
-    assert (first.applied, len(first.rejected)) == (2, 1)
+    assert (first.applied, [r.code for r in first.rejected]) == (2, ["late"])
     # Restart: same store (restored from the changelog), fresh clocks.
     again = Ingestor(ing.store, ing.spec, grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
-    out = again.process(KIND_ORDER, 0, recs + [order(3, "A", T + 10 * H + 2)])
+    out = again.process(KIND_ORDER, 0, recs + [order(3, "A", T + DAY + 2 * H + 2)])
     assert (out.applied, out.redelivered, out.rejected) == (1, 3, [])
     assert ing.spec.load(again.store[b"A"]).totals()["units"] == 3
 
@@ -80,14 +93,14 @@ def test_restore_rebuilds_the_clock_from_sku_states_and_pending_forecasts():
     ing.process(KIND_ORDER, 2, [order(0, "A", T + 10 * H), order(1, "B", T + 12 * H)], now=0.0)
     restarted = Ingestor(ing.store, ing.spec, grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
     assert restarted.restore_partition(2, now=0.0) == 2
-    assert restarted.clock(2).max_ts == [None, None, T + 12 * H]
+    assert restarted.clock(2).applied == [None, None, T + 12 * H]
     assert restarted.pending == {2: {b"A": T // DAY, b"B": T // DAY}}
     assert restarted.restore_partition(3, now=0.0) == 0  # other partitions' SKUs are not mixed in
 
 
 def test_a_producer_retry_arriving_late_is_a_duplicate_not_a_dead_letter():
     ing = ingestor()
-    out = ing.process(KIND_ORDER, 0, [order(0, "A", T + H, eid="x"), order(1, "A", T + 9 * H),
+    out = ing.process(KIND_ORDER, 0, [order(0, "A", T + H, eid="x"), order(1, "A", T + DAY + 2 * H),
                                       order(2, "A", T + H, eid="x")])
     assert (out.applied, out.duplicates, out.rejected) == (2, 1, [])
 

@@ -73,17 +73,21 @@ def test_worker_rules_drop_late_and_future_events_per_partition():
                          != partition_for(b"sku-a", 4))
     t0 = D * DAY_MS + 12 * H
     lines = [
-        click("c1", a, t0), click("c2", a, t0 - 2 * H),  # late: two hours behind, grace one
-        click("c3", b, t0 - 2 * H),  # another partition: on time
-        click("c4", a, t0 + 10 * DAY_MS), click("c5", a, t0 + 10 * DAY_MS + 1),  # future, twice
-        click("c6", a, t0 + 10 * DAY_MS + 2),  # the third in a row confirms the jump
-        click("c7", a, t0 + 10 * DAY_MS + 3),
-        order("o1", a, t0 + 10 * DAY_MS, 1, 1.0),  # orders have their own clock: on time
-        click("c6", a, t0 + 10 * DAY_MS + 9),  # a retry of an applied event
+        click("c1", a, t0), click("c2", a, t0 - 2 * H),  # two hours behind, but day D is open: on time
+        click("c3", b, t0 - 2 * H),  # another partition
+        click("c8", a, t0 + DAY_MS),  # the clicks of a's partition close day D (its end + 1 h of grace)
+        click("c9", a, t0 - 3 * H),  # late: day D is closed
+        click("c4", a, t0 + 400 * DAY_MS),  # a bad clock...
+        click("c5", a, t0 + DAY_MS + 1),  # ...refuted by the next click: future
+        click("c6", a, t0 + 12 * DAY_MS), click("c7", a, t0 + 12 * DAY_MS + 1),  # a real jump: held...
+        click("c10", a, t0 + 12 * DAY_MS + 2),  # ...until the third in a row confirms it; none lost
+        order("o1", a, t0 + 12 * DAY_MS, 1, 1.0),  # the orders' first event: judged against the clicks
+        click("c6", a, t0 + 12 * DAY_MS + 9),  # a retry of an applied event
     ]
     s = aggregate(lines, rules)
-    assert s.dropped == {"late": 1, "future": 2, "duplicate": 1}
-    assert s.rows() == {(a, D): (1, 0, 0, 0, 0.0), (a, D + 10): (2, 0, 0, 1, 1.0), (b, D): (1, 0, 0, 0, 0.0)}
+    assert s.dropped == {"late": 1, "future": 1, "duplicate": 1}
+    assert s.rows() == {(a, D): (2, 0, 0, 0, 0.0), (a, D + 1): (2, 0, 0, 0, 0.0), (a, D + 12): (3, 0, 0, 1, 1.0),
+                        (b, D): (1, 0, 0, 0, 0.0)}
     assert aggregate(lines).dropped == {"duplicate": 1}  # without rules, only the retry goes
 
 

@@ -254,15 +254,17 @@ BASE_ORDER = {"schema_version": 1, "event_id": "e", "order_id": "o", "sku": "A",
 
 
 def _worker_outputs():
-    ing = Ingestor({}, WindowSpec(), grace_ms=0, max_ahead_ms=3 * DAY, future_confirm=10)
+    ing = Ingestor({}, WindowSpec(), grace_ms=0, max_ahead_ms=3 * DAY, future_confirm=10, idle_s=0.0)
     rec = namedtuple("Rec", "offset key value")
     recs = [rec(i, b"A", orjson.dumps({**BASE_ORDER, "event_id": f"e{i}", "ts": T + i * DAY // 3, "qty": 1 + i % 3}))
             for i in range(90)]
-    ing.process(KIND_ORDER, 0, recs)
+    days = ing.process(KIND_ORDER, 0, recs).closed_days
     out = []
-    for day in range(T // DAY, T // DAY + 29):
-        r = run_tick(ing, 0, day, EwmaForecaster())
-        out += r.forecasts + r.alerts
+    while days:  # as the worker does: forecast the closed days, then take in what they released
+        for day in days:
+            r = run_tick(ing, 0, day, EwmaForecaster())
+            out += r.forecasts + r.alerts
+        days = ing.drain(0, 0.0).closed_days
     return out
 
 

@@ -45,7 +45,8 @@ def test_events_land_in_their_daily_bucket_by_channel(spec):
     assert w.max_ts(KIND_ORDER) == (D0 - 1) * DAY + 3_600_000 and w.max_ts(KIND_CLICK) == D0 * DAY + 3_600_000
 
 
-def test_roll_over_zeroes_reused_slots_and_drops_days_older_than_history(spec):
+def test_roll_over_zeroes_reused_slots_and_drops_days_older_than_history():
+    spec = WindowSpec(history_days=14, dedup_ids=4, lead_days=0)  # a ring of exactly the history
     w = spec.new(0)
     for i, d in enumerate(range(D0, D0 + 14)):
         apply(w, KIND_ORDER, i, d, qty=1)
@@ -104,7 +105,18 @@ def test_bytes_round_trip_and_foreign_layout_refused(spec):
 
 
 def test_state_size_default_spec_is_compact():
-    assert WindowSpec().nbytes <= 1640  # raw; stored LZ4-compressed
+    assert WindowSpec().nbytes <= 1672  # raw (56 + 2 days); stored LZ4-compressed
+
+
+def test_a_forecast_sees_its_whole_history_while_events_of_later_days_are_in(spec):
+    """The lead days: as of day d the history is d-13..d whether the ring's head is at d or two days later."""
+    w = spec.new(0)
+    for i, d in enumerate(range(D0 - 13, D0 + 1)):
+        apply(w, KIND_ORDER, i, d, qty=1)
+    before = w.series(D0).copy()
+    apply(w, KIND_ORDER, 50, D0 + 2, qty=9)
+    np.testing.assert_array_equal(w.series(D0), before)
+    assert before[3].sum() == 14
 
 
 def test_forecast_mark_keeps_skus_with_later_events_pending(spec):
