@@ -13,7 +13,9 @@ category) with a global group behind it, and per horizon:
 * **interval width** — split-conformal scores of the bias-corrected
   p10–p90 interval in log1p space, scaled by the quantile of recent scores
   at a level that Adaptive Conformal Inference (Gibbs & Candès, 2021)
-  nudges after every day: ``alpha += step * (target_miss - observed_miss)``,
+  nudges after every day: ``alpha += step * (target_miss - observed_miss)``
+  (kept as ``shift``, alpha's distance from the nominal ``1 - coverage``, so
+  a new coverage target applies at once to a restored calibrator),
   where a miss is judged on the interval as published (its lower end
   clipped at 0 units: an outcome of 0 under a p10 of 0 is covered);
 * **drift** — river's ``drift.PageHinkley`` on each group's daily mean log
@@ -27,7 +29,8 @@ Daily means rather than single outcomes feed the learners: a category sells
 thousands of SKU-days a day, and per-outcome fading would forget within
 minutes of one busy day what a quiet week taught.
 
-Pure with respect to Kafka: arrays in, arrays out; the state pickles.
+Pure with respect to Kafka: arrays in, arrays out. The state is saved as
+numbers, without the rules, by :mod:`models.calibration_codec`.
 """
 
 from __future__ import annotations
@@ -80,19 +83,23 @@ class CalibrationRules:
 
 @dataclass
 class HorizonState:
-    """One group's calibration for one horizon."""
+    """One group's calibration for one horizon.
+
+    ``shift``: ACI's learned distance of the miss level alpha from the
+    nominal ``1 - coverage`` (0 at the start and after a drift).
+    """
 
     bias: stats.EWMean
-    alpha: float
+    shift: float = 0.0
     scores: list[np.ndarray] = field(default_factory=list)  # one array per day, newest last
     days: int = 0
 
-    def width(self) -> float:
-        """Multiplier of the half-intervals: ``1 + q`` with ``q`` the ACI quantile of recent scores."""
+    def width(self, target_miss: float) -> float:
+        """Multiplier of the half-intervals: ``1 + q``, ``q`` the ACI quantile of recent scores for ``target_miss``."""
         if not self.scores:
             return 1.0
         s = np.concatenate(self.scores).astype(np.float64)
-        level = float(np.clip(1.0 - self.alpha, 0.0, 1.0))
+        level = float(np.clip(1.0 - (target_miss + self.shift), 0.0, 1.0))
         return max(0.1, 1.0 + float(np.quantile(s, level)))
 
 
@@ -124,7 +131,7 @@ class Calibrator:
         if g is None:
             r = self.rules
             g = GroupState(
-                [HorizonState(stats.EWMean(r.bias_fading), 1.0 - r.coverage) for _ in range(self.n_horizons)],
+                [HorizonState(stats.EWMean(r.bias_fading)) for _ in range(self.n_horizons)],
                 drift.PageHinkley(min_instances=r.drift_warmup_days, delta=r.drift_delta,
                                   threshold=r.drift_threshold, mode="both"),
             )
@@ -148,7 +155,7 @@ class Calibrator:
                 st = self._state_for(name, h)
                 b = st.bias.get() if st.days else 0.0
                 lo, mid, hi = (q[rows, h, i] + b for i in range(3))
-                w = st.width()
+                w = st.width(1.0 - self.rules.coverage)
                 out[rows, h, 0] = mid - np.maximum(mid - lo, EPS) * w
                 out[rows, h, 1] = mid
                 out[rows, h, 2] = mid + np.maximum(hi - mid, EPS) * w
@@ -177,12 +184,12 @@ class Calibrator:
         st = g.horizons[h]
         b = st.bias.get() if st.days else 0.0
         score = _scores(q, y, b)
-        w = st.width()
+        w = st.width(1.0 - r.coverage)
         lo, mid, hi = q[:, 0] + b, q[:, 1] + b, q[:, 2] + b
         lo = np.maximum(mid - np.maximum(mid - lo, EPS) * w, 0.0)  # as published: never below 0 units
         hi = mid + np.maximum(hi - mid, EPS) * w
         miss = float(np.mean((y < lo - 1e-9) | (y > hi + 1e-9)))
-        st.alpha += r.aci_step * ((1.0 - r.coverage) - miss)
+        st.shift += r.aci_step * ((1.0 - r.coverage) - miss)
         st.scores.append(_sample(score, r.score_sample))
         del st.scores[: -r.score_days]
         resid = y - q[:, 1]
@@ -204,7 +211,7 @@ class Calibrator:
                 for hs in g.horizons:
                     hs.bias = stats.EWMean(r.bias_fading)
                     hs.bias.update(error)
-                    hs.alpha = 1.0 - r.coverage
+                    hs.shift = 0.0
                     hs.scores = []
                 st.scores = [_sample(_scores(q, y, error), r.score_sample)]
         return fired

@@ -344,7 +344,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
         settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,
         ledger=ledger, windows=windows, learning_table=learning_table,
         side=SideInputs(settings, metrics, publisher, scorer, catalog, embeddings, stock),
-        learning=PartitionLearning(calibration_rules(settings)) if settings.calibration else None,
+        learning=PartitionLearning(calibration_rules(settings), metrics) if settings.calibration else None,
         rules=tracker_rules(settings), stock_rules=stock_rules(settings),
     )
     _wire(worker)

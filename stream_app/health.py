@@ -4,12 +4,23 @@
   second; no beat for ``liveness_timeout_s`` means the loop is stuck), else 503.
   Restart the process when it fails.
 * ``GET /readyz``: 200 once the worker has joined the consumer group, its
-  tables are recovered and its forecaster is loaded; 503 while it (re)starts
-  or rebalances. Take it out of rotation, do not restart it. The body is JSON
-  with each condition.
+  tables are recovered and the forecaster it was configured with serves;
+  503 while it (re)starts or rebalances, or for as long as a model asked
+  for (``TRENDCAST_FORECASTER=model``) did not load. Take it out of
+  rotation, do not restart it. The body is JSON with each condition
+  (``joined``, ``recovered``, ``model_serving``) and ``forecaster``, the
+  kind that makes the forecasts: ``"model"`` or ``"baseline"``.
 * ``GET /metrics``: the Prometheus exposition of the worker's registry.
 
 ``trendcast_ready`` follows ``/readyz``.
+
+Why a model that did not load gates readiness although the worker goes on
+forecasting with the baseline: readiness is what a rolling update waits
+for. A new version whose checkpoint is damaged or missing should stop the
+rollout while the old workers keep serving the model. The worker itself
+still consumes and publishes (readiness takes nothing off Kafka), and
+``TrendcastNotReady`` fires if it stays so for 10 minutes. ``model_serving``
+is true with ``TRENDCAST_FORECASTER=baseline``: the forecaster asked for serves.
 """
 
 from __future__ import annotations
@@ -41,7 +52,8 @@ class Health:
     clock: Callable[[], float] = time.monotonic
     joined: bool = False
     recovered: bool = False
-    model_loaded: bool = False
+    model_serving: bool = False  # the configured forecaster serves (False: a model was asked for, none loaded)
+    forecaster: str = "baseline"  # the kind that makes the forecasts: "model" or "baseline"
     last_beat: float = field(default=0.0)
 
     def __post_init__(self) -> None:
@@ -57,7 +69,7 @@ class Health:
 
     def conditions(self) -> dict[str, bool]:
         """Each readiness condition by name."""
-        return {"joined": self.joined, "recovered": self.recovered, "model_loaded": self.model_loaded}
+        return {"joined": self.joined, "recovered": self.recovered, "model_serving": self.model_serving}
 
     def ready(self) -> bool:
         """True when every readiness condition holds."""
@@ -84,7 +96,8 @@ def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable:
                 health.clock() - health.last_beat, 3)})
         if path == "/readyz":
             ready = health.ready()
-            return reply(start_response, ready, {"ready": ready, **health.conditions()})
+            return reply(start_response, ready, {"ready": ready, **health.conditions(),
+                                                 "forecaster": health.forecaster})
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found: try /metrics, /healthz or /readyz\n"]
 
@@ -111,7 +124,7 @@ def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> 
 def install(worker: Any, health: Health) -> None:
     """Keep ``health`` and ``trendcast_ready`` up to date from the worker's Faust app."""
     app, metrics = worker.app, worker.metrics
-    health.model_loaded = worker.scorer is not None
+    health.model_serving, health.forecaster = worker.scorer.model_serving, worker.scorer.serving
 
     def publish() -> None:
         metrics.ready.set(1 if health.ready() else 0)

@@ -10,19 +10,30 @@ partitions up to sampling noise, with no coordination between workers.
 Table records (keys are ASCII, values bytes, changelog partition = the
 SKU partition):
 
-* ``cal:<partition>``: the pickled :class:`~models.calibration.Calibrator`;
+* ``cal:<partition>``: the partition's :class:`~models.calibration.Calibrator`
+  as numbers (:mod:`models.calibration_codec`, never a pickle), restored
+  with the current settings' rules;
 * ``pend:<partition>:<day>:<chunk>``: a chunk of the forecasts made at the
   end of ``day`` (:func:`stream_app.outcomes.encode`); a tombstone once
   their longest horizon has closed.
+
+A record that does not decode (a pickle, another format or version, a
+truncated or damaged value) is refused with one WARNING line naming the
+partition and the reason, counted in
+``trendcast_state_records_rejected_total{record,reason}``, and deleted with
+the partition's next tick; that partition's calibration (or that day's
+pending forecasts) starts fresh instead of stopping the worker.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 from collections import defaultdict
 
+from models import calibration_codec
 from models.calibration import CalibrationRules, Calibrator
+from models.calibration_codec import RecordError
+from models.interface import HORIZONS
 from stream_app.metrics import Metrics
 from stream_app.outcomes import Pending, decode, encode
 from stream_app.ticks import OutcomeStats, TickResult
@@ -33,28 +44,55 @@ log = logging.getLogger("trendcast")
 class PartitionLearning:
     """Calibrators and pending forecasts of the partitions this worker owns."""
 
-    def __init__(self, rules: CalibrationRules) -> None:
+    def __init__(self, rules: CalibrationRules, metrics: Metrics | None = None) -> None:
         self.rules = rules
+        self.metrics = metrics
         self.calibrators: dict[int, Calibrator] = {}
         self.pending: dict[int, Pending] = {}
         self._chunks: dict[tuple[int, int], int] = {}  # (partition, day) -> chunks written
+        self._rejected: dict[int, list[bytes]] = {}  # partition -> refused keys, deleted by the next records()
 
     def restore(self, partition: int, table: dict[bytes, bytes]) -> int:
         """Rebuild ``partition``'s state from the recovered table; returns the pending forecasts restored."""
-        blob = table.get(f"cal:{partition}".encode())
-        self.calibrators[partition] = pickle.loads(blob) if blob else Calibrator(self.rules)
+        key = f"cal:{partition}".encode()
+        blob = table.get(key)
+        cal = None
+        if blob:
+            try:
+                cal = calibration_codec.decode(blob, self.rules, len(HORIZONS))
+            except RecordError as exc:
+                self._reject(partition, "calibrator", [key], exc, "its calibration starts fresh")
+        self.calibrators[partition] = cal if cal is not None else Calibrator(self.rules)
         prefix = f"pend:{partition}:".encode()
-        by_day: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+        by_day: dict[int, list[tuple[int, bytes, bytes]]] = defaultdict(list)
         for key, value in table.items():
             if key.startswith(prefix) and value is not None:
-                _, _, day, chunk = key.decode().split(":")
-                by_day[int(day)].append((int(chunk), value))
+                day, _, chunk = key[len(prefix):].partition(b":")
+                if not (day.isdigit() and chunk.isdigit()):
+                    self._reject(partition, "pending", [key], RecordError("malformed", f"key {key!r}"), "ignored")
+                    continue
+                by_day[int(day)].append((int(chunk), key, value))
         pending = Pending()
         for day, chunks in by_day.items():
-            pending.by_day[day] = decode([v for _, v in sorted(chunks)])
-            self._chunks[(partition, day)] = len(chunks)
+            chunks.sort()
+            try:
+                pending.by_day[day] = decode([v for _, _, v in chunks])
+            except RecordError as exc:
+                self._reject(partition, "pending", [k for _, k, _ in chunks], exc,
+                             f"the forecasts made on day {day} are not learned from")
+                continue
+            self._chunks[(partition, day)] = chunks[-1][0] + 1  # tombstones cover every chunk number
         self.pending[partition] = pending
         return sum(len(m) for m in pending.by_day.values())
+
+    def _reject(self, partition: int, record: str, keys: list[bytes], exc: RecordError, outcome: str) -> None:
+        """Log and count refused records of ``partition``; they are deleted with its next records."""
+        log.warning("partition %d: %s record %s rejected (%s); %s", partition, record,
+                    keys[0].decode(errors="replace") + (f" and {len(keys) - 1} more" if len(keys) > 1 else ""),
+                    exc, outcome)
+        if self.metrics is not None:
+            self.metrics.state_records_rejected.labels(record, exc.reason).inc(len(keys))
+        self._rejected.setdefault(partition, []).extend(keys)
 
     def tools_for(self, partition: int) -> tuple[Calibrator, Pending]:
         """The partition's calibrator and pending forecasts (new ones if it has none yet)."""
@@ -64,7 +102,8 @@ class PartitionLearning:
     def records(self, partition: int, day: int, expired: list[int]) -> list[tuple[bytes, bytes | None]]:
         """Table records after a tick of ``day``: the calibrator, ``day``'s forecasts, tombstones for ``expired`` days."""
         out: list[tuple[bytes, bytes | None]] = [
-            (f"cal:{partition}".encode(), pickle.dumps(self.calibrators[partition], protocol=5))]
+            (key, None) for key in self._rejected.pop(partition, []) if not key.startswith(b"cal:")]
+        out.append((f"cal:{partition}".encode(), calibration_codec.encode(self.calibrators[partition])))
         made = self.pending[partition].by_day.get(day)
         if made is not None:
             chunks = encode(made)
@@ -80,6 +119,7 @@ class PartitionLearning:
         for p in partitions:
             self.calibrators.pop(p, None)
             self.pending.pop(p, None)
+            self._rejected.pop(p, None)
         for key in [k for k in self._chunks if k[0] in partitions]:
             del self._chunks[key]
 

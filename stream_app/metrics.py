@@ -53,6 +53,7 @@ class Metrics:
     outcome_units: Counter
     outcome_covered: Counter
     embeddings: Counter
+    state_records_rejected: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -121,8 +122,8 @@ class Metrics:
             ),
             ready=Gauge(
                 "trendcast_ready",
-                "1 once the worker has joined the group, recovered its tables and loaded its forecaster "
-                "(as /readyz), 0 while it (re)starts or rebalances.",
+                "1 once the worker has joined the group, recovered its tables and its configured forecaster "
+                "serves (as /readyz), 0 while it (re)starts or rebalances, or when the model did not load.",
                 registry=r,
             ),
             tick_skus=Histogram(
@@ -186,6 +187,12 @@ class Metrics:
             ),
             embeddings=Counter(
                 "trendcast_text_embeddings", "Catalog records embedded by the text encoder.", registry=r,
+            ),
+            state_records_rejected=Counter(
+                "trendcast_state_records_rejected",
+                "Learning-table records refused on restore and started fresh instead, by record (calibrator, "
+                "pending) and reason (pickle, magic, version, truncated, malformed).",
+                ["record", "reason"], registry=r,
             ),
             drift_detections=Counter(
                 "trendcast_drift_detections", "Drift detected in a category's forecast errors (calibration reset), by category.",

@@ -7,19 +7,27 @@ forecasts are kept by the day they were made, not in the SKU's window.
 
 Each (partition, day) is encoded into chunks small enough for one changelog
 message, so pending forecasts survive a crash with the rest of the state.
+A chunk is an LZ4 frame around an ``.npz`` of plain arrays (byte strings,
+float32, unicode), read back with ``allow_pickle=False``: nothing in it can
+run code, and :func:`decode` refuses anything else with a
+:class:`~models.calibration_codec.RecordError`.
 """
 
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 
 import lz4.frame
 import numpy as np
 
+from models.calibration_codec import RecordError, looks_like_pickle
 from models.interface import HORIZONS
 
 CHUNK_SKUS = 4096  # SKUs per encoded chunk: ~350 KB before compression, under Kafka's 1 MB default
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+MAX_CHUNK_BYTES = 64 << 20  # a chunk that claims more when decompressed is not ours (ours: < 1 MB)
 
 
 @dataclass(frozen=True)
@@ -56,19 +64,51 @@ def encode(made: Made) -> list[bytes]:
 
 
 def decode(chunks: list[bytes]) -> Made:
-    """The :class:`Made` that :func:`encode` turned into ``chunks``."""
+    """The :class:`Made` that :func:`encode` turned into ``chunks``.
+
+    Raises :class:`~models.calibration_codec.RecordError` for a chunk that
+    is not one :func:`encode` could have written.
+    """
     keys: list[bytes] = []
     quantiles, published, groups = [], [], []
     for chunk in chunks:
-        with np.load(io.BytesIO(lz4.frame.decompress(chunk))) as z:
-            keys.extend(z["keys"].tolist())
-            quantiles.append(z["quantiles"])
-            published.append(z["published"])
-            groups.append(z["groups"].astype(object))
+        z = _arrays(bytes(chunk))
+        keys.extend(z["keys"].tolist())
+        quantiles.append(z["quantiles"])
+        published.append(z["published"])
+        groups.append(z["groups"].astype(object))
     if not quantiles:
         empty = np.zeros((0, len(HORIZONS), 3), np.float32)
         return Made([], empty, empty.copy(), np.zeros(0, object))
     return Made(keys, np.concatenate(quantiles), np.concatenate(published), np.concatenate(groups))
+
+
+def _arrays(chunk: bytes) -> dict[str, np.ndarray]:
+    """The four arrays of one chunk, checked for kind and shape."""
+    if chunk[:4] != LZ4_MAGIC:
+        if looks_like_pickle(chunk):
+            raise RecordError("pickle", "a pickle, never loaded (it could run code)")
+        raise RecordError("magic", f"starts with {chunk[:4]!r}, not an LZ4 frame")
+    try:
+        size = lz4.frame.get_frame_info(chunk)["content_size"]
+        if size > MAX_CHUNK_BYTES:
+            raise RecordError("malformed", f"claims {size} bytes decompressed")
+        raw = lz4.frame.decompress(chunk)
+    except RuntimeError as exc:  # python-lz4's error for a damaged or incomplete frame
+        raise RecordError("truncated", f"LZ4 frame: {exc}") from None
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {name: z[name] for name in ("keys", "quantiles", "published", "groups")}
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load's errors for object arrays, a damaged zip or .npy header, a missing array.
+        raise RecordError("malformed", f"npz: {exc}") from None
+    keys, q, pub, groups = arrays.values()
+    n = len(keys)
+    if (keys.dtype.kind != "S" or groups.dtype.kind != "U" or q.dtype != np.float32 or pub.dtype != np.float32
+            or keys.shape != (n,) or groups.shape != (n,) or q.shape != (n, len(HORIZONS), 3) or pub.shape != q.shape):
+        found = [(a.dtype.str, a.shape) for a in arrays.values()]
+        raise RecordError("malformed", f"arrays of unexpected kind or shape: {found}")
+    return arrays
 
 
 class Pending:

@@ -61,6 +61,20 @@ class Scorer:
         return fb, models
 
     @property
+    def model_serving(self) -> bool:
+        """Whether the forecaster asked for serves: False only when a model was asked for and did not load."""
+        f = self.forecaster
+        return not (isinstance(f, GuardedForecaster) and f.primary is None)
+
+    @property
+    def serving(self) -> str:
+        """``"model"`` or ``"baseline"``: which kind of forecaster makes the forecasts."""
+        f = self.forecaster
+        if isinstance(f, GuardedForecaster):
+            f = f.primary if f.primary is not None else f.fallback
+        return "baseline" if isinstance(f, EwmaForecaster) else "model"
+
+    @property
     def model(self) -> tuple[str, str]:
         """Name and version of the forecaster the worker means to use (the baseline when no model loaded)."""
         return self.forecaster.name, self.forecaster.version

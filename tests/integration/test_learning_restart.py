@@ -10,7 +10,6 @@ from restored pending forecasts.
 
 from __future__ import annotations
 
-import pickle
 import signal
 from collections import defaultdict
 
@@ -18,6 +17,9 @@ import orjson
 import pytest
 from kafka_helpers import produce, read_topic, wait_for
 
+from models.calibration import CalibrationRules
+from models.calibration_codec import decode
+from models.interface import HORIZONS
 from stream_app.eventfiles import event_files, merged
 from stream_app.sim import Simulator, write_simulation
 from stream_app.windows import DAY_MS
@@ -34,7 +36,7 @@ def calibrator_days(run) -> dict[int, list[tuple[int, int, int]]]:
     out: dict[int, list] = defaultdict(list)
     for rec in read_topic(run.bootstrap, topic, idle_s=1.0):
         if rec.key.startswith(b"cal:") and rec.value:
-            glob = pickle.loads(rec.value).groups.get("")
+            glob = decode(rec.value, CalibrationRules(), len(HORIZONS)).groups.get("")
             out[rec.partition].append(tuple(h.days for h in glob.horizons) if glob else (0, 0, 0))
     return out
 

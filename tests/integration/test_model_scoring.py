@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import numpy as np
 import orjson
@@ -67,6 +69,14 @@ def _send(run, with_catalog: bool = True) -> None:
     produce(run.bootstrap, [*msgs, _closer(run)])
 
 
+def _readyz(worker) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/readyz", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def _last_forecasts(run) -> list[dict] | None:
     fs = [f for f in json_values(read_topic(run.bootstrap, run.topic("forecasts"))) if f["as_of"] == (D0 + DAYS) * DAY]
     return fs if {f["sku"] for f in fs} == set(SKUS) else None
@@ -97,6 +107,8 @@ def test_the_worker_publishes_model_forecasts_using_product_text(make_run):
     metrics = worker.metrics()
     assert metrics.get("trendcast_text_embeddings_total") == len(CATALOG)
     assert metrics.get("trendcast_model_fallbacks_total", 0.0) == 0.0
+    assert _readyz(worker) == (200, {"ready": True, "joined": True, "recovered": True, "model_serving": True,
+                                     "forecaster": "model"})
 
 
 def test_a_checkpoint_that_cannot_load_leaves_the_baseline_forecasting_and_says_so(make_run, tmp_path):
@@ -112,6 +124,10 @@ def test_a_checkpoint_that_cannot_load_leaves_the_baseline_forecasting_and_says_
     metrics = worker.metrics()
     assert metrics["trendcast_model_fallbacks_total"] >= len(SKUS)
     assert "is corrupt or not a trendcast checkpoint" in run.log.read_text()  # the reason, logged once
+    # It forecasts, but a rollout must not count it ready: the model it was given does not serve.
+    assert _readyz(worker) == (503, {"ready": False, "joined": True, "recovered": True, "model_serving": False,
+                                     "forecaster": "baseline"})
+    assert metrics["trendcast_ready"] == 0
 
 
 def test_a_checkpoint_of_another_feature_spec_stops_the_worker_with_one_line(make_run, tmp_path):

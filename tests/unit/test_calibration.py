@@ -1,9 +1,8 @@
-import pickle
-
 import numpy as np
 import pytest
 
 from models.calibration import CalibrationRules, Calibrator
+from models.calibration_codec import decode, encode
 
 Z90 = 1.2815515655446004
 
@@ -124,7 +123,8 @@ def test_a_category_uses_the_global_calibration_until_it_has_its_own():
     np.testing.assert_allclose(new, seasoned, rtol=0.05)
 
 
-def test_state_survives_pickling():
+def test_state_survives_the_codec():
+    """The record the worker keeps (models/calibration_codec.py; tests/unit/test_calibration_codec.py in depth)."""
     rng = np.random.default_rng(6)
     mu = skus(rng, 300)
     groups = np.full(len(mu), "toys", dtype=object)
@@ -132,9 +132,9 @@ def test_state_survives_pickling():
     for _ in range(6):
         cal.learn(0, *day_of_outcomes(rng, mu, level=1.3), groups)
     q, _ = day_of_outcomes(rng, mu)
-    blob = pickle.dumps(cal)
+    blob = encode(cal)
     assert len(blob) < 100_000  # one changelog message
-    again = pickle.loads(blob)
+    again = decode(blob, cal.rules, cal.n_horizons)
     np.testing.assert_array_equal(again.correct(q[:, None, :], groups), cal.correct(q[:, None, :], groups))
 
 

@@ -44,12 +44,26 @@ def test_ready_needs_group_tables_and_model(server):
     port, health, _ = server
     status, body = get(port, "/readyz")
     assert status == 503
-    assert json.loads(body) == {"ready": False, "joined": False, "recovered": False, "model_loaded": False}
-    health.joined = health.model_loaded = True
+    assert json.loads(body) == {"ready": False, "joined": False, "recovered": False, "model_serving": False,
+                                "forecaster": "baseline"}
+    health.joined = health.model_serving = True
     assert get(port, "/readyz")[0] == 503
     health.recovered = True
     status, body = get(port, "/readyz")
     assert status == 200 and json.loads(body)["ready"] is True
+
+
+def test_a_model_that_did_not_load_keeps_the_worker_unready(server):
+    port, health, _ = server
+    health.joined = health.recovered = True
+    health.model_serving, health.forecaster = False, "baseline"  # TRENDCAST_FORECASTER=model, checkpoint damaged
+    status, body = get(port, "/readyz")
+    assert status == 503
+    assert json.loads(body) == {"ready": False, "joined": True, "recovered": True, "model_serving": False,
+                                "forecaster": "baseline"}
+    health.model_serving, health.forecaster = True, "model"
+    status, body = get(port, "/readyz")
+    assert status == 200 and json.loads(body)["forecaster"] == "model"
 
 
 def test_live_until_the_loop_stops_beating(server):

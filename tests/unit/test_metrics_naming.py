@@ -5,8 +5,9 @@ from __future__ import annotations
 from stream_app.metrics import Metrics
 
 # Label names whose values are bounded sets (topics, partitions, reason codes, horizons, categories, devices,
-# and the constant info labels); never an SKU, user, session or event id.
-BOUNDED = {"topic", "partition", "reason", "horizon", "category", "device", "name", "version", "python", "faust"}
+# kinds of state record, and the constant info labels); never an SKU, user, session or event id.
+BOUNDED = {"topic", "partition", "reason", "horizon", "category", "device", "name", "version", "python", "faust",
+           "record"}
 UNITS = ("_seconds", "_messages", "_events", "_skus", "_wape", "_coverage", "_info", "_ready", "_tracked")
 
 
@@ -48,5 +49,5 @@ def test_the_agreed_names_exist():
         "trendcast_events_consumed", "trendcast_events_invalid", "trendcast_duplicates_dropped",
         "trendcast_processing_latency_seconds", "trendcast_forecast_tick_duration_seconds",
         "trendcast_forecast_tick_skus", "trendcast_forecasts_published", "trendcast_stage_alerts_published",
-        "trendcast_skus_tracked", "trendcast_ready",
+        "trendcast_skus_tracked", "trendcast_ready", "trendcast_state_records_rejected",
     } <= names

@@ -1,6 +1,11 @@
+import io
+import pickle
+
+import lz4.frame
 import numpy as np
 import pytest
 
+from models.calibration_codec import RecordError
 from stream_app.outcomes import CHUNK_SKUS, Made, Pending, decode, encode, realised
 
 
@@ -51,3 +56,48 @@ def test_realised_units_are_the_days_after_the_forecast():
     assert realised(history, as_of, as_of - 10, 1).tolist() == [10.0, 10.0]
     with pytest.raises(ValueError):
         realised(history, as_of, as_of - 25, 7)
+
+
+class Evil:
+    """Pickled, it would create ``path`` when loaded."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return lz4.frame.compress(buf.getvalue())
+
+
+def _good() -> dict:
+    m = made(2)
+    return dict(keys=np.array(m.keys, dtype="S"), quantiles=m.quantiles, published=m.published,
+                groups=m.groups.astype("U"))
+
+
+BAD_CHUNKS = {
+    "a pickle": (lambda tmp: pickle.dumps(made(2)), "pickle"),
+    "garbage": (lambda tmp: b"\x00garbage" * 9, "magic"),
+    "a cut LZ4 frame": (lambda tmp: encode(made(50))[0][:-9], "truncated"),
+    "LZ4 around garbage": (lambda tmp: lz4.frame.compress(b"garbage" * 9), "malformed"),
+    "a claimed 1 TB": (lambda tmp: lz4.frame.LZ4FrameCompressor().begin(source_size=1 << 40), "malformed"),
+    "an object array": (lambda tmp: _npz(**{**_good(), "groups": np.array([Evil(tmp / "pwned")] * 2)}), "malformed"),
+    "a missing array": (lambda tmp: _npz(**{k: v for k, v in _good().items() if k != "published"}), "malformed"),
+    "float64 quantiles": (lambda tmp: _npz(**{**_good(), "quantiles": _good()["quantiles"].astype(float)}), "malformed"),
+    "a missing key": (lambda tmp: _npz(**{**_good(), "keys": _good()["keys"][:1]}), "malformed"),
+    "two horizons": (lambda tmp: _npz(**{**_good(), "quantiles": _good()["quantiles"][:, :2]}), "malformed"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CHUNKS)
+def test_a_chunk_that_encode_could_not_have_written_is_refused(name, tmp_path):
+    make, reason = BAD_CHUNKS[name]
+    with pytest.raises(RecordError) as err:
+        decode([encode(made(3))[0], make(tmp_path)])
+    assert err.value.reason == reason
+    assert not (tmp_path / "pwned").exists()  # nothing was unpickled

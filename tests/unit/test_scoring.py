@@ -56,6 +56,7 @@ def test_the_baseline_setting_scores_without_model_or_encoder():
     m = Metrics.create()
     scorer = build_scorer(_settings(forecaster="baseline"), m)
     assert scorer.model == ("baseline-ewma", "1") and scorer.encoder is None
+    assert scorer.model_serving and scorer.serving == "baseline"  # the forecaster asked for serves
     _, models = scorer.score(_features(2))
     assert models == [{"name": "baseline-ewma", "version": "1"}] * 2
     assert m.registry.get_sample_value("trendcast_model_info",
@@ -67,6 +68,7 @@ def test_a_missing_checkpoint_leaves_the_baseline_forecasting_every_sku(tmp_path
     scorer = build_scorer(_settings(model_path=str(tmp_path / "none.pt"), device="cpu"), m)
     _, models = scorer.score(_features(3))
     assert models == [{"name": "baseline-ewma", "version": "1", "fallback_reason": "not_loaded"}] * 3
+    assert not scorer.model_serving and scorer.serving == "baseline"  # /readyz says 503
     assert m.registry.get_sample_value("trendcast_model_fallbacks_total", {"reason": "not_loaded"}) == 3
 
 
@@ -107,5 +109,6 @@ def test_the_model_scorer_runs_torch_on_the_configured_threads():
         torch.set_num_threads(2)  # what another test or torch's default may have left
         scorer = build_scorer(_settings(device="cpu", torch_threads=1))
         assert scorer.model[0] == "trendcast-net" and torch.get_num_threads() == 1
+        assert scorer.model_serving and scorer.serving == "model"
     finally:
         torch.set_num_threads(before)
