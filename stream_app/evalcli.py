@@ -224,7 +224,8 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     for name, e in metrics["forecasters"].items():
         lines.append(f"{name}: WAPE {KEY_HORIZON} d {e['horizons'][key]['wape']:.3f}")
     if metrics["model"] is not None and metrics["model_wape_7d_improvement"] is not None:
+        imp = metrics["model_wape_7d_improvement"]
         lines.append(f"model vs best baseline ({metrics['best_baseline_7d']}) at {KEY_HORIZON} d: "
-                     f"{100 * metrics['model_wape_7d_improvement']:.1f} % lower WAPE")
+                     f"{100 * abs(imp):.1f} % {'lower' if imp >= 0 else 'higher'} WAPE")
     lines.append(f"wrote {', '.join(str(p) for p in paths)} in {timings['total']:.0f} s")
     return lines

@@ -62,8 +62,9 @@ def verdict(doc: dict) -> list[str]:
     if model:
         imp = doc["model_wape_7d_improvement"]
         ok = imp is not None and imp >= TARGET_IMPROVEMENT
+        side = "above" if imp is not None and imp < 0 else "below"
         lines.append(f"Model **{model}**: WAPE {_f(fs[model]['horizons'][key]['wape'])}, "
-                     f"{_f(100 * imp if imp is not None else None, 1)} % below the best baseline "
+                     f"{_f(100 * abs(imp) if imp is not None else None, 1)} % {side} the best baseline's "
                      f"(target ≥ {TARGET_IMPROVEMENT:.0%}: {'met' if ok else 'not met'}).")
         st = fs[model].get("stages")
         if st and doc.get("stage_truth") == "simulator labels":
