@@ -7,7 +7,7 @@ sees online (tests/integration/test_feature_parity.py proves it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,17 @@ def panel_from_series(series: DailySeries, embeddings: dict[str, np.ndarray] | N
             has_text[i] = True
     has_funnel = bool(series.counts[:, FUNNEL].sum() > 0) if len(series) else False
     return Panel(values, list(series.skus), first, first_sale.astype(np.int64), text, has_text, has_funnel)
+
+
+def panel_until(panel: Panel, day: int) -> Panel:
+    """The panel as known at the end of ``day`` (days since 1970-01-01): no later day, no later first sale.
+
+    ``values`` ends at ``day`` (a view, no copy); a first sale after ``day``
+    is not known yet (-1). A forecaster fitted on it cannot see the future.
+    """
+    keep = max(min(day - panel.first_day + 1, panel.values.shape[2]), 0)
+    first = np.where(panel.first_sale_day <= day, panel.first_sale_day, -1)
+    return replace(panel, values=panel.values[:, :, :keep], first_sale_day=first)
 
 
 def history_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> np.ndarray:

@@ -200,7 +200,8 @@ def evaluate(
                                               "with --scenarios also 'ewma' (the worker's baseline)."),
     origins_every: Optional[int] = typer.Option(None, min=1, help="Days between origins [default: 7]."),
     baselines: Optional[str] = typer.Option(None, help="Comma-separated reference forecasters, 'all' or 'none': "
-                                                       "ewma, snaive7, ma28, autoets, croston, tsb, holtwinters "
+                                                       "ewma, snaive7, ma28, autoets, croston, tsb, holtwinters, "
+                                                       "weekly-quantiles, lightgbm (needs the eval extra) "
                                                        "[default: all]."),
     max_skus: Optional[int] = typer.Option(None, min=1, help="Evaluate at most this many SKUs with sales."),
     scenarios: Optional[str] = typer.Option(None, help="Drift scenarios instead of the backtest: replay a simulator "
@@ -220,6 +221,7 @@ def evaluate(
         req = EvalRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
                           last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
                           every=origins_every or 7, baselines=parse_baselines(baselines or "all"),
+                          named_baselines=baselines not in (None, "all"),
                           max_skus=max_skus, command=command)
         for line in run_evaluate(req, progress=sys.stderr.isatty()):
             typer.echo(line)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stream_app.evaluation.anchors import baseline_forecasters
 from stream_app.evaluation.backtest import HISTORY_DAYS, origin_days, run_backtest, skus_with_sales
 from stream_app.evaluation.dataset import SOURCES, daily_series, event_folder, label_stages, rule_stages
-from stream_app.evaluation.metrics import KEY_HORIZON, summarise
-from stream_app.evaluation.reference import reference_forecasters
+from stream_app.evaluation.gbm import lightgbm_missing
+from stream_app.evaluation.metrics import KEY_HORIZON, sku_ages, summarise
 from stream_app.evaluation.report import write_report
 
 EPOCH = date(1970, 1, 1)
@@ -43,6 +44,7 @@ class EvalRequest:
     model: str = "default"
     every: int = 7
     baselines: tuple[str, ...] = ()
+    named_baselines: bool = False  # listed by name (not the default set): one that cannot run is an error
     max_skus: int | None = None
     command: str = ""
 
@@ -71,12 +73,27 @@ def parse_choices(text: str, known, option: str, words: tuple[str, ...] = ()) ->
 
 def parse_baselines(text: str) -> tuple[str, ...]:
     """``all`` or a comma-separated list of reference keys (``none`` for the model alone)."""
-    known = list(reference_forecasters())
+    known = list(baseline_forecasters())
     if text == "all":
         return tuple(known)
     if text == "none":
         return ()
     return parse_choices(text, known, "--baselines", ("all", "none"))
+
+
+def usable_baselines(req: EvalRequest) -> tuple[tuple[str, ...], list[str]]:
+    """The baselines that can run here, and a note for each one of the default set left out.
+
+    Only the LightGBM anchor has an optional dependency: named in
+    ``--baselines`` without ``lightgbm`` installed, it is the user's error;
+    in the default set it is skipped with a note.
+    """
+    why = lightgbm_missing() if "lightgbm" in req.baselines else None
+    if why is None:
+        return req.baselines, []
+    if req.named_baselines:
+        raise BadRequest(f"--baselines lightgbm: {why}")
+    return tuple(b for b in req.baselines if b != "lightgbm"), [f"note: lightgbm baseline skipped, {why}"]
 
 
 def check(req: EvalRequest) -> None:
@@ -95,6 +112,7 @@ def check(req: EvalRequest) -> None:
         origin_days(req.first_day, req.last_day, req.every)
     except ValueError as exc:
         raise BadRequest(f"--from {iso(req.first_day)} --until {iso(req.last_day)}: {exc}") from None
+    usable_baselines(req)
 
 
 def load_model(spec: str):
@@ -141,7 +159,8 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     model, model_status = load_model(req.model)
-    lines = [f"model: {model_status}"]
+    baselines, notes = usable_baselines(req)
+    lines = [f"model: {model_status}", *notes]
     with tempfile.TemporaryDirectory(prefix="trendcast-eval-") as tmp:
         try:
             folder = event_folder(req.data, req.source, Path(tmp))
@@ -167,7 +186,7 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     if len(rows) == 0:
         raise BadRequest(f"no SKU sold anything between {iso(req.first_day)} and {iso(req.last_day)}")
     forecasters = {**({model.name: model} if model is not None else {}),
-                   **{f.name: f for k, f in reference_forecasters().items() if k in req.baselines}}
+                   **{f.name: f for k, f in baseline_forecasters().items() if k in baselines}}
 
     def on_origin(i: int, day: int) -> None:
         if progress:
@@ -177,13 +196,15 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
     timings["backtest"] = time.perf_counter() - mark
     timings["features"] = bt.feature_seconds
+    timings.update({f"fit {n} (every origin)": s for n, s in bt.fit_seconds.items()})
     timings.update({f"predict {n}": s for n, s in bt.seconds.items()})
     if req.labels is not None:
         stages, truth = label_stages(req.labels, bt.skus, origins), "simulator labels"
     else:
         stages = rule_stages(panel.values[:, 3, :], panel.first_day, origins, rows)
         truth = "models.labelling.stage_labels rule" if stages is not None else None
-    metrics = summarise(bt, model=model.name if model is not None else None, stages=stages)
+    metrics = summarise(bt, model=model.name if model is not None else None, stages=stages,
+                        ages=sku_ages(panel.first_sale_day[rows], origins))
     timings["total"] = time.perf_counter() - start
     meta = {
         "dataset": f"{req.data.name} ({req.source})", "command": req.command, "model_status": model_status,
@@ -193,6 +214,7 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
         "skus": {"in_data": len(panel.skus), "with_sales": int(len(with_sales)), "evaluated": int(len(rows)),
                  "definition": SKU_DEFINITION},
         "stage_truth": truth,
+        "baseline_notes": notes,
         "fallbacks": {n: f.fallbacks for n, f in forecasters.items() if hasattr(f, "fallbacks")},
         "non_finite_rows_from_ewma": bt.fallback_rows,
         "timings": {k: round(v, 2) for k, v in timings.items()},
@@ -202,7 +224,8 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     for name, e in metrics["forecasters"].items():
         lines.append(f"{name}: WAPE {KEY_HORIZON} d {e['horizons'][key]['wape']:.3f}")
     if metrics["model"] is not None and metrics["model_wape_7d_improvement"] is not None:
+        imp = metrics["model_wape_7d_improvement"]
         lines.append(f"model vs best baseline ({metrics['best_baseline_7d']}) at {KEY_HORIZON} d: "
-                     f"{100 * metrics['model_wape_7d_improvement']:.1f} % lower WAPE")
+                     f"{100 * abs(imp):.1f} % {'lower' if imp >= 0 else 'higher'} WAPE")
     lines.append(f"wrote {', '.join(str(p) for p in paths)} in {timings['total']:.0f} s")
     return lines

@@ -4,7 +4,11 @@ At each origin day the state is the end of that day: the features hold the
 ``history_days`` days up to and including it, the targets are the units
 sold over the next 1, 7 and 14 days (:func:`models.samples.targets_at`).
 Nothing after the origin reaches a forecaster; statistical references fit
-on the history inside the features, so they cannot see it either.
+on the history inside the features, so they cannot see it either. A
+forecaster fitted at each origin (:class:`FittedAtOrigin`, e.g. the
+LightGBM anchor) needs more past than the features hold: it is given the
+panel cut at the end of the origin day (:func:`models.samples.panel_until`),
+so the days after it do not exist for it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,37 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from models.baselines import UNITS, EwmaForecaster
-from models.interface import HORIZONS, QUANTILES, STAGES, FeatureBatch, Forecaster
-from models.samples import Panel, features_at, targets_at
+from models.interface import HORIZONS, QUANTILES, STAGES, FeatureBatch, ForecastBatch, Forecaster
+from models.samples import Panel, features_at, panel_until, targets_at
 from stream_app.evaluation.scores import naive_scale
 
 HISTORY_DAYS = 56  # the worker's window (TRENDCAST_HISTORY_DAYS)
+
+
+@runtime_checkable
+class FittedAtOrigin(Protocol):
+    """A forecaster trained anew at each origin on the whole past, then asked for that origin's forecasts.
+
+    :func:`run_backtest` calls ``fit(panel, origin_day)`` with the panel as
+    known at the end of ``origin_day``, then ``predict(features)`` with the
+    features at that origin.
+    """
+
+    name: str
+    version: str
+
+    def fit(self, panel: Panel, origin_day: int) -> None:
+        """Learn from ``panel``, whose last day is ``origin_day`` at the latest."""
+        ...
+
+    def predict(self, features: FeatureBatch) -> ForecastBatch:
+        """Forecast the SKUs of ``features`` (at ``origin_day``)."""
+        ...
 
 
 def origin_days(first_day: int, last_day: int, every: int, horizon: int = max(HORIZONS)) -> np.ndarray:
@@ -46,7 +72,8 @@ class Backtest:
     ``scale`` ``(O, R)`` in-sample seasonal-naive MAE per day of each history
     (the MASE scale); ``quantiles[name]`` ``(O, R, len(HORIZONS), 3)``;
     ``stage_probs[name]`` ``(O, R, len(STAGES))``; ``seconds[name]`` time
-    spent in ``predict``; ``predicts_stages[name]``; ``fallback_rows[name]``
+    spent in ``predict``; ``fit_seconds[name]`` in ``fit``, for the
+    forecasters fitted at each origin; ``predicts_stages[name]``; ``fallback_rows[name]``
     (SKU, origin) pairs whose forecast was not finite and came from the
     fallback forecaster instead, as in the worker.
     """
@@ -59,6 +86,7 @@ class Backtest:
     quantiles: dict[str, np.ndarray] = field(default_factory=dict)
     stage_probs: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
     predicts_stages: dict[str, bool] = field(default_factory=dict)
     fallback_rows: dict[str, int] = field(default_factory=dict)
     feature_seconds: float = 0.0
@@ -71,8 +99,9 @@ def run_backtest(panel: Panel, forecasters: dict[str, Forecaster], origins: np.n
 
     A row a forecaster returns with non-finite numbers is answered by
     ``fallback`` (default: the worker's EWMA baseline, which the worker
-    also falls back to) and counted. ``on_origin(i, origin_day)`` is called
-    after each origin (progress).
+    also falls back to) and counted. A :class:`FittedAtOrigin` forecaster
+    is fitted at each origin on the panel cut there, before it predicts.
+    ``on_origin(i, origin_day)`` is called after each origin (progress).
     """
     fallback = fallback if fallback is not None else EwmaForecaster()
     n_o, n_r = len(origins), len(rows)
@@ -84,12 +113,19 @@ def run_backtest(panel: Panel, forecasters: dict[str, Forecaster], origins: np.n
         bt.seconds[name] = 0.0
         bt.predicts_stages[name] = getattr(f, "predicts_stages", True)
         bt.fallback_rows[name] = 0
+    fitted = [name for name, f in forecasters.items() if isinstance(f, FittedAtOrigin)]
+    bt.fit_seconds = dict.fromkeys(fitted, 0.0)
     for i, origin in enumerate(origins):
         start = time.perf_counter()
         features = features_at(panel, int(origin), history_days, rows=rows)
         bt.feature_seconds += time.perf_counter() - start
         bt.targets[i] = targets_at(panel, int(origin), rows=rows)
         bt.scale[i] = naive_scale(features.history[:, UNITS, :])
+        past = panel_until(panel, int(origin)) if fitted else None
+        for name in fitted:
+            start = time.perf_counter()
+            forecasters[name].fit(past, int(origin))
+            bt.fit_seconds[name] += time.perf_counter() - start
         for name, f in forecasters.items():
             start = time.perf_counter()
             out = f.predict(features)

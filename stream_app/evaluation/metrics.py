@@ -6,19 +6,40 @@ import numpy as np
 
 from models.interface import HORIZONS, STAGES
 from stream_app.evaluation.backtest import Backtest
-from stream_app.evaluation.scores import coverage, macro_f1, mase, pinball, wape
+from stream_app.evaluation.scores import coverage, macro_f1, mase, pinball, relative_width, wape
 
 KEY_HORIZON = 7  # the issue's target: WAPE over the next 7 days
+SKU_AGES = ("established", "new", "not sold yet")
+NEW_DAYS = 28  # a SKU first sold in the 28 days up to the origin is new there
 
 
-def horizon_scores(bt: Backtest, name: str) -> dict[str, dict]:
-    """Per horizon: WAPE, MASE, pinball (mean units and Σρ/Σy), p10-p90 coverage, over all (SKU, origin) pairs."""
+def sku_ages(first_sale_day: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    """``(O, R)`` index into :data:`SKU_AGES` of each SKU at each origin day.
+
+    ``first_sale_day`` ``(R,)`` days since 1970-01-01, -1 for never. New:
+    first sale on one of the :data:`NEW_DAYS` days ending at the origin;
+    established: earlier; not sold yet: none on or before the origin. The
+    first sale is the first in the data, so a SKU back after a long pause
+    before the data began counts as new.
+    """
+    first = np.asarray(first_sale_day, dtype=np.int64)[None, :]
+    o = np.asarray(origins, dtype=np.int64)[:, None]
+    sold = (first >= 0) & (first <= o)
+    return np.where(~sold, 2, np.where(first > o - NEW_DAYS, 1, 0))
+
+
+def horizon_scores(bt: Backtest, name: str, mask: np.ndarray | None = None) -> dict[str, dict]:
+    """Per horizon: WAPE, MASE, pinball (mean units and Σρ/Σy), p10-p90 coverage and width, over (SKU, origin) pairs.
+
+    ``mask`` ``(O, R)``: the pairs to score, all by default. Width is
+    ``Σ(p90 − p10) / Σy`` (:func:`~stream_app.evaluation.scores.relative_width`).
+    """
     out = {}
     for j, h in enumerate(HORIZONS):
         y = bt.targets[:, :, j].ravel()
         q = bt.quantiles[name][:, :, j, :].reshape(-1, 3)
         scale = bt.scale.ravel()
-        ok = ~np.isnan(y)
+        ok = ~np.isnan(y) if mask is None else ~np.isnan(y) & mask.ravel()
         y, q, scale = y[ok], q[ok], scale[ok]
         loss = pinball(y, q)
         m, unscaled = mase(y, q[:, 1], scale, h)
@@ -29,6 +50,7 @@ def horizon_scores(bt: Backtest, name: str) -> dict[str, dict]:
             "pinball": float(loss.mean()),
             "pinball_scaled": float(loss.mean(axis=1).sum() / y.sum()) if y.sum() > 0 else float("nan"),
             "coverage_p10_p90": coverage(y, q[:, 0], q[:, 2]),
+            "width_p10_p90": relative_width(y, q[:, 0], q[:, 2]),
             "pairs": int(ok.sum()),
         }
     return out
@@ -56,18 +78,23 @@ def stage_scores(bt: Backtest, name: str, stages: np.ndarray) -> dict | None:
     return {"macro_f1": f1, "f1_per_stage": dict(zip(STAGES, per)), "pairs": int(mask.sum())}
 
 
-def summarise(bt: Backtest, *, model: str | None, stages: np.ndarray | None) -> dict:
+def summarise(bt: Backtest, *, model: str | None, stages: np.ndarray | None, ages: np.ndarray | None = None) -> dict:
     """Every forecaster's scores, the best baseline at 7 days, and the model's relative improvement on it.
 
     ``model``: the key of the model in ``bt`` (None when only baselines ran).
+    ``ages`` ``(O, R)`` from :func:`sku_ages`: also score each SKU age apart.
     Improvement = ``(WAPE_best − WAPE_model) / WAPE_best`` (0.10 = 10 % lower).
     """
     forecasters = {}
     for name in bt.quantiles:
         entry: dict = {"horizons": horizon_scores(bt, name), "predict_seconds": round(bt.seconds[name], 3)}
+        if name in bt.fit_seconds:
+            entry["fit_seconds"] = round(bt.fit_seconds[name], 3)
         if stages is not None:
             entry["wape_7d_by_stage"] = wape_by_stage(bt, name, stages)
             entry["stages"] = stage_scores(bt, name, stages)
+        if ages is not None:
+            entry["by_sku_age"] = {a: horizon_scores(bt, name, ages == i) for i, a in enumerate(SKU_AGES)}
         forecasters[name] = entry
     key = str(KEY_HORIZON)
     baselines = {n: e["horizons"][key]["wape"] for n, e in forecasters.items() if n != model}

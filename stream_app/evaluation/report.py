@@ -10,7 +10,7 @@ from pathlib import Path
 from models.interface import HORIZONS
 from stream_app.evaluation import plots
 from stream_app.evaluation.backtest import Backtest
-from stream_app.evaluation.metrics import KEY_HORIZON
+from stream_app.evaluation.metrics import KEY_HORIZON, NEW_DAYS, SKU_AGES
 
 PLOTS = {"forecast_vs_actual": "forecast_vs_actual.png", "error_by_stage": "error_by_stage.png",
          "coverage": "coverage.png"}
@@ -46,8 +46,9 @@ def write_report(out: Path, bt: Backtest, metrics: dict, meta: dict) -> list[Pat
     return [out / "metrics.json", out / "summary.md", *(out / p for p in PLOTS.values())]
 
 
-def _cells(e: dict, key: str, digits: int = 3) -> str:
-    return " / ".join(_f(e["horizons"][str(h)][key], digits) for h in HORIZONS)
+def _cells(scores: dict, key: str, digits: int = 3, horizons=HORIZONS) -> str:
+    """``scores[h][key]`` for each of ``horizons``, joined by slashes."""
+    return " / ".join(_f(scores[str(h)][key], digits) for h in horizons)
 
 
 def verdict(doc: dict) -> list[str]:
@@ -61,8 +62,9 @@ def verdict(doc: dict) -> list[str]:
     if model:
         imp = doc["model_wape_7d_improvement"]
         ok = imp is not None and imp >= TARGET_IMPROVEMENT
+        side = "above" if imp is not None and imp < 0 else "below"
         lines.append(f"Model **{model}**: WAPE {_f(fs[model]['horizons'][key]['wape'])}, "
-                     f"{_f(100 * imp if imp is not None else None, 1)} % below the best baseline "
+                     f"{_f(100 * abs(imp) if imp is not None else None, 1)} % {side} the best baseline's "
                      f"(target ≥ {TARGET_IMPROVEMENT:.0%}: {'met' if ok else 'not met'}).")
         st = fs[model].get("stages")
         if st and doc.get("stage_truth") == "simulator labels":
@@ -91,6 +93,7 @@ def summary_markdown(doc: dict) -> str:
         f"{doc['skus']['in_data']:,} in the data.",
         "",
         f"Model: {doc.get('model_status', '')}",
+        *[f"\n{n[0].upper()}{n[1:]}." for n in doc.get("baseline_notes", [])],
         "",
         *[f"* {x}" for x in verdict(doc)],
         "",
@@ -98,23 +101,27 @@ def summary_markdown(doc: dict) -> str:
         "",
         "WAPE = Σ|y − p50| / Σy over all (SKU, origin) pairs. MASE: |y − p50| / (h × in-sample seasonal-naive-7 "
         "MAE per day of the history), mean over pairs with a nonzero scale. Pinball: Σρ / Σy over p10/p50/p90 "
-        "(mean ρ per pair, divided by mean units). Coverage: share of actuals in [p10, p90], nominal 0.80.",
+        "(mean ρ per pair, divided by mean units). Coverage: share of actuals in [p10, p90], nominal 0.80. "
+        "Width: Σ(p90 − p10) / Σy, what the coverage costs.",
         "",
-        f"| forecaster | WAPE {hz} | MASE {hz} | pinball {hz} | coverage {hz} | stage macro-F1 | predict s |",
-        "|---|---|---|---|---|---|---|",
+        f"| forecaster | WAPE {hz} | MASE {hz} | pinball {hz} | coverage {hz} | width {hz} | stage macro-F1 "
+        "| fit + predict s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, e in fs.items():
         st = e.get("stages")
-        lines.append(f"| {name} | {_cells(e, 'wape')} | {_cells(e, 'mase')} | {_cells(e, 'pinball_scaled')} | "
-                     f"{_cells(e, 'coverage_p10_p90', 2)} | {_f(st['macro_f1']) if st else '—'} | "
-                     f"{e['predict_seconds']:.1f} |")
+        hs = e["horizons"]
+        lines.append(f"| {name} | {_cells(hs, 'wape')} | {_cells(hs, 'mase')} | {_cells(hs, 'pinball_scaled')} | "
+                     f"{_cells(hs, 'coverage_p10_p90', 2)} | {_cells(hs, 'width_p10_p90', 2)} | "
+                     f"{_f(st['macro_f1']) if st else '—'} | {e.get('fit_seconds', 0.0) + e['predict_seconds']:.1f} |")
     lines += _undefined_note(doc)
     pairs = {h: next(iter(fs.values()))["horizons"][str(h)]["pairs"] for h in HORIZONS}
     lines += ["", f"Pairs per horizon: {', '.join(f'{h} d: {n:,}' for h, n in pairs.items())}; "
               f"MASE leaves out {next(iter(fs.values()))['horizons']['1']['mase_pairs_left_out']:,} pairs "
               "whose history has a zero scale. Reference forecasters' p10/p90: their p50 times the relative "
               "spread of the history's rolling h-day totals (stream_app/evaluation/reference.py); the EWMA "
-              "baseline and the model give their own."]
+              "baseline, the anchors weekly-quantiles and lightgbm (stream_app/evaluation/anchors.py, gbm.py) and "
+              "the model give their own."]
     swapped = {n: k for n, k in doc.get("non_finite_rows_from_ewma", {}).items() if k}
     if swapped:
         lines += ["", "Pairs whose forecast was not finite, answered by the EWMA baseline as in the worker: "
@@ -123,6 +130,7 @@ def summary_markdown(doc: dict) -> str:
         lines += ["", "statsforecast fits that raised and fell back to the history's mean: "
                   + ", ".join(f"{n} {k:,}" for n, k in doc["fallbacks"].items()) + "."]
     lines += _stage_section(doc)
+    lines += _age_section(doc)
     lines += ["", "## Plots", "", f"![forecast vs actual]({PLOTS['forecast_vs_actual']})", "",
               f"![error by stage]({PLOTS['error_by_stage']})", "", f"![coverage]({PLOTS['coverage']})", "",
               "## Timings (seconds, this machine)", ""]
@@ -140,6 +148,30 @@ def _undefined_note(doc: dict) -> list[str]:
     when = f" (every origin is a {weekdays.pop()})" if len(weekdays) == 1 else ""
     return ["", f"Horizon {', '.join(map(str, empty))} d: no unit was sold over it at any origin{when}, so "
             "WAPE and scaled pinball are undefined (—); MASE and coverage still compare forecasts with the zeros."]
+
+
+def _age_section(doc: dict) -> list[str]:
+    """Scores at 7 and 14 days of established, new and not-yet-sold SKUs apart (``by_sku_age``)."""
+    fs = doc["forecasters"]
+    if not all("by_sku_age" in e for e in fs.values()):
+        return []
+    shown = [h for h in HORIZONS if h >= KEY_HORIZON]
+    hz = "/".join(str(h) for h in shown)
+    first = next(iter(fs.values()))["by_sku_age"]
+    counts = ", ".join(f"{a} {first[a][str(KEY_HORIZON)]['pairs']:,}" for a in SKU_AGES)
+    lines = ["", f"## Established and new SKUs ({hz} days)", "",
+             f"At each origin a SKU is new when its first sale in the data is on one of the {NEW_DAYS} days ending "
+             "at the origin, established when it is earlier, not sold yet when there is none by the origin. "
+             f"Pairs: {counts}.", "",
+             f"| SKUs | forecaster | WAPE {hz} | MASE {hz} | pinball {hz} | coverage {hz} | width {hz} |",
+             "|---|---|---|---|---|---|---|"]
+    for a in SKU_AGES:
+        for name, e in fs.items():
+            s = e["by_sku_age"][a]
+            lines.append(f"| {a} | {name} | {_cells(s, 'wape', 3, shown)} | {_cells(s, 'mase', 3, shown)} | "
+                         f"{_cells(s, 'pinball_scaled', 3, shown)} | {_cells(s, 'coverage_p10_p90', 2, shown)} | "
+                         f"{_cells(s, 'width_p10_p90', 2, shown)} |")
+    return lines
 
 
 def _stage_section(doc: dict) -> list[str]:

@@ -72,6 +72,20 @@ def coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     return float(np.mean((y >= lo) & (y <= hi))) if len(y) else float("nan")
 
 
+def relative_width(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Mean width of the intervals relative to the units sold: ``Σ(hi − lo) / Σy`` (NaN when ``Σy = 0``).
+
+    The price of coverage: an interval can cover everything by being wide.
+
+    Examples
+    --------
+    >>> relative_width(np.array([4.0, 0.0]), np.array([1.0, 0.0]), np.array([5.0, 2.0]))
+    1.5
+    """
+    total = float(np.sum(y))
+    return float(np.sum(hi - lo) / total) if total > 0 else float("nan")
+
+
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[float, list[float]]:
     """Macro-averaged F1 over the classes present in ``truth`` or ``predicted``, and F1 per class.
 

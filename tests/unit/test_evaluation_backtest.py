@@ -7,7 +7,7 @@ from models.baselines import UNITS
 from models.interface import HORIZONS, STAGES, ForecastBatch
 from models.samples import panel_from_series
 from stream_app.evaluation.backtest import origin_days, run_backtest, skus_with_sales
-from stream_app.evaluation.metrics import summarise
+from stream_app.evaluation.metrics import SKU_AGES, sku_ages, summarise
 from stream_app.evaluation.reference import SeasonalNaive7
 from stream_app.offline import DailySeries
 
@@ -135,3 +135,29 @@ def test_non_finite_rows_come_from_the_fallback_and_are_counted():
     assert bt.fallback_rows == {"flaky": len(origins), "snaive7": 0}
     np.testing.assert_array_equal(bt.quantiles["flaky"][:, 0], bt.quantiles["snaive7"][:, 0])
     assert np.isfinite(bt.quantiles["flaky"]).all()
+
+
+def test_sku_ages_split_established_new_and_unsold_skus_at_each_origin():
+    first_sale = np.array([100, 150, 173, 180, -1])
+    ages = sku_ages(first_sale, np.array([150, 178]))
+    assert [[SKU_AGES[a] for a in row] for row in ages] == [
+        ["established", "new", "not sold yet", "not sold yet", "not sold yet"],  # 150 - 28 < 150: new on its day
+        ["established", "established", "new", "not sold yet", "not sold yet"],  # 178 - 28 = 150: no longer new
+    ]
+
+
+def test_summary_scores_each_sku_age_apart():
+    units = np.zeros((3, 110), dtype=np.int64)
+    units[0, :] = 2  # established from the start
+    units[1, 70:] = 3  # first sale 10 days before the first origin: new there
+    units[2, 95:] = 1  # first sale after the first origin
+    panel = panel_from_series(_series(units))
+    origins = origin_days(D0 + 80, D0 + 109, 7)
+    rows = np.arange(3)
+    bt = run_backtest(panel, {"snaive7": SeasonalNaive7()}, origins, rows)
+    ages = sku_ages(panel.first_sale_day, origins)
+    m = summarise(bt, model=None, stages=None, ages=ages)["forecasters"]["snaive7"]
+    pairs = {a: m["by_sku_age"][a]["7"]["pairs"] for a in SKU_AGES}
+    assert pairs == {a: int((ages == i).sum()) for i, a in enumerate(SKU_AGES)}
+    assert sum(pairs.values()) == m["horizons"]["7"]["pairs"]
+    assert m["by_sku_age"]["established"]["7"]["wape"] == 0.0  # 2 a day, every day: last week is the answer

@@ -39,14 +39,15 @@ def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
     for e in m["forecasters"].values():
         assert set(e["horizons"]) == {str(h) for h in HORIZONS}
         assert set(e["horizons"]["7"]) == {"wape", "mase", "mase_pairs_left_out", "pinball", "pinball_scaled",
-                                           "coverage_p10_p90", "pairs"}
+                                           "coverage_p10_p90", "width_p10_p90", "pairs"}
+        assert set(e["by_sku_age"]) == {"established", "new", "not sold yet"}
         assert e["horizons"]["1"]["pairs"] == 2 * m["skus"]["evaluated"]
     assert m["forecasters"]["baseline-ewma"]["stages"]["macro_f1"] is not None
     assert m["forecasters"]["autoets"]["stages"] is None
     assert m["best_baseline_7d"] in m["forecasters"]
     summary = (report / "summary.md").read_text()
     assert "| seasonal-naive-7 |" in summary and "Regenerate: `trendcast evaluate --data" in summary
-    assert "WAPE over 7 days by lifecycle stage" in summary
+    assert "WAPE over 7 days by lifecycle stage" in summary and "## Established and new SKUs" in summary
     assert r.stdout.splitlines()[0].startswith("model: not evaluated")
 
 
@@ -57,6 +58,7 @@ def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
         (["--from", "2024-02-30"], "--from"),
         (["--until", "2024-03-01"], "no origin"),
         (["--baselines", "ewma,prophet"], "prophet"),
+        (["--baselines", "weekly-quantile"], "weekly-quantiles, lightgbm"),  # the error lists the anchors
         (["--origins-every", "0"], "--origins-every"),
         (["--labels", "/no/such/labels.csv"], "no such labels file"),
         (["--until", "2024-06-30"], "after the data's last day"),
@@ -77,3 +79,36 @@ def test_bad_arguments_are_one_line_and_exit_code_2(sim, tmp_path, args, needle)
 def test_missing_data_is_one_line(tmp_path):
     r = run_cli("evaluate", "--data", str(tmp_path / "nothing"), "--from", FROM, "--until", UNTIL)
     assert r.returncode == 2 and "no such file or folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_runs_the_anchors_by_name(sim, tmp_path):
+    pytest.importorskip("lightgbm")
+    report = tmp_path / "report"
+    r = run_cli("evaluate", "--data", str(sim), "--source", "events", "--from", FROM, "--until", UNTIL,
+                "--model", "none", "--out", str(report), "--baselines", "weekly-quantiles,lightgbm")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((report / "metrics.json").read_text())
+    assert set(m["forecasters"]) == {"weekly-quantiles-8", "lightgbm"}
+    assert m["forecasters"]["lightgbm"]["fit_seconds"] >= 0
+    assert "fit lightgbm (every origin)" in m["timings"]
+
+
+def _request(baselines, named, tmp_path):
+    from stream_app.evalcli import EvalRequest
+
+    return EvalRequest(data=tmp_path, source="events", first_day=0, last_day=60, out=tmp_path / "r",
+                       baselines=baselines, named_baselines=named)
+
+
+def test_without_lightgbm_a_named_anchor_is_an_error_and_the_default_set_skips_it(monkeypatch, tmp_path):
+    from stream_app import evalcli
+
+    monkeypatch.setattr(evalcli, "lightgbm_missing", lambda: "the lightgbm package is not installed")
+    everything = evalcli.parse_baselines("all")
+    assert "lightgbm" in everything and "weekly-quantiles" in everything
+    with pytest.raises(evalcli.BadRequest, match="--baselines lightgbm: the lightgbm package is not installed"):
+        evalcli.usable_baselines(_request(("snaive7", "lightgbm"), True, tmp_path))
+    kept, notes = evalcli.usable_baselines(_request(everything, False, tmp_path))
+    assert kept == tuple(b for b in everything if b != "lightgbm")
+    assert len(notes) == 1 and "lightgbm baseline skipped" in notes[0]
+    assert evalcli.usable_baselines(_request(("snaive7",), True, tmp_path)) == (("snaive7",), [])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stream_app.evaluation.scores import coverage, macro_f1, mase, naive_scale, pinball, wape
+from stream_app.evaluation.scores import coverage, macro_f1, mase, naive_scale, pinball, relative_width, wape
 
 
 def test_wape_is_total_absolute_error_over_total_units():
@@ -60,3 +60,9 @@ def test_macro_f1_averages_per_class_f1_over_classes_seen():
     assert per[:3] == pytest.approx(expected) and np.isnan(per[3])
     assert f1 == pytest.approx(np.mean(expected))
     assert macro_f1(truth, truth, 4)[0] == 1.0
+
+
+def test_relative_width_is_total_interval_width_over_total_units():
+    y = np.array([4.0, 0.0, 6.0])
+    assert relative_width(y, np.array([2.0, 0.0, 5.0]), np.array([6.0, 1.0, 5.0])) == pytest.approx((4 + 1 + 0) / 10)
+    assert np.isnan(relative_width(np.zeros(2), np.zeros(2), np.ones(2)))  # no units: undefined
