@@ -61,9 +61,10 @@ def build_events(run, n_skus=30, days=5, seed=3):
     for kind, items in msgs.items():
         for ts, sku, v in sorted(items, key=lambda x: x[0]):
             out.append((run.topic(kind), sku.encode(), orjson.dumps({"schema_version": 1, **v})))
-    # A producer retry: the same order sent twice. Counted once, not dead-lettered.
-    first_order = next(m for m in out if m[0] == run.topic("orders"))
-    out.append(first_order)
+    # A producer retry: the same order sent twice, as retries come, right after the first. Counted once,
+    # not dead-lettered.
+    at = next(i for i, m in enumerate(out) if m[0] == run.topic("orders"))
+    out.insert(at + 1, out[at])
     # A click two days later closes days D0..D0+4 (idle partitions follow it).
     closer = {"schema_version": 1, "event_id": "closer", "sku": "A00", "ts": (D0 + days + 1) * DAY + 2 * H}
     out.append((run.topic("clicks"), b"A00", orjson.dumps(closer)))
