@@ -30,6 +30,7 @@ from schemas.records import (
     Order,
     Quantiles,
     StageAlert,
+    VERSIONS,
 )
 
 CONTRACTS = ("clicks", "carts", "orders", "catalog", "inventory", "forecasts", "stage-alerts", "dead-letters")
@@ -37,7 +38,7 @@ CONTRACTS = ("clicks", "carts", "orders", "catalog", "inventory", "forecasts", "
 __all__ = [
     "CONTRACTS", "DEAD_LETTER_CODES", "HORIZONS", "SCHEMA_VERSION", "STAGES", "CartEvent", "CatalogRecord",
     "Click", "DeadLetter", "DeadLetterReason", "Forecast", "HorizonQuantiles", "InventoryLevel", "Order", "Quantiles", "StageAlert",
-    "load_schema", "validate", "validator",
+    "VERSIONS", "load_schema", "validate", "validator",
 ]
 
 
@@ -49,7 +50,7 @@ def load_schema(name: str) -> dict:
     """
     if name not in CONTRACTS:
         raise ValueError(f"unknown contract {name!r}; one of {', '.join(CONTRACTS)}")
-    text = resources.files(__name__).joinpath(f"{name}.v1.schema.json").read_text(encoding="utf-8")
+    text = resources.files(__name__).joinpath(f"{name}.v{VERSIONS[name]}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

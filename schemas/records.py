@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of the input contracts and the dead letters
+# Contract versions by name: v2 of forecasts added id, active, observed; v2 of stage-alerts added id.
+VERSIONS = {"clicks": 1, "carts": 1, "orders": 1, "catalog": 1, "inventory": 1, "forecasts": 2,
+            "stage-alerts": 2, "dead-letters": 1}
 STAGES = ("introduction", "growth", "maturity", "decline")
 HORIZONS = (1, 7, 14)  # days ahead; each forecast is the total over those days
 # "duplicate" is deliberately absent: duplicates are dropped and counted, not
@@ -26,20 +29,20 @@ DEAD_LETTER_CODES = (
 )
 
 
-def _plain(obj: Any) -> dict:
-    return {"schema_version": SCHEMA_VERSION, **asdict(obj)}
+def _plain(obj: Any, version: int = SCHEMA_VERSION) -> dict:
+    return {"schema_version": version, **asdict(obj)}
 
 
-def _check_version(d: dict) -> None:
-    # A message from a newer contract must not be read as if it were v1;
-    # a missing version is read as v1, like the worker's decoder does.
-    version = d.get("schema_version", SCHEMA_VERSION)
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise ValueError(f"unsupported schema_version {version!r}; this code reads {SCHEMA_VERSION}")
+def _check_version(d: dict, expected: int = SCHEMA_VERSION) -> None:
+    # A message of another contract version must not be read as if it were
+    # this one; a missing version is read as v1, like the worker's decoder does.
+    version = d.get("schema_version", 1)
+    if type(version) is not int or version != expected:
+        raise ValueError(f"unsupported schema_version {version!r}; this code reads {expected}")
 
 
-def _fields(cls: type, d: dict) -> dict:
-    _check_version(d)
+def _fields(cls: type, d: dict, version: int = SCHEMA_VERSION) -> dict:
+    _check_version(d, version)
     return {k: d[k] for k in cls.__dataclass_fields__ if k in d}
 
 
@@ -183,34 +186,41 @@ class Forecast:
     ``as_of``: end of the closed daily bucket, epoch ms UTC; ``horizons``:
     days ahead (each of :data:`HORIZONS`) -> units summed over those days;
     ``stage_probs``: stage -> probability; ``model``: ``{"name", "version"}`` plus ``fallback_reason`` when the baseline stood in.
+    ``id``: ``sku/as_of/name:version``, the same for a forecast delivered
+    twice; ``active``: False on the last forecast (zeros) of a SKU that went
+    quiet; ``observed``: units sold that day, over 7 and 28 days, and clicks
+    over 7 days, from the worker's window.
     """
 
+    id: str
     sku: str
     as_of: int
     horizons: dict[int, HorizonQuantiles]
     stage: str
     stage_probs: dict[str, float]
     model: dict[str, str]
+    observed: dict[str, float]
     calibrated: bool = False
+    active: bool = True
 
     def to_dict(self) -> dict:
         """The ``forecasts`` JSON object; horizon keys become strings ("1", "7", "14")."""
         return {
-            "schema_version": SCHEMA_VERSION, "sku": self.sku, "as_of": self.as_of,
-            "horizons": {str(h): asdict(q) for h, q in self.horizons.items()},
+            "schema_version": VERSIONS["forecasts"], "id": self.id, "sku": self.sku, "as_of": self.as_of,
+            "active": self.active, "horizons": {str(h): asdict(q) for h, q in self.horizons.items()},
             "stage": self.stage, "stage_probs": dict(self.stage_probs), "model": dict(self.model),
-            "calibrated": self.calibrated,
+            "calibrated": self.calibrated, "observed": dict(self.observed),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Forecast:
         """Read a decoded ``forecasts`` message; horizon keys become ints (days)."""
-        _check_version(d)
+        _check_version(d, VERSIONS["forecasts"])
         return cls(
-            sku=d["sku"], as_of=d["as_of"],
+            id=d["id"], sku=d["sku"], as_of=d["as_of"],
             horizons={int(h): HorizonQuantiles(q["p10"], q["p50"], q["p90"]) for h, q in d["horizons"].items()},
             stage=d["stage"], stage_probs=dict(d["stage_probs"]), model=dict(d["model"]),
-            calibrated=d["calibrated"],
+            observed=dict(d["observed"]), calibrated=d["calibrated"], active=d["active"],
         )
 
 
@@ -225,9 +235,11 @@ class StageAlert:
     "units_7d": units, "units_28d": units, "days_since_first_sale": days or
     None, ...}`` (more keys allowed); ``inventory`` (with an inventory
     topic): ``{"on_hand": units, "on_hand_ts": epoch ms, "days_of_cover":
-    days or None, "reorder_qty": units, "service_level": 0..1}``.
+    days or None, "reorder_qty": units, "service_level": 0..1}``;
+    ``id``: ``sku/as_of/kind``, the same for an alert delivered twice.
     """
 
+    id: str
     sku: str
     as_of: int
     kind: str
@@ -240,7 +252,7 @@ class StageAlert:
 
     def to_dict(self) -> dict:
         """The ``stage-alerts`` JSON object (``as_of`` in epoch ms UTC); ``inventory`` only when known."""
-        d = _plain(self)
+        d = _plain(self, VERSIONS["stage-alerts"])
         if d["inventory"] is None:
             del d["inventory"]
         return d
@@ -248,7 +260,7 @@ class StageAlert:
     @classmethod
     def from_dict(cls, d: dict) -> StageAlert:
         """Read a decoded ``stage-alerts`` message."""
-        return cls(**_fields(cls, d))
+        return cls(**_fields(cls, d, VERSIONS["stage-alerts"]))
 
 
 @dataclass(frozen=True, slots=True)

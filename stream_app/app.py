@@ -82,7 +82,7 @@ class Worker:
         """First batch of a partition since assignment: restore its clock and pending forecasts."""
         if partition in self.ready_partitions:
             return
-        n = self.ingestor.restore_partition(partition, time.monotonic())
+        n = self.ingestor.restore_partition(partition, time.monotonic(), self.settings.forecast_active_days)
         waiting = self.learning.restore(partition, self.learning_store) if self.learning else 0
         self.ready_partitions.add(partition)
         log.info("partition %d ready: %d SKUs await a forecast, %d forecasts await their outcome",
@@ -211,7 +211,8 @@ class Worker:
         side = self.side
         stock = side.stock_store
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
-                          groups=side.groups_of, batch_size=s.score_batch_size, embeddings=side.embedding_store,
+                          groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
+                          embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules)
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)

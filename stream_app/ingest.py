@@ -18,7 +18,7 @@ from typing import Protocol
 from stream_app.clock import FUTURE, ON_TIME, PartitionClock
 from stream_app.decode import Invalid, decode
 from stream_app.sequence import decide_queue, settle_queue, waiting_for_day
-from stream_app.windows import APPLIED, DUPLICATE, WindowSpec, event_id_hash
+from stream_app.windows import APPLIED, DUPLICATE, H_FORECAST_DAY, StateBatch, WindowSpec, event_id_hash
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ class Ingestor:
     ``store`` maps SKU key bytes to window state bytes. ``dirty`` collects, per
     partition, the keys whose state changed and must reach the changelog;
     ``pending``, per partition, each SKU with events not yet covered by a
-    forecast and the earliest such day; ``queues``, per partition and source
+    forecast and the earliest such day; ``tracked``, per partition, the
+    SKUs forecast at the last closed day and still active (forecast again at
+    the next, events or not); ``queues``, per partition and source
     topic, the decoded records not decided yet (:mod:`stream_app.sequence`),
     and ``fetched``, the offset after the last record taken in.
     """
@@ -89,6 +91,7 @@ class Ingestor:
         self.pending: dict[int, dict[bytes, int]] = {}
         self.queues: dict[int, tuple[deque, deque, deque]] = {}
         self.fetched: dict[tuple[int, int], int] = {}
+        self.tracked: dict[int, set[bytes]] = {}
 
     def clock(self, partition: int) -> PartitionClock:
         """The event-time clock of ``partition`` (created on first use)."""
@@ -246,21 +249,25 @@ class Ingestor:
         dirty, self.dirty = self.dirty, {}
         return dirty
 
-    def restore_partition(self, partition: int, now: float) -> int:
-        """After recovery: rebuild ``partition``'s clock and pending forecasts from its SKU states.
+    def restore_partition(self, partition: int, now: float, active_days: int | None = None) -> int:
+        """After recovery: rebuild ``partition``'s clock, pending and tracked SKUs from its SKU states.
 
         The clock is the newest event time applied per topic over the SKUs;
-        the last closed day is the newest forecast day. Returns the number of
-        SKUs that await a forecast.
+        the last closed day is the newest forecast day; the tracked SKUs are
+        those forecast that day with an event in the ``active_days`` up to it
+        (default: the history length). Returns the number of SKUs that await
+        a forecast.
         """
         clock = self.clock(partition)
         newest = [-1, -1, -1]
         closed = -1
         pending: dict[bytes, int] = {}
+        mine: list[tuple[bytes, bytes]] = []
         for key, blob in self.store.items():
             w = self.spec.load(blob)
             if w.partition != partition:
                 continue
+            mine.append((key, blob))
             for k in range(3):
                 newest[k] = max(newest[k], w.max_ts(k))
             closed = max(closed, w.forecast_day)
@@ -269,6 +276,11 @@ class Ingestor:
         clock.restore([t if t >= 0 else None for t in newest], closed if closed >= 0 else None, now)
         if pending:
             self.pending.setdefault(partition, {}).update(pending)
+        if mine and closed >= 0:
+            batch = StateBatch.from_blobs([b for _, b in mine], self.spec)
+            n_active = active_days or self.spec.history_days
+            live = (batch.header[:, H_FORECAST_DAY] == closed) & (batch.last_active(closed) > closed - n_active)
+            self.tracked.setdefault(partition, set()).update(k for (k, _), on in zip(mine, live.tolist()) if on)
         return len(pending)
 
     def forget(self, partitions: set[int]) -> None:
@@ -278,6 +290,7 @@ class Ingestor:
             self.pending.pop(p, None)
             self.dirty.pop(p, None)
             self.queues.pop(p, None)
+            self.tracked.pop(p, None)
             for k in range(3):
                 self.fetched.pop((p, k), None)
 

@@ -63,18 +63,27 @@ class Settings(BaseSettings):
 
     # --- windows and event time -------------------------------------------
     history_days: int = Field(56, ge=14, le=366, description="Daily buckets kept per SKU.")
+    active_days: int | None = Field(
+        None, ge=1, le=366,
+        description="A SKU is forecast at every closed day until this many days pass without one of its events "
+        "(then once more, with zeros and active=false); unset: history_days. At most history_days.",
+    )
     grace_s: float = Field(
-        3600.0, ge=0, description="Lateness allowed behind a partition's newest event time, seconds."
+        3600.0, ge=0,
+        description="How long a day's bucket stays open after its end: a day closes when every active topic of a "
+        "partition has passed its end plus this; only events of a closed day are late, seconds.",
     )
     max_ahead_s: float = Field(
         3 * 86_400.0,
         gt=0,
-        description="An event further ahead of its partition's event time than this is suspect (bad clock), seconds.",
+        description="An event further ahead than this of its topic and of every other topic of its partition is "
+        "suspect (bad clock?): it waits for the events after it to confirm or refute it, seconds.",
     )
     future_confirm: int = Field(
         100,
         ge=1,
-        description="Consecutive suspect events on a partition, with no normal one between, that confirm a real jump in event time.",
+        description="Suspect events in a row on a topic partition that confirm a real jump in event time (a holiday "
+        "gap); a normal event after a suspect refutes it (dead-lettered as future).",
     )
     dedup_ids_per_sku: int = Field(16, ge=1, le=256, description="Recent event_ids remembered per SKU for dedup.")
     idle_timeout_s: float = Field(
@@ -159,6 +168,20 @@ class Settings(BaseSettings):
         if value < info.data.get("stage_persist_days", 1):
             raise ValueError("must be >= stage_persist_days (going back needs at least as much evidence)")
         return value
+
+    @model_validator(mode="after")
+    def _active_within_history(self) -> "Settings":
+        if self.active_days is not None and self.active_days > self.history_days:
+            raise ValueError(
+                f"active_days ({self.active_days}) is longer than history_days ({self.history_days}): the windows "
+                "cannot tell activity that old; lower TRENDCAST_ACTIVE_DAYS or raise TRENDCAST_HISTORY_DAYS"
+            )
+        return self
+
+    @property
+    def forecast_active_days(self) -> int:
+        """Days without an event after which a SKU stops being forecast (``active_days`` or ``history_days``)."""
+        return self.active_days or self.history_days
 
     @model_validator(mode="after")
     def _security_combination(self) -> "Settings":

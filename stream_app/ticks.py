@@ -5,8 +5,12 @@ Pure with respect to Kafka. In order:
 1. outcomes: forecasts made 1, 7 and 14 days ago meet the units sold since
    (from the windows, zero for SKUs that sold nothing) and teach the
    partition's calibrator; drift detections are reported;
-2. forecasts: the SKUs with new events are scored in micro-batches, their
-   quantiles calibrated, the raw ones kept until their outcomes close;
+2. forecasts: every active SKU (an event in the last ``active_days``, and
+   any SKU with new events) is scored in micro-batches, events that day or
+   not, its quantiles calibrated, the raw ones kept until their outcomes
+   close; a SKU that just went inactive gets one last forecast of zeros
+   (``active: false``) and no more until its next event, so no consumer
+   holds a stale one;
 3. stages: the stage tracker turns the day's stage probabilities into
    confirmed stages; a confirmed change becomes one ``stage-alerts`` message.
 """
@@ -23,15 +27,16 @@ from models.calibration import Calibrator
 from models.interface import HORIZONS, STAGES, Forecaster
 from models.restock import lead_time_quantiles
 from models.stage_tracker import NONE, TrackerRules, track
+from schemas import VERSIONS
 from stream_app.features import features_from_batch
 from stream_app.ingest import Ingestor
 from stream_app.inventory import StockRules, StockView, encode, low_cover, stock_view
 from stream_app.outcomes import Made, Pending, realised
 from stream_app.scoring import Scorer, text_features
-from stream_app.windows import DAY_MS, NO_DAY, UNITS, StateBatch
+from stream_app.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch
 
 GROWTH = STAGES.index("growth")
-SCHEMA_VERSION = 1
+FORECAST_VERSION, ALERT_VERSION = VERSIONS["forecasts"], VERSIONS["stage-alerts"]
 UNKNOWN_GROUP = "unknown"
 
 
@@ -40,6 +45,8 @@ class TickTools:
     """What a tick needs besides the windows: the scorer and one partition's learning state.
 
     ``groups`` maps SKU keys to calibration groups (categories);
+    ``active_days``: a SKU is forecast every day until this many days pass
+    without an event;
     ``calibrator`` and ``pending`` belong to the partition being ticked
     (``None``: no calibration); ``embeddings`` holds the SKUs' text-embedding
     records (``None``: the model reads no text); ``inventory`` the SKUs'
@@ -52,6 +59,7 @@ class TickTools:
     pending: Pending | None = None
     groups: Callable[[list[bytes]], np.ndarray] | None = None
     batch_size: int = 4096
+    active_days: int = 56
     embeddings: dict[bytes, bytes] | None = None
     inventory: dict[bytes, bytes] | None = None
     stock: StockRules = field(default_factory=StockRules)
@@ -117,18 +125,28 @@ def forecast_messages(
     as_of_day: int,
     tools: TickTools,
     out: TickResult,
+    live: np.ndarray | None = None,
 ) -> None:
-    """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``."""
+    """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``.
+
+    ``live`` (default: all): rows still active; the others get their last
+    forecast, zeros with ``active: false``, and teach the calibrator nothing.
+    """
+    n = len(keys)
+    live = np.ones(n, dtype=bool) if live is None else live
     text = text_features(keys, tools.embeddings)
     feats = features_from_batch(batch, as_of_day, *(text or ()))
     fb, models = tools.scorer.score(feats)
     raw = np.asarray(fb.quantiles, dtype=np.float64)
-    groups = tools.groups(keys) if tools.groups else np.full(len(keys), UNKNOWN_GROUP, dtype=object)
+    groups = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
     cal = tools.calibrator
     calibrated = cal is not None and cal.ready
     quant = np.round(cal.correct(raw, groups) if calibrated else raw, 4)
-    if tools.pending is not None:
-        tools.pending.add(as_of_day, Made(list(keys), raw.astype(np.float32), quant.astype(np.float32), groups))
+    quant[~live] = 0.0
+    if tools.pending is not None and live.any():
+        rows = np.flatnonzero(live)
+        tools.pending.add(as_of_day, Made([keys[i] for i in rows], raw[rows].astype(np.float32),
+                                          quant[rows].astype(np.float32), groups[rows]))
 
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
     step = track(batch.tracker(), probs_arr, as_of_day, tools.rules)
@@ -137,19 +155,25 @@ def forecast_messages(
     shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()
     changed = np.flatnonzero(step.changed).tolist()
 
-    flat = quant.reshape(len(keys), -1).tolist()  # p10, p50, p90 of each horizon in turn
+    flat = quant.reshape(n, -1).tolist()  # p10, p50, p90 of each horizon in turn
     probs = np.round(probs_arr, 4).tolist()
+    seen = observed(feats.history)
     as_of = (as_of_day + 1) * DAY_MS
     h1, h7, h14 = (str(h) for h in HORIZONS)
     s1, s2, s3, s4 = STAGES
+    on = live.tolist()
     for i, key in enumerate(keys):
         f = flat[i]
         p = probs[i]
+        sku = key.decode()
+        m = models[i]
         # Literal dicts, not comprehensions: this loop runs once per forecast.
         msg = {
-            "schema_version": SCHEMA_VERSION,
-            "sku": key.decode(),
+            "schema_version": FORECAST_VERSION,
+            "id": f"{sku}/{as_of}/{m['name']}:{m['version']}",
+            "sku": sku,
             "as_of": as_of,
+            "active": on[i],
             "horizons": {
                 h1: {"p10": f[0], "p50": f[1], "p90": f[2]},
                 h7: {"p10": f[3], "p50": f[4], "p90": f[5]},
@@ -157,8 +181,9 @@ def forecast_messages(
             },
             "stage": STAGES[shown[i]],
             "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
-            "model": models[i],
+            "model": m,
             "calibrated": calibrated,
+            "observed": seen[i],
         }
         out.forecasts.append((key, orjson.dumps(msg)))
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
@@ -167,7 +192,7 @@ def forecast_messages(
     if tools.inventory is not None:
         view = stock_view([tools.inventory.get(k) for k in keys], lead, tools.stock)
     if view is not None:
-        fire, mark = low_cover(view, tracked == GROWTH, as_of_day, tools.stock)
+        fire, mark = low_cover(view, (tracked == GROWTH) & live, as_of_day, tools.stock)
         rows += [(int(view.rows[j]), "low_cover") for j in np.flatnonzero(fire)]
         for j in np.flatnonzero(mark != view.alerted):
             key = keys[view.rows[j]]
@@ -176,6 +201,17 @@ def forecast_messages(
     if rows:
         out.alerts += alert_messages(keys, rows, feats.history[:, UNITS, :], feats.days_since_first_sale,
                                      step, lead, as_of, tools.stock, view)
+
+
+def observed(history: np.ndarray) -> list[dict]:
+    """What each SKU's window holds as of the forecast: units sold that day, over 7 and 28 days, clicks over 7.
+
+    ``history``: ``(n, 5, days)`` as in :func:`stream_app.features.build_features`.
+    """
+    units, clicks = history[:, UNITS, :].astype(np.float64), history[:, CLICKS, :].astype(np.float64)
+    cols = zip(units[:, -1].tolist(), units[:, -7:].sum(axis=1).tolist(), units[:, -28:].sum(axis=1).tolist(),
+               clicks[:, -7:].sum(axis=1).tolist())
+    return [{"units_1d": a, "units_7d": b, "units_28d": c, "clicks_7d": d} for a, b, c, d in cols]
 
 
 def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
@@ -194,9 +230,11 @@ def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
         stage = STAGES[si]
         # a low-cover alert changes nothing: its confidence is today's smoothed belief in the stage
         conf = step.confidence[i] if kind == "stage_change" else step.state.smoothed[i, si]
+        sku = keys[i].decode()
         alert = {
-            "schema_version": SCHEMA_VERSION,
-            "sku": keys[i].decode(),
+            "schema_version": ALERT_VERSION,
+            "id": f"{sku}/{as_of}/{kind}",
+            "sku": sku,
             "as_of": as_of,
             "kind": kind,
             "previous_stage": STAGES[int(step.previous[i])] if kind == "stage_change" else stage,
@@ -218,32 +256,42 @@ def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
 
 
 def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools | Forecaster) -> TickResult:
-    """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its SKUs with events due by then.
+    """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast every active SKU as of that day.
 
-    Updates the forecast SKUs' windows (last forecast day, tracked stage) in
-    the store and marks them dirty so the changelog gets them.
+    Active: forecast at the previous tick and an event in the last
+    ``tools.active_days`` days, or events due (not yet covered by a
+    forecast). Updates the forecast SKUs' windows (last forecast day,
+    tracked stage) in the store and marks them dirty so the changelog gets
+    them.
     """
     if not isinstance(tools, TickTools):
         tools = TickTools(Scorer(tools))
     out = TickResult()
     learn_outcomes(ingestor, as_of_day, tools, out)
-    pending = ingestor.pending.get(partition)
-    if not pending:
+    pending = ingestor.pending.setdefault(partition, {})
+    tracked = ingestor.tracked.setdefault(partition, set())
+    keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
+    if not keys:
         return out
-    keys = sorted(k for k, day in pending.items() if day <= as_of_day)
     store, spec = ingestor.store, ingestor.spec
     dirty = ingestor.dirty.setdefault(partition, set())
+    since = as_of_day - tools.active_days
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
         batch = StateBatch.from_blobs([store[k] for k in chunk], spec)
-        forecast_messages(chunk, batch, as_of_day, tools, out)
+        live = batch.last_active(as_of_day) > since
+        forecast_messages(chunk, batch, as_of_day, tools, out, live)
         nxt = batch.mark_forecast(as_of_day).tolist()
-        for k, blob, day in zip(chunk, batch.blobs(), nxt):
+        for k, blob, day, on in zip(chunk, batch.blobs(), nxt, live.tolist()):
             store[k] = blob
             if day == NO_DAY:
-                del pending[k]
+                pending.pop(k, None)
             else:
                 pending[k] = day
+            if on:
+                tracked.add(k)
+            else:
+                tracked.discard(k)
         dirty.update(chunk)
     out.skus = len(keys)
     return out

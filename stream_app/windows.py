@@ -356,6 +356,18 @@ class StateBatch:
         first = self.header[:, H_FIRST_SALE_DAY]
         return out, np.where(first == NO_DAY, -1, first)
 
+    def last_active(self, as_of_day: int) -> np.ndarray:
+        """Per SKU, the newest day up to ``as_of_day`` with any event in the ring (``NO_DAY``: none)."""
+        ring = self.spec.ring_days
+        days = np.arange(as_of_day - ring + 1, as_of_day + 1)
+        slots = days % ring
+        head = self.header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
+        busy = (self.counts[:, :, slots] != 0).any(axis=1) | (self.revenue[:, slots] != 0)
+        busy &= (days[None, :] <= head) & (days[None, :] > head - ring)
+        # the last True of each row: argmax over the reversed days
+        idx = ring - 1 - busy[:, ::-1].argmax(axis=1)
+        return np.where(busy.any(axis=1), days[idx], NO_DAY)
+
     @property
     def stages(self) -> np.ndarray:
         """Confirmed stage index per SKU (-1 before the stage tracker confirmed one)."""

@@ -5,10 +5,12 @@ For every closed day, in the order of the forecast tick (:mod:`stream_app.ticks`
 1. outcomes: forecasts whose horizon ended that day meet the units sold
    (:func:`stream_app.outcomes.realised`, through the worker's
    :class:`~stream_app.outcomes.Pending`) and teach the calibrator;
-2. forecasts: every SKU with an event that day (what makes the worker
-   forecast it) gets features at the end of the day
-   (:func:`models.samples.features_at`, the worker's feature function) and a
-   forecast, calibrated once the calibrator is ready;
+2. forecasts: every SKU with an event in the ``active_days`` up to that
+   day (what makes the worker forecast it) gets features at the end of the
+   day (:func:`models.samples.features_at`, the worker's feature function)
+   and a forecast, calibrated once the calibrator is ready; a SKU that went
+   quiet that day gets its last forecast, zeros (the worker's
+   ``active: false``);
 3. stages: the day's stage probabilities advance those SKUs' trackers
    (:func:`models.stage_tracker.track`); a confirmed change is one alert.
 
@@ -45,8 +47,9 @@ class DayForecasts:
     ``(D, n)`` whether the SKU was forecast at the end of that day; ``raw``
     ``(D, n, len(HORIZONS), 3)`` the model's p10/p50/p90 units and ``probs``
     ``(D, n, len(STAGES))`` its stage probabilities, NaN where not forecast;
-    ``fallback_rows``: forecasts the EWMA baseline gave because the model's
-    were not finite (as in the worker).
+    ``live`` ``(D, n)`` forecast and still active (the others are a SKU's
+    last forecast, published as zeros); ``fallback_rows``: forecasts the
+    EWMA baseline gave because the model's were not finite (as in the worker).
     """
 
     days: np.ndarray
@@ -54,6 +57,7 @@ class DayForecasts:
     raw: np.ndarray
     probs: np.ndarray
     fallback_rows: int = 0
+    live: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -77,21 +81,32 @@ class Published:
     drifts: list[tuple[int, str]] = field(default_factory=list)  # (day, category) the detector fired
 
 
-def active(panel: Panel, days: np.ndarray) -> np.ndarray:
-    """``(D, n)`` whether each SKU had any event (click, cart add or removal, order) on each day."""
-    idx = np.asarray(days) - panel.first_day
-    return (panel.values[:, :, idx] != 0).any(axis=1).T
+def active(panel: Panel, days: np.ndarray, active_days: int = 56) -> tuple[np.ndarray, np.ndarray]:
+    """``(D, n)`` twice: whether each SKU had an event in the ``active_days`` up to each day (live), and
+    whether the worker forecasts it that day (live, or live the day before: its last forecast)."""
+    busy = (panel.values != 0).any(axis=1).astype(np.int64)  # (n, days of the panel)
+    csum = np.concatenate([np.zeros((len(busy), 1), np.int64), np.cumsum(busy, axis=1)], axis=1)
+
+    def live_at(d: np.ndarray) -> np.ndarray:
+        hi = np.clip(d - panel.first_day + 1, 0, busy.shape[1])
+        lo = np.clip(d - active_days - panel.first_day + 1, 0, busy.shape[1])
+        return (csum[:, hi] - csum[:, lo] > 0).T
+
+    days = np.asarray(days)
+    live = live_at(days)
+    return live, live | live_at(days - 1)
 
 
 def forecast_days(panel: Panel, forecaster: Forecaster, days: np.ndarray, history_days: int,
-                  on_day=None) -> DayForecasts:
-    """The model's forecasts at the end of each of ``days`` for the SKUs with events that day.
+                  on_day=None, active_days: int | None = None) -> DayForecasts:
+    """The model's forecasts at the end of each of ``days`` for the SKUs the worker forecasts then.
 
     ``forecaster`` is guarded as in the worker: non-finite rows come from the
-    EWMA baseline and are counted. ``on_day(i, day)`` after each day (progress).
+    EWMA baseline and are counted. ``on_day(i, day)`` after each day
+    (progress). ``active_days``: as the worker's setting (default: ``history_days``).
     """
     guarded = GuardedForecaster(forecaster, EwmaForecaster())
-    forecast = active(panel, days)
+    live, forecast = active(panel, days, active_days or history_days)
     n_d, n = forecast.shape
     raw = np.full((n_d, n, len(HORIZONS), 3), np.nan, dtype=np.float32)
     probs = np.full((n_d, n, len(STAGES)), np.nan, dtype=np.float32)
@@ -105,7 +120,7 @@ def forecast_days(panel: Panel, forecaster: Forecaster, days: np.ndarray, histor
             fallbacks += int(guarded.last_fallback.sum())
         if on_day is not None:
             on_day(i, int(day))
-    return DayForecasts(np.asarray(days), forecast, raw, probs, fallbacks)
+    return DayForecasts(np.asarray(days), forecast, raw, probs, fallbacks, live)
 
 
 def publish(fc: DayForecasts, panel: Panel, groups: np.ndarray, rules: CalibrationRules | None) -> Published:
@@ -134,10 +149,14 @@ def publish(fc: DayForecasts, panel: Panel, groups: np.ndarray, rules: Calibrati
             continue
         raw = fc.raw[i, rows].astype(np.float64)
         quant = np.round(cal.correct(raw, groups[rows]) if cal.ready else raw, 4)
+        on = fc.live[i, rows] if fc.live is not None else np.ones(len(rows), dtype=bool)
+        quant[~on] = 0.0  # a SKU's last forecast, as it went quiet
         out.quantiles[i, rows] = quant
         # Keys are panel rows here (the worker's are SKU keys): Pending only carries them.
-        pending.add(day, Made([b"%d" % r for r in rows], raw.astype(np.float32), quant.astype(np.float32),
-                              groups[rows]))
+        rows, raw, quant = rows[on], raw[on], quant[on]
+        if len(rows):
+            pending.add(day, Made([b"%d" % r for r in rows], raw.astype(np.float32), quant.astype(np.float32),
+                                  groups[rows]))
     return out
 
 

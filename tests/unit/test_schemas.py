@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from models.baselines import EwmaForecaster
 from schemas import (
     CONTRACTS, DEAD_LETTER_CODES, HORIZONS, SCHEMA_VERSION, STAGES, CartEvent, CatalogRecord, Click, DeadLetter,
-    DeadLetterReason, Forecast, HorizonQuantiles, InventoryLevel, Order, StageAlert, load_schema, validate, validator,
+    DeadLetterReason, Forecast, HorizonQuantiles, InventoryLevel, Order, StageAlert, VERSIONS, load_schema, validate,
+    validator,
 )
 from stream_app.decode import Invalid, decode
 from stream_app.ingest import Ingestor, Rejected
@@ -32,12 +33,13 @@ SAMPLES = {
     "catalog": CatalogRecord("A", "Mug", "", "kitchen", 3.0, None),
     "inventory": InventoryLevel("A", 12.0, T),
     "forecasts": Forecast(
-        "A", T, {1: HorizonQuantiles(0.0, 1.0, 2.5), 7: HorizonQuantiles(3.0, 7.0, 12.0),
+        f"A/{T}/ewma:1", "A", T, {1: HorizonQuantiles(0.0, 1.0, 2.5), 7: HorizonQuantiles(3.0, 7.0, 12.0),
                  14: HorizonQuantiles(6.0, 14.0, 20.0)},
         "growth", {"introduction": 0.1, "growth": 0.7, "maturity": 0.15, "decline": 0.05},
-        {"name": "ewma", "version": "1"}, calibrated=True,
+        {"name": "ewma", "version": "1"},
+        {"units_1d": 2.0, "units_7d": 9.0, "units_28d": 30.0, "clicks_7d": 41.0}, calibrated=True,
     ),
-    "stage-alerts": StageAlert("A", T, "stage_change", None, "growth", 0.8, {"days": 7, "p50": 3.0, "p90": 5.0},
+    "stage-alerts": StageAlert(f"A/{T}/stage_change", "A", T, "stage_change", None, "growth", 0.8, {"days": 7, "p50": 3.0, "p90": 5.0},
                                {"growth_7d": 0.5, "units_7d": 3.0, "units_28d": 9.0, "days_since_first_sale": 40,
                                 "extra_signal": "allowed"},
                                {"on_hand": 4.0, "on_hand_ts": T, "days_of_cover": 9.3, "reorder_qty": 2.0,
@@ -79,19 +81,19 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_with_docs(name):
     s = load_schema(name)
     Draft202012Validator.check_schema(s)
     assert s["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert s["$id"] == f"https://trendcast.dev/schemas/{name}.v1.json"
+    assert s["$id"] == f"https://trendcast.dev/schemas/{name}.v{VERSIONS[name]}.json"
     assert s["title"] and s["description"]
     props = list(walk_properties(s))
     assert len(props) >= 4
     for where, sub in props:
         assert sub.get("description"), f"{name}: {'.'.join(where)} has no description"
-    assert s["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+    assert s["properties"]["schema_version"]["const"] == VERSIONS[name]
     assert "schema_version" in s["required"]
 
 
 def test_schema_files_are_package_data_one_per_contract():
     files = {f.name for f in resources.files("schemas").iterdir() if f.name.endswith(".json")}
-    assert files == {f"{n}.v1.schema.json" for n in CONTRACTS}
+    assert files == {f"{n}.v{VERSIONS[n]}.schema.json" for n in CONTRACTS}
 
 
 def test_load_schema_and_validator():
@@ -114,7 +116,7 @@ def test_records_serialise_to_exactly_their_contract_and_back(name):
     d = rec.to_dict()
     validate(name, d)
     assert set(d) == set(load_schema(name)["properties"])
-    assert d["schema_version"] == 1
+    assert d["schema_version"] == VERSIONS[name]
     assert orjson.loads(orjson.dumps(d)) == d  # plain JSON values only
     assert type(rec).from_dict(orjson.loads(orjson.dumps(d))) == rec
 
@@ -142,8 +144,11 @@ def test_outputs_reject_extra_fields(name):
 def test_from_dict_refuses_other_schema_versions_and_reads_a_missing_one_as_v1():
     with pytest.raises(ValueError, match="schema_version"):
         Order.from_dict({**base("orders"), "schema_version": 2})
-    with pytest.raises(ValueError, match="schema_version"):
-        Forecast.from_dict({**base("forecasts"), "schema_version": 2})
+    for version in (1, 3):  # v1 forecasts had no id: not read as v2
+        with pytest.raises(ValueError, match="schema_version"):
+            Forecast.from_dict({**base("forecasts"), "schema_version": version})
+        with pytest.raises(ValueError, match="schema_version"):
+            StageAlert.from_dict({**base("stage-alerts"), "schema_version": version})
     assert Order.from_dict(without(base("orders"), "schema_version")) == SAMPLES["orders"]
 
 
