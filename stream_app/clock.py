@@ -83,8 +83,10 @@ class PartitionClock:
     seen: list = field(default_factory=lambda: [None] * N_KINDS)
     cleared: list = field(default_factory=lambda: [None] * N_KINDS)  # a confirmed jump: times up to here are not suspect
     last_wall: list = field(default_factory=lambda: [0.0] * N_KINDS)
-    # Topics with records in Kafka not taken in yet (the consumer knows): never idle.
+    # Topics with records in Kafka not taken in yet (the consumer knows), or taken in and
+    # still undecided (the caller's queues): never idle.
     backlog: list = field(default_factory=lambda: [False] * N_KINDS)
+    queued: list = field(default_factory=lambda: [False] * N_KINDS)
     closed_day: int | None = None
     jumps: int = 0
     started: float | None = None  # wall time of the partition's first record
@@ -211,7 +213,7 @@ class PartitionClock:
             if w is not None:
                 mine = w // DAY_MS - 2 if mine is None else max(mine, w // DAY_MS - 2)
             every.append(mine)
-            if now - self.last_wall[k] < self.idle_s or self.backlog[k]:
+            if now - self.last_wall[k] < self.idle_s or self.backlog[k] or self.queued[k]:
                 active.append(mine)
         if active:
             return min(active)

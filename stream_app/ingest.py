@@ -181,6 +181,7 @@ class Ingestor:
                         )
                     out.reasons["internal_error"] += len(items)
         waiting = [waiting_for_day(clock, k, q, _ts) for k, q in enumerate(queues)]
+        clock.queued = [bool(q) for q in queues]
         out.closed_days = clock.take_closed_days(now, waiting)
 
     def committable(self, partition: int, kind: int) -> int | None:
