@@ -150,6 +150,11 @@ class EmbeddedBroker:
             proc.wait(timeout=5)
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (tests pause it with SIGSTOP to stage an outage)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         """True while the broker process is alive."""
         return self._proc is not None and self._proc.poll() is None

@@ -7,9 +7,14 @@
   tables are recovered and the forecaster it was configured with serves;
   503 while it (re)starts or rebalances, or for as long as a model asked
   for (``TRENDCAST_FORECASTER=model``) did not load. Take it out of
-  rotation, do not restart it. The body is JSON with each condition
-  (``joined``, ``recovered``, ``model_serving``) and ``forecaster``, the
-  kind that makes the forecasts: ``"model"`` or ``"baseline"``.
+  rotation, do not restart it. Also 503 while the broker does not answer
+  (``broker_reachable``: a metadata probe every 5 s, or a flush that
+  delivers nothing for 5 s): the worker keeps its state in memory and
+  retries until the broker is back, and ``/healthz`` stays 200, so an
+  outage of minutes restarts nothing. The body is JSON with each condition
+  (``joined``, ``recovered``, ``model_serving``, ``broker_reachable``) and
+  ``forecaster``, the kind that makes the forecasts: ``"model"`` or
+  ``"baseline"``.
 * ``GET /metrics``: the Prometheus exposition of the worker's registry.
 
 ``trendcast_ready`` follows ``/readyz``.
@@ -25,6 +30,7 @@ is true with ``TRENDCAST_FORECASTER=baseline``: the forecaster asked for serves.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +44,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 # Faust warns after 10 s of a blocked loop; three times that is stuck, not slow.
 LIVENESS_TIMEOUT_S = 30.0
+BROKER_PROBE_S = 5.0
 
 
 @dataclass
@@ -54,6 +61,7 @@ class Health:
     recovered: bool = False
     model_serving: bool = False  # the configured forecaster serves (False: a model was asked for, none loaded)
     forecaster: str = "baseline"  # the kind that makes the forecasts: "model" or "baseline"
+    broker_reachable: bool = True  # False while the broker does not answer (an outage is waited out)
     last_beat: float = field(default=0.0)
 
     def __post_init__(self) -> None:
@@ -69,7 +77,8 @@ class Health:
 
     def conditions(self) -> dict[str, bool]:
         """Each readiness condition by name."""
-        return {"joined": self.joined, "recovered": self.recovered, "model_serving": self.model_serving}
+        return {"joined": self.joined, "recovered": self.recovered, "model_serving": self.model_serving,
+                "broker_reachable": self.broker_reachable}
 
     def ready(self) -> bool:
         """True when every readiness condition holds."""
@@ -148,3 +157,15 @@ def install(worker: Any, health: Health) -> None:
     @app.timer(1.0)
     async def event_loop_beat() -> None:
         health.beat()
+
+    publisher = worker.publisher
+
+    @app.timer(BROKER_PROBE_S)
+    async def probe_broker() -> None:
+        # A metadata request off the loop: a broker that is away times it out in seconds,
+        # while commits and fetches would only say so much later.
+        await asyncio.get_running_loop().run_in_executor(None, publisher.probe)
+        reachable = publisher.outage_since is None
+        if reachable != health.broker_reachable:
+            health.broker_reachable = reachable
+            publish()

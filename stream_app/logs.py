@@ -79,8 +79,9 @@ def logging_config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict:
             }
         },
         "root": {"level": level, "handlers": ["default"]},
-        # aiokafka logs every refused connection and heartbeat hiccup at INFO.
-        "loggers": {"aiokafka": {"level": "WARNING"}},
+        # aiokafka logs every refused connection and heartbeat hiccup at INFO;
+        # at DEBUG (TRENDCAST_LOG_LEVEL=DEBUG) its internals are what one is after.
+        "loggers": {"aiokafka": {"level": "DEBUG" if level == "DEBUG" else "WARNING"}},
     }
 
 

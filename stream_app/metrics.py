@@ -31,6 +31,8 @@ class Metrics:
     alerts: Counter
     skus_tracked: Gauge
     records_waiting: Gauge
+    broker_outages: Counter
+    broker_unreachable: Gauge
     processing_latency: Histogram
     batch_size: Histogram
     tick_duration: Histogram
@@ -87,6 +89,17 @@ class Metrics:
             forecasts=Counter("trendcast_forecasts_published", "Forecast messages published.", registry=r),
             alerts=Counter("trendcast_stage_alerts_published", "Stage-change alerts published.", registry=r),
             skus_tracked=Gauge("trendcast_skus_tracked", "SKUs with window state on this worker.", registry=r),
+            broker_outages=Counter(
+                "trendcast_broker_outages",
+                "Times the broker stopped answering the worker (a flush delivered nothing for 5 s, or a metadata "
+                "probe timed out); the worker keeps its state and retries.",
+                registry=r,
+            ),
+            broker_unreachable=Gauge(
+                "trendcast_broker_unreachable",
+                "1 while the broker does not answer the worker (not ready meanwhile), else 0.",
+                registry=r,
+            ),
             records_waiting=Gauge(
                 "trendcast_records_waiting",
                 "Source records taken in but not decided yet: their day is too far ahead of the closed days, or "

@@ -63,6 +63,13 @@ def producer_config(settings: Settings) -> dict:
         # Keyed messages land where the Java client and aiokafka put them.
         "partitioner": "murmur2_random",
         "acks": "all",
+        # Never give up on a message because the broker is away: an outage of
+        # minutes is ordinary, and the worker waits it out (Publisher.flush).
+        "message.timeout.ms": 0,
+        # Retries after an outage must neither duplicate nor reorder a batch:
+        # a state re-sent after a newer one would leave the changelog's last
+        # value stale (seen after a 75 s broker freeze: totals short).
+        "enable.idempotence": True,
         # A Python callback per delivered message cost ~10% of the worker;
         # failures are all we need to hear about.
         "delivery.report.only.error": True,
@@ -70,8 +77,17 @@ def producer_config(settings: Settings) -> dict:
     }
 
 
+FLUSH_STEP_S = 5.0  # a flush that delivers nothing for this long means the broker is away
+PROBE_TIMEOUT_S = 3.0
+
+
 class Publisher:
-    """Queues messages for Kafka and waits for their delivery on :meth:`flush`."""
+    """Queues messages for Kafka and waits for their delivery on :meth:`flush`.
+
+    ``outage_since``: monotonic time since when the broker has not answered
+    (None while it does); :meth:`flush` and :meth:`probe` keep it, the
+    metrics and readiness follow it.
+    """
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         from confluent_kafka import Producer
@@ -80,7 +96,34 @@ class Publisher:
         self.metrics = metrics
         self.failed = 0
         self.last_error: str | None = None
+        self.outage_since: float | None = None
         self._producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery})
+
+    def note_broker(self, answered: bool) -> None:
+        """Record whether the broker answered; counts and logs the start and the end of an outage."""
+        if answered and self.outage_since is not None:
+            log.warning("the broker answers again after %.0f s; undelivered messages go out now",
+                        time.monotonic() - self.outage_since)
+            self.outage_since = None
+            self.metrics.broker_unreachable.set(0)
+        elif not answered and self.outage_since is None:
+            self.outage_since = time.monotonic()
+            self.metrics.broker_outages.inc()
+            self.metrics.broker_unreachable.set(1)
+            log.warning("the broker does not answer; the worker keeps its state and retries until it is back "
+                        "(not ready meanwhile)")
+
+    def probe(self) -> bool:
+        """Ask the broker for metadata (blocking, at most a few seconds); True when it answered."""
+        from confluent_kafka import KafkaException
+
+        try:
+            self._producer.list_topics(timeout=PROBE_TIMEOUT_S)
+            ok = True
+        except KafkaException:
+            ok = False
+        self.note_broker(ok)
+        return ok
 
     def _on_delivery(self, err: object, msg: object) -> None:
         # Runs in the thread that serves delivery reports (flush).
@@ -107,16 +150,26 @@ class Publisher:
         self._producer.poll(0)
         return n
 
-    async def flush(self, timeout_s: float = 60.0) -> None:
-        """Wait until everything queued so far is delivered; :class:`PublishError` if not."""
+    async def flush(self, give_up_s: float | None = None) -> None:
+        """Wait until everything queued so far is delivered, however long the broker is away.
+
+        :class:`PublishError` when a message failed for good (a rejected
+        message, a missing topic, no authorization), or, with ``give_up_s``,
+        when messages are still undelivered after that many seconds.
+        """
         loop = asyncio.get_running_loop()
-        left = await loop.run_in_executor(None, self._producer.flush, timeout_s)
-        if left or self.failed:
-            failed, self.failed = self.failed, 0
-            raise PublishError(
-                f"{failed} messages failed and {left} are undelivered after {timeout_s:.0f} s "
-                f"(last error: {self.last_error}); is the broker reachable?"
-            )
+        start = time.monotonic()
+        while True:
+            left = await loop.run_in_executor(None, self._producer.flush, FLUSH_STEP_S)
+            if self.failed:
+                failed, self.failed = self.failed, 0
+                raise PublishError(f"{failed} messages failed (last error: {self.last_error})")
+            if not left:
+                self.note_broker(True)
+                return
+            self.note_broker(False)
+            if give_up_s is not None and time.monotonic() - start >= give_up_s:
+                raise PublishError(f"{left} messages are undelivered after {give_up_s:.0f} s; is the broker reachable?")
 
     def forecasts(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Queue encoded forecast messages, keyed by SKU."""

@@ -108,7 +108,7 @@ def test_the_worker_publishes_model_forecasts_using_product_text(make_run):
     assert metrics.get("trendcast_text_embeddings_total") == len(CATALOG)
     assert metrics.get("trendcast_model_fallbacks_total", 0.0) == 0.0
     assert _readyz(worker) == (200, {"ready": True, "joined": True, "recovered": True, "model_serving": True,
-                                     "forecaster": "model"})
+                                     "broker_reachable": True, "forecaster": "model"})
 
 
 def test_a_checkpoint_that_cannot_load_leaves_the_baseline_forecasting_and_says_so(make_run, tmp_path):
@@ -126,7 +126,7 @@ def test_a_checkpoint_that_cannot_load_leaves_the_baseline_forecasting_and_says_
     assert "is corrupt or not a trendcast checkpoint" in run.log.read_text()  # the reason, logged once
     # It forecasts, but a rollout must not count it ready: the model it was given does not serve.
     assert _readyz(worker) == (503, {"ready": False, "joined": True, "recovered": True, "model_serving": False,
-                                     "forecaster": "baseline"})
+                                     "broker_reachable": True, "forecaster": "baseline"})
     assert metrics["trendcast_ready"] == 0
 
 

@@ -226,4 +226,5 @@ def test_prometheus_scrapes_the_worker_and_gets_the_expected_series(make_run, tm
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=5) as r:
             assert r.status == status
     assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/readyz").read()) == {
-        "ready": True, "joined": True, "recovered": True, "model_serving": True, "forecaster": "model"}
+        "ready": True, "joined": True, "recovered": True, "model_serving": True, "broker_reachable": True,
+        "forecaster": "model"}

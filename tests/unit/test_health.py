@@ -45,7 +45,7 @@ def test_ready_needs_group_tables_and_model(server):
     status, body = get(port, "/readyz")
     assert status == 503
     assert json.loads(body) == {"ready": False, "joined": False, "recovered": False, "model_serving": False,
-                                "forecaster": "baseline"}
+                                "broker_reachable": True, "forecaster": "baseline"}
     health.joined = health.model_serving = True
     assert get(port, "/readyz")[0] == 503
     health.recovered = True
@@ -60,10 +60,19 @@ def test_a_model_that_did_not_load_keeps_the_worker_unready(server):
     status, body = get(port, "/readyz")
     assert status == 503
     assert json.loads(body) == {"ready": False, "joined": True, "recovered": True, "model_serving": False,
-                                "forecaster": "baseline"}
+                                "broker_reachable": True, "forecaster": "baseline"}
     health.model_serving, health.forecaster = True, "model"
     status, body = get(port, "/readyz")
     assert status == 200 and json.loads(body)["forecaster"] == "model"
+
+
+def test_a_broker_that_does_not_answer_makes_the_worker_unready_but_live(server):
+    port, health, _ = server
+    health.joined = health.recovered = health.model_serving = True
+    health.broker_reachable = False
+    status, body = get(port, "/readyz")
+    assert status == 503 and json.loads(body)["broker_reachable"] is False
+    assert get(port, "/healthz")[0] == 200
 
 
 def test_live_until_the_loop_stops_beating(server):
