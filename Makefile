@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/trendcast demo --duration 45
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/trendcast bench

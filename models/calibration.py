@@ -10,14 +10,21 @@ category) with a global group behind it, and per horizon:
   are corrected multiplicatively on the ``1 + units`` scale
   (``expm1(log1p(q) + bias)``), which suits SKUs selling 0.1/day and
   1,000/day alike;
-* **interval width** — split-conformal scores of the bias-corrected
-  p10–p90 interval in log1p space, scaled by the quantile of recent scores
-  at a level that Adaptive Conformal Inference (Gibbs & Candès, 2021)
-  nudges after every day: ``alpha += step * (target_miss - observed_miss)``
+* **interval width** — conformalized quantile regression (Romano et al.,
+  2019, the asymmetric form) in log1p space: an outcome's lower score is how
+  far below the bias-corrected p10 it fell, its upper score how far above
+  the p90 (< 0: inside), in log1p units; each end moves out (or in) by the
+  quantile of its recent scores at ``1 - alpha/2``. One interval end per
+  side: a slow seller's p10 of 0 stays at 0 while its p90 tightens. The
+  level ``alpha`` is what Adaptive Conformal Inference (Gibbs & Candès, 2021) nudges
+  after every day: ``alpha += step * (target_miss - observed_miss)``
   (kept as ``shift``, alpha's distance from the nominal ``1 - coverage``, so
   a new coverage target applies at once to a restored calibrator),
   where a miss is judged on the interval as published (its lower end
-  clipped at 0 units: an outcome of 0 under a p10 of 0 is covered);
+  clipped at 0 units: an outcome of 0 under a p10 of 0 is covered). The
+  correction is additive in log1p units, so it is bounded by the errors
+  themselves (a multiplier of half-widths, used before, blew a 1-day p90 up
+  to 10^13 units where a half-width was near zero);
 * **drift** — river's ``drift.PageHinkley`` on each group's daily mean log
   error in standard errors (a t statistic: a category selling 5 SKU-days
   a day is noisier than one selling 5,000, and a raw mean would make the
@@ -43,7 +50,6 @@ from river import drift, stats
 GLOBAL = ""  # the group every outcome also feeds
 SE_FLOOR = 0.02  # log1p units: a day of near-identical errors is not infinitely sure
 SPREAD_FADING = 0.1  # weight of a day in the learned spread of single log errors
-EPS = 0.05  # floor of a half-interval in log1p units: zero-width intervals have no scale
 
 
 @dataclass(frozen=True)
@@ -94,13 +100,17 @@ class HorizonState:
     scores: list[np.ndarray] = field(default_factory=list)  # one array per day, newest last
     days: int = 0
 
-    def width(self, target_miss: float) -> float:
-        """Multiplier of the half-intervals: ``1 + q``, ``q`` the ACI quantile of recent scores for ``target_miss``."""
+    def width(self, target_miss: float) -> tuple[float, float]:
+        """How far the lower and the upper end move out (< 0: in), log1p units: ACI quantiles of recent scores.
+
+        A day's scores are stored as one array, its lower scores then its upper ones.
+        """
         if not self.scores:
-            return 1.0
-        s = np.concatenate(self.scores).astype(np.float64)
-        level = float(np.clip(1.0 - (target_miss + self.shift), 0.0, 1.0))
-        return max(0.1, 1.0 + float(np.quantile(s, level)))
+            return 0.0, 0.0
+        lower = np.concatenate([d[: len(d) // 2] for d in self.scores]).astype(np.float64)
+        upper = np.concatenate([d[len(d) // 2:] for d in self.scores]).astype(np.float64)
+        level = float(np.clip(1.0 - (target_miss + self.shift) / 2.0, 0.0, 1.0))
+        return float(np.quantile(lower, level)), float(np.quantile(upper, level))
 
 
 @dataclass
@@ -155,10 +165,10 @@ class Calibrator:
                 st = self._state_for(name, h)
                 b = st.bias.get() if st.days else 0.0
                 lo, mid, hi = (q[rows, h, i] + b for i in range(3))
-                w = st.width(1.0 - self.rules.coverage)
-                out[rows, h, 0] = mid - np.maximum(mid - lo, EPS) * w
+                w_lo, w_hi = st.width(1.0 - self.rules.coverage)
+                out[rows, h, 0] = np.minimum(lo - w_lo, mid)
                 out[rows, h, 1] = mid
-                out[rows, h, 2] = mid + np.maximum(hi - mid, EPS) * w
+                out[rows, h, 2] = np.maximum(hi + w_hi, mid)
         return np.maximum(np.expm1(out), 0.0)
 
     def learn(self, horizon: int, quantiles: np.ndarray, actual: np.ndarray, groups: np.ndarray) -> list[str]:
@@ -184,10 +194,10 @@ class Calibrator:
         st = g.horizons[h]
         b = st.bias.get() if st.days else 0.0
         score = _scores(q, y, b)
-        w = st.width(1.0 - r.coverage)
+        w_lo, w_hi = st.width(1.0 - r.coverage)
         lo, mid, hi = q[:, 0] + b, q[:, 1] + b, q[:, 2] + b
-        lo = np.maximum(mid - np.maximum(mid - lo, EPS) * w, 0.0)  # as published: never below 0 units
-        hi = mid + np.maximum(hi - mid, EPS) * w
+        lo = np.maximum(np.minimum(lo - w_lo, mid), 0.0)  # as published: never below 0 units
+        hi = np.maximum(hi + w_hi, mid)
         miss = float(np.mean((y < lo - 1e-9) | (y > hi + 1e-9)))
         st.shift += r.aci_step * ((1.0 - r.coverage) - miss)
         st.scores.append(_sample(score, r.score_sample))
@@ -220,15 +230,18 @@ class Calibrator:
 def _scores(q: np.ndarray, y: np.ndarray, bias: float) -> np.ndarray:
     """Conformal scores of log1p outcomes ``y`` against log1p quantiles ``q`` shifted by ``bias``.
 
-    How far outside (> 0) or inside (< 0) the p10–p90 interval each outcome
-    fell, in half-widths: the interval widened by ``1 + s`` just covers it.
+    How far below the p10 (lower score) and above the p90 (upper score) each
+    outcome fell, in log1p units (< 0: inside): the interval whose ends moved
+    out by those just covers it. One array: the lower scores, then the upper.
     """
-    lo, mid, hi = q[:, 0] + bias, q[:, 1] + bias, q[:, 2] + bias
-    return np.maximum((lo - y) / np.maximum(mid - lo, EPS), (y - hi) / np.maximum(hi - mid, EPS))
+    lo, hi = q[:, 0] + bias, q[:, 2] + bias
+    return np.concatenate([lo - y, y - hi])
 
 
 def _sample(scores: np.ndarray, k: int) -> np.ndarray:
-    """At most ``k`` of ``scores``, evenly spread over their sorted order (quantiles survive), as float16."""
-    if len(scores) <= k:
+    """At most ``k`` of each half of ``scores`` (lower, upper), evenly spread over their sorted order, as float16."""
+    half = len(scores) // 2
+    if half <= k:
         return scores.astype(np.float16)
-    return np.sort(scores)[np.linspace(0, len(scores) - 1, k).round().astype(int)].astype(np.float16)
+    pick = np.linspace(0, half - 1, k).round().astype(int)
+    return np.concatenate([np.sort(scores[:half])[pick], np.sort(scores[half:])[pick]]).astype(np.float16)

@@ -26,7 +26,7 @@ detector sums are finite. Not compressed: zlib saves a
 quarter (68 KB to 51 KB) at the cost of a second parser to harden against
 bombs, and Kafka's producer compression does the same on the wire.
 
-Layout, version 1 (``<`` little-endian; u8/u32 unsigned, f64 double, f16 half)::
+Layout, version 2 (``<`` little-endian; u8/u32 unsigned, f64 double, f16 half)::
 
     header   magic "TCAL", version u8, horizons u8, groups u32
     group    name length u32, name UTF-8,
@@ -53,7 +53,7 @@ from models.river_state import (PageHinkleyState, build_ewmean, build_page_hinkl
                                 page_hinkley_state)
 
 MAGIC = b"TCAL"
-VERSION = 1
+VERSION = 2  # 2: scores in log1p units (conformalized quantile regression); 1 had half-widths
 REASONS = ("pickle", "magic", "version", "truncated", "malformed")  # bounded: metric label values
 
 _HEADER = struct.Struct("<4sB")  # magic, version: read alone, a later version may lay out the rest differently
@@ -186,6 +186,8 @@ def _horizon(r: _Reader, rules: CalibrationRules, name: str) -> HorizonState:
     values = r.array("<f2", int(counts.sum(dtype=np.int64)))
     if np.isnan(values).any():
         raise RecordError("malformed", f"group {name!r} has NaN conformal scores")
+    if (counts % 2).any():
+        raise RecordError("malformed", f"group {name!r} has a day of conformal scores without both halves")
     scores = np.split(values, np.cumsum(counts)[:-1]) if n_days else []
     return HorizonState(build_ewmean(rules.bias_fading, _flag(started, "bias"), bias), shift,
                         scores[-rules.score_days:], days)

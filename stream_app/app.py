@@ -16,7 +16,6 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from models.calibration import CalibrationRules
 from models.stage_tracker import TrackerRules
 from stream_app import inventory
 from stream_app.batching import BatchMessage, BatchSchema, CommitLedger, batching_transport
@@ -25,12 +24,12 @@ from stream_app.learning import PartitionLearning, record_outcomes
 from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
+from stream_app.rules import calibration_rules, stock_rules, tracker_rules, window_spec
 from stream_app.scoring import Scorer, build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.side_inputs import SideInputs, local
 from stream_app.ticks import OutcomeStats, TickTools, run_tick
-from stream_app.windows import WindowSpec
 
 log = logging.getLogger("trendcast")
 
@@ -159,7 +158,8 @@ class Worker:
         await self.settle(partition, out, mono)
         return out
 
-    async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None) -> None:
+    async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None,
+                     now_ms: int | None = None) -> None:
         """Publish what decided records caused and forecast the days they closed; repeat with what that released.
 
         Records wait while their day is too far ahead of the closed days
@@ -173,7 +173,7 @@ class Worker:
                 break
             for day in out.closed_days:
                 await self.tick(partition, day)
-            out = ingestor.drain(partition, mono, reach_ms)
+            out = ingestor.drain(partition, mono, reach_ms, now_ms)
         topics = self.settings.source_topics
         for kind, topic in enumerate(topics):
             offset = ingestor.committable(partition, kind)
@@ -253,7 +253,7 @@ class Worker:
             if clock is None:
                 continue
             peers = [c.newest for p, c in clocks.items() if p != partition and c.newest is not None]
-            reach = int(time.time() * 1000) if wallclock else max(peers, default=None)
+            reach, wall_ms = max(peers, default=None), int(time.time() * 1000)
             self._note_backlog(partition)
             idle = now - self.last_event_wall.get(partition, now) >= idle_after
             # A partition with records waiting, or still in Kafka, is not out of data:
@@ -261,10 +261,10 @@ class Worker:
             if idle and clock.newest is not None and not self.ingestor.waiting(partition) \
                     and not any(clock.backlog):
                 if wallclock:
-                    clock.advance_to(reach)
+                    clock.advance_to(wall_ms)
                 elif peers:
                     clock.advance_to(max(peers))
-            await self.settle(partition, self.ingestor.drain(partition, now, reach), now, reach)
+            await self.settle(partition, self.ingestor.drain(partition, now, reach, wall_ms), now, reach, wall_ms)
 
     @property
     def kind_of(self) -> dict[str, int]:
@@ -297,25 +297,6 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     )
 
 
-def tracker_rules(settings: Settings) -> TrackerRules:
-    """The stage tracker's rules from the settings."""
-    return TrackerRules(smoothing=settings.stage_smoothing, persist_days=settings.stage_persist_days,
-                        threshold=settings.stage_threshold, backward_persist_days=settings.stage_backward_days,
-                        min_dwell_days=settings.stage_dwell_days)
-
-
-def stock_rules(settings: Settings) -> inventory.StockRules:
-    """Lead time, service level and low-cover limit of alerts from the settings."""
-    return inventory.StockRules(lead_days=settings.lead_time_days, service_level=settings.service_level,
-                                low_cover_days=settings.low_cover_days)
-
-
-def calibration_rules(settings: Settings) -> CalibrationRules:
-    """The calibration's rules from the settings."""
-    return CalibrationRules(coverage=settings.coverage_target, bias_fading=settings.bias_fading,
-                            aci_step=settings.aci_step, drift_threshold=settings.drift_threshold)
-
-
 def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
     table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
     # Bytes in, bytes out: the changelog carries our own compact encoding.
@@ -330,7 +311,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
     windows, catalog, learning_table, embeddings, stock = (_raw_table(app, name, settings.partitions)
                                                           for name in TABLES)
-    spec = WindowSpec(history_days=settings.history_days, dedup_ids=settings.dedup_ids_per_sku)
+    spec = window_spec(settings)
     store = getattr(windows.data, "data", windows.data)
     ingestor = Ingestor(
         store, spec,

@@ -152,11 +152,17 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         return {}
 
     def unread(self, tp: TP) -> bool:
-        """True when ``tp`` has records in Kafka not handed to the agent yet (as of the last fetch response)."""
+        """True when ``tp`` has records in Kafka not handed to the agent yet (as of the last fetch response).
+
+        Before the first fetch response of ``tp`` nothing is known, which counts as unread: a worker
+        starting on a backlog must not close days before every topic's first records are in.
+        """
         try:
             hw = self.highwater(tp)
-        except Exception:  # noqa: BLE001 - not started or not assigned: nothing known
+        except Exception:  # noqa: BLE001 - not started or not assigned: nothing to read here
             return False
+        if hw is None:
+            return True  # no fetch response for it yet: records may well be there, do not close days without them
         if not hw:
             return False
         pos = self.fetched_to.get(tp)

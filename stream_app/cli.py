@@ -229,6 +229,31 @@ def evaluate(
         raise UserError(str(exc)) from None
 
 
+@cli.command()
+def forecast(
+    data: Path = typer.Option(..., help="The dataset: a UCI Online Retail CSV (.gz allowed) or a folder of event files."),
+    source: str = typer.Option("uci", help="uci (UCI Online Retail, through the replay adapter) or events."),
+    as_of: str = typer.Option(..., "--as-of", help="Dates, comma-separated (YYYY-MM-DD): the forecasts the worker "
+                                                   "publishes at the end of the day before each (as_of = that "
+                                                   "date's 00:00 UTC)."),
+    out: Path = typer.Option(..., help="JSON-lines file of the forecast messages (the forecasts topic's contract)."),
+    model: Optional[Path] = typer.Option(None, help="A checkpoint file [default: TRENDCAST_MODEL_PATH, else the "
+                                                    "shipped one]."),
+) -> None:
+    """Compute offline the forecasts a worker would have published, from the data and the worker's own day loop."""
+    from stream_app.forecastcli import ForecastRequestError, as_of_days, run_forecast
+
+    try:
+        days = as_of_days(as_of)
+        if model is not None and not model.is_file():
+            raise ForecastRequestError(f"--model {model}: no such file")
+        settings = load_settings(**({"model_path": str(model)} if model is not None else {}))
+        for line in run_forecast(settings, data, source, days, out):
+            typer.echo(line)
+    except ForecastRequestError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _evaluate_drift(data, source, first_day, last_day, out, labels, model, scenarios, command, backtest_only) -> None:
     from stream_app.driftcli import DriftRequest, parse_scenarios, run_drift
     from stream_app.evalcli import BadRequest

@@ -108,7 +108,7 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
     ``forecaster``: use this one instead of loading ``req.model`` (tests).
     """
     from models.samples import panel_from_series
-    from stream_app.app import calibration_rules, tracker_rules
+    from stream_app.rules import calibration_rules, tracker_rules
     from stream_app.evalcli import _embeddings
     from stream_app.evaluation import dayloop, drift
     from stream_app.evaluation.dataset import daily_series, label_stages

@@ -21,6 +21,7 @@ from stream_app.evaluation.backtest import HISTORY_DAYS, origin_days, run_backte
 from stream_app.evaluation.dataset import SOURCES, daily_series, event_folder, label_stages, rule_stages
 from stream_app.evaluation.gbm import lightgbm_missing
 from stream_app.evaluation.metrics import KEY_HORIZON, sku_ages, summarise
+from stream_app.evaluation.published import by_age
 from stream_app.evaluation.report import write_report
 
 EPOCH = date(1970, 1, 1)
@@ -151,6 +152,33 @@ def _embeddings(folder: Path, skus: tuple[str, ...]):
     return dict(zip(known, vectors))
 
 
+PUBLISHED = "published"  # the backtest's name for what the worker publishes (calibrated, as consumers hold it)
+
+
+def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> np.ndarray:
+    """Replay the worker's day loop over the data; put the forecasts consumers hold at each origin into ``bt``.
+
+    Returns their ages ``(O, R)`` in days (-1: none held). The worker's
+    settings come from the environment (``TRENDCAST_*``), its model from
+    ``--model``.
+    """
+    from stream_app.evaluation.published import held
+    from stream_app.forecastcli import CLOSE_DAYS
+    from stream_app.offline_worker import published_forecasts
+    from stream_app.replay import EventFiles
+    from stream_app.settings import load_settings
+
+    settings = load_settings(forecaster="model", **({} if req.model == "default" else {"model_path": req.model}))
+    rows = EventFiles(folder, until_ms=(int(origins[-1]) + 1 + CLOSE_DAYS) * 86_400_000).rows()
+    by_day = published_forecasts(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)))
+    quantiles, ages = held(by_day, bt.skus, origins)
+    bt.quantiles[PUBLISHED] = quantiles
+    bt.stage_probs[PUBLISHED] = np.full((len(origins), len(bt.skus), 4), 0.25)
+    bt.predicts_stages[PUBLISHED] = False
+    bt.seconds[PUBLISHED] = 0.0
+    return ages
+
+
 def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     """Backtest the model and the chosen baselines on ``req.data``; write the report to ``req.out``."""
     from models.samples import panel_from_series
@@ -174,7 +202,13 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
         embeddings = _embeddings(folder, series.skus) if model is not None else None
         if model is not None:
             timings["text embeddings"] = time.perf_counter() - mark
-    panel = panel_from_series(series, embeddings)
+        return _evaluate_panel(req, panel_from_series(series, embeddings), model, model_status, baselines, notes,
+                               lines, timings, start, folder, progress)
+
+
+def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines, notes: list[str],
+                    lines: list[str], timings: dict, start: float, folder: Path, progress: bool) -> list[str]:
+    """The backtest, the published stream and the report of :func:`run_evaluate` on the loaded data."""
     if req.last_day > panel.last_day:
         raise BadRequest(f"--until {iso(req.last_day)} is after the data's last day {iso(panel.last_day)}")
     if req.first_day - HISTORY_DAYS + 1 < panel.first_day:
@@ -195,6 +229,11 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     mark = time.perf_counter()
     bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
     timings["backtest"] = time.perf_counter() - mark
+    published = None
+    if model is not None:
+        mark = time.perf_counter()
+        published = add_published(bt, folder, req, origins)
+        timings["published stream (the worker's day loop, replayed)"] = time.perf_counter() - mark
     timings["features"] = bt.feature_seconds
     timings.update({f"fit {n} (every origin)": s for n, s in bt.fit_seconds.items()})
     timings.update({f"predict {n}": s for n, s in bt.seconds.items()})
@@ -204,7 +243,10 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
         stages = rule_stages(panel.values[:, 3, :], panel.first_day, origins, rows)
         truth = "models.labelling.stage_labels rule" if stages is not None else None
     metrics = summarise(bt, model=model.name if model is not None else None, stages=stages,
-                        ages=sku_ages(panel.first_sale_day[rows], origins))
+                        ages=sku_ages(panel.first_sale_day[rows], origins), ours=(PUBLISHED,))
+    if published is not None:
+        metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
+                                       for h in (7, 14)}
     timings["total"] = time.perf_counter() - start
     meta = {
         "dataset": f"{req.data.name} ({req.source})", "command": req.command, "model_status": model_status,
@@ -227,5 +269,9 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
         imp = metrics["model_wape_7d_improvement"]
         lines.append(f"model vs best baseline ({metrics['best_baseline_7d']}) at {KEY_HORIZON} d: "
                      f"{100 * abs(imp):.1f} % {'lower' if imp >= 0 else 'higher'} WAPE")
+    if PUBLISHED in metrics["wape_7d_improvement"]:
+        imp = metrics["wape_7d_improvement"][PUBLISHED]
+        lines.append(f"published forecasts (what consumers hold) vs best baseline ({metrics['best_baseline_7d']}) "
+                     f"at {KEY_HORIZON} d: {100 * abs(imp):.1f} % {'lower' if imp >= 0 else 'higher'} WAPE")
     lines.append(f"wrote {', '.join(str(p) for p in paths)} in {timings['total']:.0f} s")
     return lines

@@ -138,18 +138,21 @@ class Ingestor:
         self._drain(partition, now, out, None)
         return out
 
-    def drain(self, partition: int, now: float, reach_ms: int | None = None) -> BatchOutcome:
+    def drain(self, partition: int, now: float, reach_ms: int | None = None,
+              now_ms: int | None = None) -> BatchOutcome:
         """Decide what became decidable on ``partition`` (days closed, topics gone idle).
 
-        ``reach_ms``: the reference a suspect left waiting by an idle topic is
-        judged against (:func:`stream_app.sequence.settle_queue`); None
-        leaves such suspects waiting.
+        ``reach_ms`` and ``now_ms`` (the wall clock, epoch ms): the references
+        a suspect left waiting by an idle topic is judged against
+        (:func:`stream_app.sequence.settle_queue`); both None leave such
+        suspects waiting.
         """
         out = BatchOutcome()
-        self._drain(partition, now, out, reach_ms)
+        self._drain(partition, now, out, reach_ms, now_ms)
         return out
 
-    def _drain(self, partition: int, now: float, out: BatchOutcome, reach_ms: int | None) -> None:
+    def _drain(self, partition: int, now: float, out: BatchOutcome, reach_ms: int | None,
+               now_ms: int | None = None) -> None:
         clock = self.clock(partition)
         queues = self.queues.get(partition)
         if queues is None:
@@ -158,8 +161,8 @@ class Ingestor:
         for kind, queue in enumerate(queues):
             if not queue:
                 continue
-            if reach_ms is not None and now - clock.last_wall[kind] >= idle_s:
-                decided = settle_queue(clock, kind, queue, _ts, reach_ms)
+            if (reach_ms is not None or now_ms is not None) and now - clock.last_wall[kind] >= idle_s:
+                decided = settle_queue(clock, kind, queue, _ts, reach_ms, now_ms=now_ms)
             else:
                 decided = decide_queue(clock, kind, queue, _ts)
             if not decided:

@@ -54,18 +54,22 @@ def decide_queue(clock: PartitionClock, kind: int, queue: deque, ts_of: Callable
 
 
 def settle_queue(clock: PartitionClock, kind: int, queue: deque, ts_of: Callable[[Any], int],
-                 reach_ms: int | None, lead: bool = True) -> list[tuple[Any, int]]:
+                 reach_ms: int | None, lead: bool = True, now_ms: int | None = None) -> list[tuple[Any, int]]:
     """Decide the suspects a now idle topic left waiting, then what they held back.
 
     Nothing more will come to confirm or refute them, so they are judged
-    against ``reach_ms``, a wider reference than the partition (the newest
-    event time of the worker's other partitions, or the wall clock for live
-    streams): within ``max_ahead_ms`` of it they are a real jump, beyond it
-    a bad clock (``FUTURE``).
+    against wider references than the partition: ``reach_ms``, the newest
+    event time of the worker's other partitions, and ``now_ms``, the wall
+    clock (epoch ms). Within ``max_ahead_ms`` of the first, or of the wall
+    clock on either side (an event of now, the next real event of a live
+    stream after a long quiet spell), a suspect is a real jump; otherwise a
+    bad clock (``FUTURE``). An event of a historical replay is never "of
+    now", so the wall clock clears none of them.
     """
     out = decide_queue(clock, kind, queue, ts_of, lead)
+    reach = clock.max_ahead_ms
     while queue and clock.suspect(kind, ts := ts_of(queue[0])):
-        if reach_ms is not None and ts <= reach_ms + clock.max_ahead_ms:
+        if (reach_ms is not None and ts <= reach_ms + reach) or (now_ms is not None and abs(ts - now_ms) <= reach):
             clock.clear(kind, ts)
         else:
             out.append((queue.popleft(), FUTURE))

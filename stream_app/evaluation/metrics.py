@@ -78,10 +78,13 @@ def stage_scores(bt: Backtest, name: str, stages: np.ndarray) -> dict | None:
     return {"macro_f1": f1, "f1_per_stage": dict(zip(STAGES, per)), "pairs": int(mask.sum())}
 
 
-def summarise(bt: Backtest, *, model: str | None, stages: np.ndarray | None, ages: np.ndarray | None = None) -> dict:
+def summarise(bt: Backtest, *, model: str | None, stages: np.ndarray | None, ages: np.ndarray | None = None,
+              ours: tuple[str, ...] = ()) -> dict:
     """Every forecaster's scores, the best baseline at 7 days, and the model's relative improvement on it.
 
-    ``model``: the key of the model in ``bt`` (None when only baselines ran).
+    ``model``: the key of the model in ``bt`` (None when only baselines ran);
+    ``ours``: other keys that are trendcast's own (the published stream),
+    not baselines: each gets its improvement on the best baseline too.
     ``ages`` ``(O, R)`` from :func:`sku_ages`: also score each SKU age apart.
     Improvement = ``(WAPE_best − WAPE_model) / WAPE_best`` (0.10 = 10 % lower).
     """
@@ -97,11 +100,15 @@ def summarise(bt: Backtest, *, model: str | None, stages: np.ndarray | None, age
             entry["by_sku_age"] = {a: horizon_scores(bt, name, ages == i) for i, a in enumerate(SKU_AGES)}
         forecasters[name] = entry
     key = str(KEY_HORIZON)
-    baselines = {n: e["horizons"][key]["wape"] for n, e in forecasters.items() if n != model}
+    baselines = {n: e["horizons"][key]["wape"] for n, e in forecasters.items() if n != model and n not in ours}
     best = min(baselines, key=lambda n: baselines[n]) if baselines else None
     result = {"forecasters": forecasters, "best_baseline_7d": best, "model": model,
-              "model_wape_7d_improvement": None}
-    if model is not None and best is not None:
-        result["model_wape_7d_improvement"] = (baselines[best] - forecasters[model]["horizons"][key]["wape"]) \
-            / baselines[best]
+              "model_wape_7d_improvement": None, "wape_7d_improvement": {}}
+    if best is not None:
+        for name in (model, *ours):
+            if name in forecasters:
+                result["wape_7d_improvement"][name] = \
+                    (baselines[best] - forecasters[name]["horizons"][key]["wape"]) / baselines[best]
+        if model is not None:
+            result["model_wape_7d_improvement"] = result["wape_7d_improvement"][model]
     return result

@@ -51,6 +51,9 @@ def _cells(scores: dict, key: str, digits: int = 3, horizons=HORIZONS) -> str:
     return " / ".join(_f(scores[str(h)][key], digits) for h in horizons)
 
 
+PUBLISHED_TARGET = 0.05  # issue 12: the published 7-day forecasts at least 5 % below the best anchor
+
+
 def verdict(doc: dict) -> list[str]:
     """The lines that say where the model stands against the issue's targets."""
     lines = []
@@ -73,6 +76,19 @@ def verdict(doc: dict) -> list[str]:
                          f"{'met' if f1 is not None and f1 >= TARGET_STAGE_F1 else 'not met'}).")
     else:
         lines.append(f"No model evaluated: {doc.get('model_status', 'baselines only')}.")
+    pub = fs.get("published")
+    if pub and best:
+        h, b = pub["horizons"][key], fs[best]["horizons"][key]
+        imp = doc.get("wape_7d_improvement", {}).get("published")
+        cov, width = h.get("coverage_p10_p90"), h.get("width_p10_p90")
+        ok = (imp is not None and imp >= PUBLISHED_TARGET and cov is not None and 0.77 <= cov <= 0.83
+              and width is not None and b.get("width_p10_p90") is not None and width <= b["width_p10_p90"])
+        side = "above" if imp is not None and imp < 0 else "below"
+        lines.append(f"Published (what consumers hold): WAPE {_f(h['wape'])}, "
+                     f"{_f(100 * abs(imp) if imp is not None else None, 1)} % {side} the best baseline's; "
+                     f"coverage {_f(cov, 2)}, width {_f(width, 2)} (best baseline's {_f(b.get('width_p10_p90'), 2)}) "
+                     f"(target: ≥ {PUBLISHED_TARGET:.0%} below, coverage 0.77–0.83, no wider: "
+                     f"{'met' if ok else 'not met'}).")
     return lines
 
 
@@ -131,6 +147,7 @@ def summary_markdown(doc: dict) -> str:
                   + ", ".join(f"{n} {k:,}" for n, k in doc["fallbacks"].items()) + "."]
     lines += _stage_section(doc)
     lines += _age_section(doc)
+    lines += _published_section(doc)
     lines += ["", "## Plots", "", f"![forecast vs actual]({PLOTS['forecast_vs_actual']})", "",
               f"![error by stage]({PLOTS['error_by_stage']})", "", f"![coverage]({PLOTS['coverage']})", "",
               "## Timings (seconds, this machine)", ""]
@@ -171,6 +188,24 @@ def _age_section(doc: dict) -> list[str]:
             lines.append(f"| {a} | {name} | {_cells(s, 'wape', 3, shown)} | {_cells(s, 'mase', 3, shown)} | "
                          f"{_cells(s, 'pinball_scaled', 3, shown)} | {_cells(s, 'coverage_p10_p90', 2, shown)} | "
                          f"{_cells(s, 'width_p10_p90', 2, shown)} |")
+    return lines
+
+
+def _published_section(doc: dict) -> list[str]:
+    """What consumers hold (the ``published`` row of the tables above), by the age of their forecast."""
+    ages = doc.get("published_by_age")
+    if not ages:
+        return []
+    lines = ["", "## What consumers hold, by forecast age", "",
+             "`published` in the tables above is the worker's day loop replayed over the data "
+             "(`stream_app/offline_worker.py`: the same ingest, calibration per partition and model), and at "
+             "each origin the newest forecast each SKU's consumer holds, scored against what sold after the "
+             "origin. Age: the origin minus the day the forecast was made at.", "",
+             "| age (days) | pairs 7 d | WAPE 7 d | coverage 7 d | pairs 14 d | WAPE 14 d | coverage 14 d |",
+             "|---|---|---|---|---|---|---|"]
+    for a7, a14 in zip(ages["7"], ages["14"]):
+        lines.append(f"| {a7['age_days']} | {a7['pairs']:,} | {_f(a7['wape'])} | {_f(a7['coverage'], 2)} | "
+                     f"{a14['pairs']:,} | {_f(a14['wape'])} | {_f(a14['coverage'], 2)} |")
     return lines
 
 

@@ -124,6 +124,18 @@ def test_a_suspect_left_by_an_idle_topic_is_settled_against_a_wider_reference():
     assert [v for _, v in settle_queue(g.c, ORDERS, g.q[ORDERS], int, reach_ms=T + DAY)] == [FUTURE]
 
 
+def test_a_lone_suspect_of_now_is_a_live_streams_next_event_and_one_far_from_now_is_not():
+    """After a long quiet spell a live stream's next event is about the wall clock; a bad clock is not."""
+    now = T + 30 * DAY
+    for ts, reach, want in ((now - H, None, []), (now + 400 * DAY, None, [FUTURE]),
+                            (T + 10 * DAY, None, [FUTURE]), (T + 10 * DAY, T + 9 * DAY, [])):
+        f = Feed(topics=(ORDERS,))
+        f(ORDERS, T + H)
+        f(ORDERS, ts)  # alone, far after the topic's last event: it waits
+        got = settle_queue(f.c, ORDERS, f.q[ORDERS], int, reach_ms=reach, now_ms=now)
+        assert [v for _, v in got] == want, (ts - T) / DAY
+
+
 def test_a_day_closes_when_every_active_topic_passes_its_end_plus_grace():
     f = Feed(topics=(ORDERS,))
     f(ORDERS, T + 2 * H)  # day D is open

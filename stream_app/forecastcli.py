@@ -1,0 +1,74 @@
+"""The edge of ``trendcast forecast``: a dataset and as-of dates in, the forecasts a worker would have published out.
+
+For each as-of date D the file gets the forecast messages a worker
+publishes when day D − 1 closes (their ``as_of`` is D at 00:00 UTC), from
+the worker's own day loop replayed offline (:mod:`stream_app.offline_worker`):
+same ingest, same calibration per partition, same model and settings
+(``TRENDCAST_*``). Planners backfill with it; anyone can score the product
+with it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import orjson
+
+from stream_app.settings import Settings
+
+EPOCH = date(1970, 1, 1)
+DAY_MS = 86_400_000
+# Read this far past the last as-of date: a day closes once the data passes its end (plus grace), and a jump
+# in event time (a shop closed over a holiday) is confirmed by the events after it, as the worker sees them.
+CLOSE_DAYS = 14
+
+
+class ForecastRequestError(ValueError):
+    """An argument of ``trendcast forecast`` that cannot work; one line with the fix."""
+
+
+def as_of_days(text: str) -> list[int]:
+    """``YYYY-MM-DD[,YYYY-MM-DD...]`` as the days whose close each date's forecasts are made at (date − 1)."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            out.append((date.fromisoformat(part) - EPOCH).days - 1)
+        except ValueError:
+            raise ForecastRequestError(f"--as-of must be dates like 2011-07-01[,2011-07-08], got {part!r}") from None
+    if not out:
+        raise ForecastRequestError("--as-of needs at least one date, e.g. --as-of 2011-07-01")
+    return sorted(set(out))
+
+
+def run_forecast(settings: Settings, data: Path, source: str, days: list[int], out: Path) -> list[str]:
+    """Replay ``data`` through the worker's day loop; write the forecasts made at the close of ``days``. Lines to print."""
+    from stream_app.offline_worker import published_forecasts
+    from stream_app.replay import ADAPTERS
+
+    if source not in ADAPTERS:
+        raise ForecastRequestError(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")
+    if not data.exists():
+        raise ForecastRequestError(f"no such file or folder: {data}")
+    until_ms = (max(days) + 1 + CLOSE_DAYS) * DAY_MS
+    adapter = ADAPTERS[source](data, until_ms=until_ms)
+    try:
+        by_day = published_forecasts(settings, adapter.rows(), set(days))
+    except (ValueError, OSError) as exc:
+        raise ForecastRequestError(f"{data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines, written = [], 0
+    with open(out, "wb") as f:
+        for day in days:
+            for m in sorted(by_day.get(day, []), key=lambda m: m["sku"]):
+                f.write(orjson.dumps(m) + b"\n")
+                written += 1
+            if day not in by_day:
+                shown = (EPOCH + timedelta(days=day + 1)).isoformat()
+                lines.append(f"no forecasts as of {shown}: the data ends before day {shown} closes, "
+                             "or holds no events before it")
+    lines.append(f"wrote {written:,} forecasts for {len(days) - sum(d not in by_day for d in days)} of {len(days)} "
+                 f"as-of dates to {out}")
+    return lines
