@@ -185,7 +185,9 @@ class Worker:
         unread = getattr(self.app.consumer, "unread", None)
         if unread is not None:
             clock = self.ingestor.clock(partition)
-            clock.backlog = [unread(TP(t, partition)) for t in self.settings.source_topics]
+            taken = self.ingestor.fetched
+            clock.backlog = [unread(TP(t, partition), taken.get((partition, k)))
+                             for k, t in enumerate(self.settings.source_topics)]
 
     def _count(self, partition: int, out: BatchOutcome) -> None:
         m = self.metrics

@@ -24,6 +24,7 @@ they change.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import cached_property
 from typing import Any
@@ -33,6 +34,10 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 from stream_app.broker import true_highwaters
+
+# Faust's aiokafka consumer long-polls with fetch_max_wait_ms=1500, so a healthy fetcher hears about every
+# partition without buffered records at least that often; an older answer is not trusted to mean "no more".
+STALE_POLL_MS = 3000
 
 
 class BatchMessage(Message):
@@ -146,28 +151,33 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
         return await true_highwaters(bootstrap, reported, **auth)
 
-    @cached_property
-    def fetched_to(self) -> dict[TP, int]:
-        """Per batch topic partition, the offset after the last record handed to the agent."""
-        return {}
+    def unread(self, tp: TP, taken: int | None) -> bool:
+        """True when ``tp`` has records in Kafka the ingest has not taken in (as of the last fetch response).
 
-    def unread(self, tp: TP) -> bool:
-        """True when ``tp`` has records in Kafka not handed to the agent yet (as of the last fetch response).
+        ``taken``: the offset after the last record the ingest took in, None
+        before the first. Records yielded to Faust's stream but not processed
+        yet count as unread: a batch can wait seconds behind another
+        partition's in the agent's buffer, and closing days meanwhile would
+        make it late.
 
         Before the first fetch response of ``tp`` nothing is known, which counts as unread: a worker
-        starting on a backlog must not close days before every topic's first records are in.
+        starting on a backlog must not close days before every topic's first records are in. So does
+        a last response older than :data:`STALE_POLL_MS`.
         """
         try:
             hw = self.highwater(tp)
+            polled = self._thread._ensure_consumer().last_poll_timestamp(tp)
         except Exception:  # noqa: BLE001 - not started or not assigned: nothing to read here
             return False
-        if hw is None:
+        if hw is None or polled is None:
             return True  # no fetch response for it yet: records may well be there, do not close days without them
+        if time.time() * 1000 - polled > STALE_POLL_MS:
+            # The fetcher thread has not heard from the broker lately (a starved CPU, a long tick): its
+            # high-water mark may predate records already in Kafka, and closing days on it makes them late.
+            return True
         if not hw:
             return False
-        pos = self.fetched_to.get(tp)
-        if pos is None:
-            pos = self._read_offset.get(tp) or 0  # after the seek on assignment: the committed offset
+        pos = taken if taken is not None else self._committed_offset.get(tp) or 0
         return hw > pos
 
     # --- commits: the ledger's offsets, not Faust's acks ----------------------
@@ -232,7 +242,6 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 for rec in recs:
                     yield tp, self._to_message(tp, rec)
                 continue
-            self.fetched_to[tp] = recs[-1].offset + 1
             # Faust's drain loop drops a message whose offset is below the
             # last read one and records a gap when they differ by more than
             # one; the batch message carries its last record's offset.

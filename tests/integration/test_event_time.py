@@ -115,6 +115,28 @@ def forecasts_by_key(run) -> dict[tuple[str, int], dict]:
     return {(f["sku"], f["as_of"]): f for f in json_values(read_topic(run.bootstrap, run.topic("forecasts")))}
 
 
+def check_observed(forecasts: dict, by) -> None:
+    """Every forecast's ``observed`` equals the units and clicks sent for its SKU's last 1, 7 and 28 days."""
+    units, clicks = defaultdict(int), defaultdict(int)
+    for d, events in by["orders"].items():
+        for e in events:
+            units[e["sku"], D0 + d] += e["qty"]
+    for d, events in by["clicks"].items():
+        for e in events:
+            clicks[e["sku"], D0 + d] += 1
+    checked = 0
+    for (sku, as_of), f in forecasts.items():
+        day = as_of // DAY - 1
+        if day > D0 + 19:
+            continue  # the closer events of day D0 + 22 are not in the ledger
+        want = {"units_1d": units[sku, day], "units_7d": sum(units[sku, day - i] for i in range(7)),
+                "units_28d": sum(units[sku, day - i] for i in range(28)),
+                "clicks_7d": sum(clicks[sku, day - i] for i in range(7))}
+        assert f["observed"] == want, (sku, day, f["observed"], want)
+        checked += 1
+    assert checked > 500
+
+
 def wait_totals(run, units, clicks, timeout=120):
     def complete():
         got = latest_windows(run)
@@ -147,6 +169,7 @@ def test_events_shuffled_within_their_day_are_all_applied_and_forecast_as_in_ord
         return days and days == {k for k in b if k[1] // DAY - 1 <= D0 + 19} and all(a[k] == b[k] for k in days)
 
     wait_for(same_forecasts, 60, "the shuffled stream's forecasts to equal the ordered stream's")
+    check_observed(forecasts_by_key(shuffled_run), by)
     # A truly late order: its day was forecast long ago. Dead-lettered as late, and only once, also when
     # a restart delivers it again.
     late = {"schema_version": 1, "event_id": "late-1", "order_id": "L", "sku": "E01", "ts": (D0 + 3) * DAY + H,

@@ -106,7 +106,10 @@ def test_worker_windows_equal_offline_aggregation(make_run, tmp_path, make_files
         got = held_buckets(run)
         bad = [f"{k}: worker {got.get(k)} offline {want.get(k)}" for k in sorted(set(got) | set(want))
                if got.get(k) != want.get(k)]
-        return "\n".join(bad[:10]) + f"\n({len(bad)} buckets differ)\n{run.logs()}"
+        dead = [orjson.loads(r.value) for r in read_topic(run.bootstrap, run.topic("dead_letters"))]
+        reasons = sorted({(d["source_topic"], d["reason"]["code"]) for d in dead})
+        return "\n".join(bad[:10]) + f"\n({len(bad)} buckets differ)\n{len(dead)} dead letters {reasons}, e.g. " \
+            f"{[d['reason'] for d in dead[:3]]}\n{run.logs()}"
 
     wait_for(lambda: held_buckets(run) == want, 90, "the worker's windows to equal the offline aggregation",
              on_fail=diff)
