@@ -88,7 +88,8 @@ class StageStep:
     confidence: np.ndarray
 
 
-def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: TrackerRules) -> StageStep:
+def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: TrackerRules,
+          allowed: tuple[np.ndarray, np.ndarray] | None = None) -> StageStep:
     """Advance the tracker by one daily forecast per SKU.
 
     ``probs``: ``(n, 4)`` stage probabilities of the day's forecast; ``day``:
@@ -97,17 +98,38 @@ def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: 
     (``stage`` is :data:`NONE` until then). ``confidence`` of a change is the
     lowest smoothed probability the new stage had over the days that
     confirmed it.
+
+    ``allowed``: ``(enter, stay)``, ``(n, 4)`` bool each, the stages the
+    SKU's sales let it take up and keep today
+    (:func:`models.stage_evidence.allowed_stages`). Only stages it may take
+    up compete (their smoothed probabilities renormalised among them), and
+    a confirmed stage the sales no longer allow is left at once, for the
+    leading allowed stage, whatever the dwell time.
     """
     probs = np.asarray(probs, dtype=np.float32)
     day = np.broadcast_to(np.asarray(day, dtype=np.int64), state.stage.shape)
     fresh = state.smoothed.sum(axis=1) == 0  # never forecast: nothing to smooth with
     a = rules.smoothing
     smoothed = np.where(fresh[:, None], probs, (1 - a) * state.smoothed + a * probs).astype(np.float32)
-    lead = smoothed.argmax(axis=1)
-    p_lead = smoothed[np.arange(len(lead)), lead]
+    rows = np.arange(len(smoothed))
+    competing = smoothed
+    if allowed is not None:
+        enter, stay = allowed
+        masked = np.where(enter, smoothed, 0.0)
+        total = masked.sum(axis=1, keepdims=True)
+        # No allowed stage with any probability left (an underflow): the allowed ones, evenly.
+        fallback = enter / np.maximum(enter.sum(axis=1, keepdims=True), 1)
+        competing = np.where(total > 0, masked / np.where(total > 0, total, 1.0), fallback).astype(np.float32)
+    lead = competing.argmax(axis=1)
+    p_lead = competing[rows, lead]
     previous = state.stage
     stage = previous.copy()
     since = state.since.copy()
+    forced = np.zeros(len(stage), dtype=bool)
+    if allowed is not None:
+        # The sales contradict the confirmed stage (a "decline" selling more than before): leave it now.
+        forced = (stage != NONE) & ~stay[rows, np.maximum(stage, 0)]
+        since = np.where(forced, day - rules.min_dwell_days, since)  # not held by the dwell time
 
     unset = previous == NONE
     dwelling = (day - since < rules.min_dwell_days) & ~unset
@@ -119,6 +141,10 @@ def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: 
 
     backward = (candidate < stage) & ~unset
     confirmed = contender & (run >= np.where(backward, rules.backward_persist_days, rules.persist_days))
+    if forced.any():
+        candidate = np.where(forced, lead, candidate)
+        support = np.where(forced, p_lead, support).astype(np.float32)
+        confirmed |= forced
     stage[confirmed] = candidate[confirmed]
     since[confirmed] = day[confirmed]
     changed = confirmed & ~unset

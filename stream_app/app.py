@@ -24,7 +24,7 @@ from stream_app.learning import PartitionLearning, record_outcomes
 from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
-from stream_app.rules import calibration_rules, stock_rules, tracker_rules, window_spec
+from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
 from stream_app.scoring import Scorer, build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
@@ -215,7 +215,7 @@ class Worker:
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
                           groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=side.embedding_store,
-                          inventory=stock, stock=self.stock_rules)
+                          inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)

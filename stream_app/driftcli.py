@@ -108,7 +108,7 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
     ``forecaster``: use this one instead of loading ``req.model`` (tests).
     """
     from models.samples import panel_from_series
-    from stream_app.rules import calibration_rules, tracker_rules
+    from stream_app.rules import calibration_rules, evidence_rules, tracker_rules
     from stream_app.evalcli import _embeddings
     from stream_app.evaluation import dayloop, drift
     from stream_app.evaluation.dataset import daily_series, label_stages
@@ -153,7 +153,7 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
     cal_rules, trk_rules = calibration_rules(settings), tracker_rules(settings)
     runs = {"calibrated": dayloop.publish(fc, panel, groups, cal_rules),
             "uncalibrated": dayloop.publish(fc, panel, groups, None)}
-    alerts, tracked = dayloop.track_days(fc, trk_rules)
+    alerts, tracked = dayloop.track_days(fc, trk_rules, panel, evidence_rules(settings), settings.history_days)
     timings["calibrate and track"] = time.perf_counter() - mark
     published = {k: r.quantiles for k, r in runs.items()}
     actual = dayloop.outcomes(panel, days)

@@ -32,7 +32,7 @@ from stream_app.decode import KINDS, Invalid, decode_catalog
 from stream_app.ingest import BatchOutcome, Ingestor
 from stream_app.learning import PartitionLearning
 from stream_app.partitioning import partition_for
-from stream_app.rules import calibration_rules, stock_rules, tracker_rules, window_spec
+from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
 from stream_app.scoring import Scorer, build_scorer, embedding_record
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP, TickResult, TickTools, run_tick
@@ -125,7 +125,8 @@ class OfflineWorker:
         cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending, groups=self.groups_of,
                           batch_size=s.score_batch_size, active_days=s.forecast_active_days,
-                          embeddings=self.embeddings if self.scorer.encoder is not None else None, stock=self.stock)
+                          embeddings=self.embeddings if self.scorer.encoder is not None else None, stock=self.stock,
+                          evidence=evidence_rules(s))
         result = run_tick(self.ingestor, partition, day, tools)
         if self.learning:
             self.learning.records(partition, day, result.expired)  # keeps the expiry bookkeeping as the worker's

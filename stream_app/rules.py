@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.calibration import CalibrationRules
+from models.stage_evidence import EvidenceRules
 from models.stage_tracker import TrackerRules
 from stream_app import inventory
 from stream_app.settings import Settings
@@ -19,6 +20,11 @@ def tracker_rules(settings: Settings) -> TrackerRules:
     return TrackerRules(smoothing=settings.stage_smoothing, persist_days=settings.stage_persist_days,
                         threshold=settings.stage_threshold, backward_persist_days=settings.stage_backward_days,
                         min_dwell_days=settings.stage_dwell_days)
+
+
+def evidence_rules(settings: Settings) -> EvidenceRules | None:
+    """What a SKU's sales must show for a stage; None when the settings let the stage head decide alone."""
+    return EvidenceRules() if settings.stage_evidence else None
 
 
 def stock_rules(settings: Settings) -> inventory.StockRules:

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     stage_backward_days: int = Field(21, ge=1, le=365, description="Persistence needed to go back to an earlier stage (e.g. decline -> growth), days.")
     stage_dwell_days: int = Field(7, ge=0, le=365, description="Days a confirmed stage is held before another change can start.")
     stage_smoothing: float = Field(0.3, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
+    stage_evidence: bool = Field(
+        True,
+        description="A stage must agree with the SKU's sales: decline only while the last 28 days sell less than the 28 before, growth only while more, introduction only in a SKU's first weeks (models/stage_evidence.py).",
+    )
     lead_time_days: int = Field(7, ge=1, le=14, description="Restocking lead time of alerts' demand, days (1..14).")
     service_level: float = Field(
         0.95, gt=0.5, lt=1, description="Chance the suggested reorder covers lead-time demand (newsvendor)."

@@ -24,8 +24,10 @@ import numpy as np
 import orjson
 
 from models.calibration import Calibrator
+from models.calibration_groups import calibration_groups
 from models.interface import HORIZONS, STAGES, Forecaster
 from models.restock import lead_time_quantiles
+from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import NONE, TrackerRules, track
 from schemas import VERSIONS
 from stream_app.features import features_from_batch
@@ -44,13 +46,16 @@ UNKNOWN_GROUP = "unknown"
 class TickTools:
     """What a tick needs besides the windows: the scorer and one partition's learning state.
 
-    ``groups`` maps SKU keys to calibration groups (categories);
+    ``groups`` maps SKU keys to their catalog categories ("unknown" when
+    none; those are grouped by sales level, :mod:`models.calibration_groups`);
     ``active_days``: a SKU is forecast every day until this many days pass
     without an event;
     ``calibrator`` and ``pending`` belong to the partition being ticked
     (``None``: no calibration); ``embeddings`` holds the SKUs' text-embedding
     records (``None``: the model reads no text); ``inventory`` the SKUs'
-    stock records (``None``: no inventory topic), updated in place.
+    stock records (``None``: no inventory topic), updated in place;
+    ``evidence``: what a SKU's sales must show for a stage (``None``: the
+    stage head alone).
     """
 
     scorer: Scorer
@@ -63,6 +68,7 @@ class TickTools:
     embeddings: dict[bytes, bytes] | None = None
     inventory: dict[bytes, bytes] | None = None
     stock: StockRules = field(default_factory=StockRules)
+    evidence: EvidenceRules | None = field(default_factory=EvidenceRules)
 
 
 @dataclass
@@ -138,7 +144,9 @@ def forecast_messages(
     feats = features_from_batch(batch, as_of_day, *(text or ()))
     fb, models = tools.scorer.score(feats)
     raw = np.asarray(fb.quantiles, dtype=np.float64)
-    groups = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
+    cats = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
+    # SKUs without a category are grouped by sales level, so one drift resets a band, not a partition.
+    groups = calibration_groups(cats, feats.history[:, UNITS, -28:].sum(axis=1) / 28.0)
     cal = tools.calibrator
     calibrated = cal is not None and cal.ready
     quant = np.round(cal.correct(raw, groups) if calibrated else raw, 4)
@@ -149,7 +157,10 @@ def forecast_messages(
                                           quant[rows].astype(np.float32), groups[rows]))
 
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
-    step = track(batch.tracker(), probs_arr, as_of_day, tools.rules)
+    allowed = None
+    if tools.evidence is not None:
+        allowed = allowed_stages(feats.history[:, UNITS, :], feats.days_since_first_sale, tools.evidence)
+    step = track(batch.tracker(), probs_arr, as_of_day, tools.rules, allowed)
     batch.set_tracker(step.state)
     tracked = step.state.stage
     shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()

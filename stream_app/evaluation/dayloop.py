@@ -32,9 +32,11 @@ import numpy as np
 
 from models.baselines import UNITS, EwmaForecaster
 from models.calibration import CalibrationRules, Calibrator
+from models.calibration_groups import calibration_groups
 from models.fallback import GuardedForecaster
 from models.interface import HORIZONS, STAGES, Forecaster
 from models.samples import Panel, features_at, targets_at
+from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import TrackerRules, TrackerState, track
 from stream_app.outcomes import Made, Pending, realised
 
@@ -126,7 +128,8 @@ def forecast_days(panel: Panel, forecaster: Forecaster, days: np.ndarray, histor
 def publish(fc: DayForecasts, panel: Panel, groups: np.ndarray, rules: CalibrationRules | None) -> Published:
     """Replay the learning half of each tick: learn the day's outcomes, then calibrate the day's forecasts.
 
-    ``groups`` ``(n,)`` calibration group (category) of each panel row;
+    ``groups`` ``(n,)`` category of each panel row ("unknown" rows are
+    grouped by sales level as the worker groups them);
     ``rules`` None publishes the raw quantiles (calibration off). Quantiles
     are rounded to 4 decimals as the worker publishes them.
     """
@@ -148,7 +151,9 @@ def publish(fc: DayForecasts, panel: Panel, groups: np.ndarray, rules: Calibrati
         if not len(rows):
             continue
         raw = fc.raw[i, rows].astype(np.float64)
-        quant = np.round(cal.correct(raw, groups[rows]) if cal.ready else raw, 4)
+        end = day - panel.first_day + 1
+        day_groups = calibration_groups(groups[rows], units[rows, max(0, end - 28): end].sum(axis=1) / 28.0)
+        quant = np.round(cal.correct(raw, day_groups) if cal.ready else raw, 4)
         on = fc.live[i, rows] if fc.live is not None else np.ones(len(rows), dtype=bool)
         quant[~on] = 0.0  # a SKU's last forecast, as it went quiet
         out.quantiles[i, rows] = quant
@@ -156,12 +161,18 @@ def publish(fc: DayForecasts, panel: Panel, groups: np.ndarray, rules: Calibrati
         rows, raw, quant = rows[on], raw[on], quant[on]
         if len(rows):
             pending.add(day, Made([b"%d" % r for r in rows], raw.astype(np.float32), quant.astype(np.float32),
-                                  groups[rows]))
+                                  day_groups[on]))
     return out
 
 
-def track_days(fc: DayForecasts, rules: TrackerRules) -> tuple[StageChanges, np.ndarray]:
-    """Advance each SKU's tracker on the days it was forecast; the confirmed changes, and ``(D, n)`` tracked stages."""
+def track_days(fc: DayForecasts, rules: TrackerRules, panel: Panel | None = None,
+               evidence: EvidenceRules | None = None, history_days: int = 56) -> tuple[StageChanges, np.ndarray]:
+    """Advance each SKU's tracker on the days it was forecast; the confirmed changes, and ``(D, n)`` tracked stages.
+
+    With ``panel`` and ``evidence``, a stage must agree with the SKU's sales
+    as in the worker (:func:`models.stage_evidence.allowed_stages` over the
+    same ``history_days`` window).
+    """
     n_d, n = fc.forecast.shape
     state = TrackerState.empty(n)
     tracked = np.full((n_d, n), -1, dtype=np.int64)
@@ -169,7 +180,11 @@ def track_days(fc: DayForecasts, rules: TrackerRules) -> tuple[StageChanges, np.
     for i, day in enumerate(fc.days):
         rows = np.flatnonzero(fc.forecast[i])
         if len(rows):
-            step = track(_take(state, rows), fc.probs[i, rows], int(day), rules)
+            allowed = None
+            if panel is not None and evidence is not None:
+                feats = features_at(panel, int(day), history_days, rows=rows)
+                allowed = allowed_stages(feats.history[:, UNITS, :], feats.days_since_first_sale, evidence)
+            step = track(_take(state, rows), fc.probs[i, rows], int(day), rules, allowed)
             _put(state, rows, step.state)
             ch = np.flatnonzero(step.changed)
             found.append((rows[ch], np.full(len(ch), int(day)), step.previous[ch], step.state.stage[ch]))

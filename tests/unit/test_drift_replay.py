@@ -12,6 +12,7 @@ from models.baselines import EwmaForecaster
 from models.calibration import CalibrationRules, Calibrator
 from models.interface import HORIZONS, STAGES, TEXT_DIM, ForecastBatch
 from models.samples import Panel, panel_from_series
+from models.stage_evidence import EvidenceRules
 from models.stage_tracker import TrackerRules
 from stream_app.eventfiles import event_files, read_lines
 from stream_app.evaluation import dayloop
@@ -83,7 +84,7 @@ def test_the_replay_publishes_what_the_worker_publishes(tmp_path):
     assert np.allclose([mine[k] for k in want], list(want.values()), rtol=1e-4, atol=2e-4)
     assert any(mine[k] != pytest.approx(fc.raw[days.tolist().index(k[1]), panel.skus.index(k[0])].ravel())
                for k in want)  # calibration did change something
-    changes, _ = dayloop.track_days(fc, TrackerRules())
+    changes, _ = dayloop.track_days(fc, TrackerRules(), panel, EvidenceRules())
     assert len(want_alerts) > 3
     assert {(panel.skus[r], int(d), STAGES[s]) for r, d, s in zip(changes.rows, changes.days, changes.stage)} \
         == want_alerts

@@ -115,3 +115,41 @@ def test_skus_are_independent_in_one_call():
 def test_bad_rules_are_refused(kwargs):
     with pytest.raises(ValueError):
         TrackerRules(**kwargs)
+
+
+def test_sales_veto_a_stage_they_contradict_and_end_one_they_no_longer_allow():
+    """A SKU selling more than before is never taken into decline, and leaves it the day its sales turn up."""
+    from models.stage_evidence import DECLINE, MATURITY, EvidenceRules, allowed_stages
+
+    rules, ev = TrackerRules(), EvidenceRules()
+    falling = np.r_[np.full(28, 10.0), np.full(28, 5.0)][None, :]
+    growing = np.r_[np.full(28, 5.0), np.full(28, 10.0)][None, :]
+    decline = np.array([[0.02, 0.02, 0.06, 0.9]], dtype=np.float32)
+    state = TrackerState.empty(1)
+    for d in range(10):  # the head says decline, the sales say growth: never decline
+        step = track(state, decline, 100 + d, rules, allowed_stages(growing, np.array([300]), ev))
+        state = step.state
+        assert state.stage[0] != DECLINE
+    assert state.stage[0] == MATURITY
+    state = TrackerState.empty(1)
+    for d in range(10):
+        state = track(state, decline, 200 + d, rules, allowed_stages(falling, np.array([300]), ev)).state
+    assert state.stage[0] == DECLINE
+    step = track(state, decline, 210, rules, allowed_stages(growing, np.array([300]), ev))
+    assert step.changed[0] and step.previous[0] == DECLINE and step.state.stage[0] == MATURITY
+    assert 0 < step.confidence[0] <= 1
+
+
+def test_introduction_is_for_young_skus_only():
+    from models.stage_evidence import INTRODUCTION, EvidenceRules, allowed_stages
+
+    intro = np.array([[0.9, 0.04, 0.04, 0.02]], dtype=np.float32)
+    flat = np.full((1, 56), 3.0)
+    state = TrackerState.empty(1)
+    for d in range(10):
+        state = track(state, intro, 100 + d, TrackerRules(), allowed_stages(flat, np.array([200]), EvidenceRules())).state
+    assert state.stage[0] not in (INTRODUCTION, NONE)
+    state = TrackerState.empty(1)
+    for d in range(10):
+        state = track(state, intro, 100 + d, TrackerRules(), allowed_stages(flat, np.array([5 + d]), EvidenceRules())).state
+    assert state.stage[0] == INTRODUCTION
