@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from models.interface import HORIZONS, QUANTILES, STAGES, TEXT_DIM
 
-CHANNELS = 5
+CHANNELS = 5  # history channels a network reads by default: clicks, cart adds, cart removes, units, revenue
 UNITS = 3
 SCALE_DAYS = 28  # days of the recent mean that sets a SKU's scale
 WEEK = 7
@@ -46,17 +46,20 @@ class TrendcastNet(nn.Module):
     """
 
     def __init__(self, history_days: int = 56, hidden: int = 128, conv_channels: int = 16, text_dim: int = 16,
-                 recent_funnel: bool = False):
+                 recent_funnel: bool = False, channels: int = CHANNELS):
         super().__init__()
         if history_days % WEEK or history_days < max(SCALE_DAYS, RECENT_DAYS):
             raise ValueError(f"history_days must be a multiple of 7 and at least {SCALE_DAYS}, got {history_days}")
         self.history_days = history_days
+        # the first ``channels`` of a history are read: a network of 5 ignores the
+        # order lines (channel 5) that later feature layouts append
+        self.channels = channels
         self.recent = [0, 1, 2, UNITS] if recent_funnel else [UNITS]
-        self.conv = nn.Conv1d(CHANNELS, conv_channels, kernel_size=WEEK, stride=WEEK)
+        self.conv = nn.Conv1d(channels, conv_channels, kernel_size=WEEK, stride=WEEK)
         self.text_proj = nn.Linear(TEXT_DIM, text_dim)
         self.unknown_text = nn.Parameter(torch.zeros(text_dim))
         # weeks x conv, recent days, 5 levels, funnel flag, 4 sale stats, 7 weekdays, text
-        n_in = (conv_channels * (history_days // WEEK) + RECENT_DAYS * len(self.recent) + CHANNELS + 1 + 4 + WEEK
+        n_in = (conv_channels * (history_days // WEEK) + RECENT_DAYS * len(self.recent) + channels + 1 + 4 + WEEK
                 + text_dim)
         self.trunk = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.quantile_head = nn.Linear(hidden, len(HORIZONS) * len(QUANTILES))
@@ -67,15 +70,17 @@ class TrendcastNet(nn.Module):
                 has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(quantiles, stage_logits, scale)``.
 
-        ``history`` ``(n, 5, history_days)`` daily clicks, cart adds, cart
-        removes, units, revenue; ``age`` ``(n,)`` days since first sale (-1
+        ``history`` ``(n, c, history_days)`` daily clicks, cart adds, cart
+        removes, units, revenue, order lines (``c >= channels``; the first
+        ``channels`` are read); ``age`` ``(n,)`` days since first sale (-1
         never); ``weekday`` ``(n,)`` int64 of the last day; ``text`` ``(n,
         384)``; ``has_text`` ``(n,)`` bool. Returns quantiles ``(n, 3, 3)``
         units over each horizon (p10 <= p50 <= p90), stage logits ``(n,
         4)`` and the units scale ``s`` ``(n,)``.
         """
         n = history.shape[0]
-        scale = 1.0 + history[:, :, -SCALE_DAYS:].mean(dim=2)  # (n, 5)
+        history = history[:, : self.channels]
+        scale = 1.0 + history[:, :, -SCALE_DAYS:].mean(dim=2)  # (n, channels)
         x = torch.log1p(history.clamp(min=0) / scale[:, :, None])
         units = history[:, UNITS]
         weeks = F.relu(self.conv(x)).flatten(1)

@@ -12,7 +12,7 @@ CONFIG = {"history_days": 56, "hidden": 32, "conv_channels": 4, "text_dim": 4}
 
 def _features(n=5, days=56):
     rng = np.random.default_rng(1)
-    hist = rng.poisson(3.0, size=(n, 5, days)).astype(np.float32)
+    hist = rng.poisson(3.0, size=(n, 6, days)).astype(np.float32)
     text = rng.normal(size=(n, 384)).astype(np.float32)
     return build_features(hist, 19_000, np.full(n, 18_900), text / np.linalg.norm(text, axis=1, keepdims=True),
                           np.array([True, False, True, True, False])[:n])

@@ -58,3 +58,19 @@ def test_pinball_loss_is_lowest_at_the_true_quantiles_and_skips_nan_targets():
     exact = torch.tensor([[[1.0, 1.0, 1.0], [7.0, 7.0, 7.0], [0.0, 0.0, 0.0]]])
     assert float(pinball_loss(exact, y, scale)) == 0.0
     assert float(pinball_loss(exact + 1.0, y, scale)) > 0.0
+
+
+def test_a_network_of_five_channels_ignores_the_order_lines_channel():
+    # Histories carry 6 channels (order lines last); a network trained on 5 reads
+    # the first 5 only, so an older checkpoint scores 6-channel features unchanged.
+    torch.manual_seed(0)
+    net = TrendcastNet().eval()
+    history, age, weekday, text, has_text = _inputs(8)
+    lines = torch.cat([history, torch.zeros_like(history[:, :1])], dim=1)
+    other = torch.cat([history, history[:, 3:4] * 7 + 1], dim=1)
+    a, la, _ = net(history, age, weekday, text, has_text)
+    b, lb, _ = net(lines, age, weekday, text, has_text)
+    c, lc, _ = net(other, age, weekday, text, has_text)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a, c, rtol=0, atol=0)
+    torch.testing.assert_close(la, lc, rtol=0, atol=0)
