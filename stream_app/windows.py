@@ -43,7 +43,7 @@ import numpy as np
 from models.stage_tracker import TrackerState
 
 DAY_MS = 86_400_000
-MAGIC = 0x5443_0003  # "TC", layout 3 (2 had no lead days in its ring, 1 no stage tracker)
+MAGIC = 0x5443_0004  # "TC", layout 4 (3 had no order lines, 2 no lead days in its ring, 1 no stage tracker)
 
 # Header fields.
 H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_PENDING_DAY = range(6)

@@ -6,7 +6,7 @@ Christmas closure) and a small simulator run. The events are written to
 event files first; an independent aiokafka producer sends those files'
 events, each topic in file order. Then, per SKU and UTC day:
 
-* the worker's windows (read back from the ``sku-windows-v3`` changelog) equal
+* the worker's windows (read back from the ``sku-windows-v4`` changelog) equal
   ``offline.aggregate_files(files, WorkerRules(...)).window(ring_days)``
   bucket by bucket, every channel (order lines included), revenue to the
   last bit;
