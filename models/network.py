@@ -29,6 +29,7 @@ from models.interface import HORIZONS, QUANTILES, STAGES, TEXT_DIM
 
 CHANNELS = 5  # history channels a network reads by default: clicks, cart adds, cart removes, units, revenue
 UNITS = 3
+ORDER_LINES = 5  # history channel of order lines per day (read by networks of 6 channels)
 SCALE_DAYS = 28  # days of the recent mean that sets a SKU's scale
 WEEK = 7
 RECENT_DAYS = 14  # days the network also sees one by one (weekday pattern, last sales)
@@ -40,7 +41,8 @@ class TrendcastNet(nn.Module):
     Temporal encoder: a causal strided convolution, one output per week of
     history (kernel 7, stride 7), plus the last ``RECENT_DAYS`` days of
     units one by one (with ``recent_funnel`` also of clicks, cart adds and
-    removes: they lead orders by days, so a turn shows there first). Text: the 384-d embedding projected to ``text_dim``,
+    removes: they lead orders by days, so a turn shows there first; with
+    6 ``channels`` also of order lines). Text: the 384-d embedding projected to ``text_dim``,
     a learned "unknown" vector for SKUs without a catalog record. About
     40k multiply-adds per SKU with the defaults.
     """
@@ -55,6 +57,10 @@ class TrendcastNet(nn.Module):
         # order lines (channel 5) that later feature layouts append
         self.channels = channels
         self.recent = [0, 1, 2, UNITS] if recent_funnel else [UNITS]
+        if channels > ORDER_LINES:
+            # how many orders a SKU was on, day by day: one order of 500 units and 50 orders of
+            # 10 are the same units but not the same outlook
+            self.recent.append(ORDER_LINES)
         self.conv = nn.Conv1d(channels, conv_channels, kernel_size=WEEK, stride=WEEK)
         self.text_proj = nn.Linear(TEXT_DIM, text_dim)
         self.unknown_text = nn.Parameter(torch.zeros(text_dim))
@@ -104,6 +110,36 @@ class TrendcastNet(nn.Module):
         rate = torch.cumsum(torch.cat([F.relu(raw[..., :1]), F.softplus(raw[..., 1:])], dim=2), dim=2)
         quantiles = rate * (scale[:, UNITS, None, None] * self.horizons[None, :, None])
         return quantiles, self.stage_head(h), scale[:, UNITS]
+
+
+class TrendcastEnsemble(nn.Module):
+    """``members`` :class:`TrendcastNet` of one configuration, trained from different seeds; outputs averaged.
+
+    Quantiles are averaged level by level (p10 with p10, ...), which keeps
+    them non-crossing; stage probabilities are averaged and returned as
+    their log (logits of the averaged softmax). Averaging a few networks
+    takes the seed's noise out of the median, which is most of WAPE.
+    """
+
+    def __init__(self, members: int = 3, **config):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"an ensemble needs at least 1 member, got {members}")
+        self.nets = nn.ModuleList(TrendcastNet(**config) for _ in range(members))
+        self.history_days = self.nets[0].history_days
+
+    def forward(self, history: torch.Tensor, age: torch.Tensor, weekday: torch.Tensor, text: torch.Tensor,
+                has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`TrendcastNet.forward`: ``(quantiles (n, 3, 3) units, stage logits (n, 4), units scale (n,))``."""
+        outs = [net(history, age, weekday, text, has_text) for net in self.nets]
+        quantiles = torch.stack([o[0] for o in outs]).mean(dim=0)
+        probs = torch.stack([torch.softmax(o[1], dim=1) for o in outs]).mean(dim=0)
+        return quantiles, torch.log(probs.clamp(min=1e-12)), outs[0][2]
+
+
+def build_network(config: dict) -> nn.Module:
+    """The network of a checkpoint's ``config``: an ensemble when it names ``members``, else one net."""
+    return TrendcastEnsemble(**config) if "members" in config else TrendcastNet(**config)
 
 
 def _last_index(mask: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,8 @@ import numpy as np
 from models.interface import TEXT_DIM, FeatureBatch
 from stream_app.windows import CHANNELS, SkuWindow, StateBatch, histories
 
-FEATURE_SPEC_VERSION = 1
+# 2: histories carry order lines per day (channel 5) and the network reads them; 1 had 5 channels
+FEATURE_SPEC_VERSION = 2
 
 
 def build_features(
