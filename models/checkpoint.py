@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from models.interface import HORIZONS, QUANTILES, STAGES
-from models.network import TrendcastNet
+from models.network import build_network
 from stream_app.features import FEATURE_SPEC_VERSION
 
 FORMAT = 1
@@ -25,7 +25,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; ``str`` is one line: what is wrong and how to fix it."""
 
 
-def save_checkpoint(path: str | Path, model: TrendcastNet, config: dict, meta: dict) -> str:
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, meta: dict) -> str:
     """Write ``model`` with its constructor ``config`` and ``meta`` to ``path``; returns the checkpoint id.
 
     The id is ``trendcast-net-<12 hex digits of the weights' hash>``; the
@@ -49,7 +49,7 @@ def read_meta(path: str | Path) -> dict:
     return _read(Path(path))["meta"]
 
 
-def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) -> tuple[TrendcastNet, dict]:
+def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) -> tuple[torch.nn.Module, dict]:
     """``(model on CPU in eval mode, meta)``; :class:`CheckpointError` if the file is missing, corrupt or of another feature spec."""
     path = Path(path)
     blob = _read(path)
@@ -62,7 +62,7 @@ def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) 
         raise CheckpointError(f"checkpoint {meta.get('id', path.name)} has other horizons or stages than this "
                               "trendcast: retrain with `trendcast train`")
     try:
-        model = TrendcastNet(**blob["config"])
+        model = build_network(blob["config"])
         model.load_state_dict(blob["state"])
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit this network ({str(exc).splitlines()[0]}): "

@@ -23,8 +23,9 @@ TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding size
 class FeatureBatch:
     """Model input for ``n`` SKUs.
 
-    ``history``: ``(n, 5, days)`` float32: clicks, cart adds, cart removes,
-    units sold, revenue per day, oldest first. ``days_since_first_sale``:
+    ``history``: ``(n, 6, days)`` float32: clicks, cart adds, cart removes,
+    units sold, revenue (currency units), order lines (order events, whatever
+    their qty) per day, oldest first. ``days_since_first_sale``:
     ``(n,)`` days, -1 when the SKU never sold. ``as_of_weekday``: ``(n,)``
     weekday of the last day (0 = Monday). ``as_of_day``: the last day, days
     since 1970-01-01 UTC (calendar features such as day of year come from it).

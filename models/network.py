@@ -27,8 +27,9 @@ from torch.nn import functional as F
 
 from models.interface import HORIZONS, QUANTILES, STAGES, TEXT_DIM
 
-CHANNELS = 5
+CHANNELS = 5  # history channels a network reads by default: clicks, cart adds, cart removes, units, revenue
 UNITS = 3
+ORDER_LINES = 5  # history channel of order lines per day (read by networks of 6 channels)
 SCALE_DAYS = 28  # days of the recent mean that sets a SKU's scale
 WEEK = 7
 RECENT_DAYS = 14  # days the network also sees one by one (weekday pattern, last sales)
@@ -40,23 +41,31 @@ class TrendcastNet(nn.Module):
     Temporal encoder: a causal strided convolution, one output per week of
     history (kernel 7, stride 7), plus the last ``RECENT_DAYS`` days of
     units one by one (with ``recent_funnel`` also of clicks, cart adds and
-    removes: they lead orders by days, so a turn shows there first). Text: the 384-d embedding projected to ``text_dim``,
+    removes: they lead orders by days, so a turn shows there first; with
+    6 ``channels`` also of order lines). Text: the 384-d embedding projected to ``text_dim``,
     a learned "unknown" vector for SKUs without a catalog record. About
     40k multiply-adds per SKU with the defaults.
     """
 
     def __init__(self, history_days: int = 56, hidden: int = 128, conv_channels: int = 16, text_dim: int = 16,
-                 recent_funnel: bool = False):
+                 recent_funnel: bool = False, channels: int = CHANNELS):
         super().__init__()
         if history_days % WEEK or history_days < max(SCALE_DAYS, RECENT_DAYS):
             raise ValueError(f"history_days must be a multiple of 7 and at least {SCALE_DAYS}, got {history_days}")
         self.history_days = history_days
+        # the first ``channels`` of a history are read: a network of 5 ignores the
+        # order lines (channel 5) that later feature layouts append
+        self.channels = channels
         self.recent = [0, 1, 2, UNITS] if recent_funnel else [UNITS]
-        self.conv = nn.Conv1d(CHANNELS, conv_channels, kernel_size=WEEK, stride=WEEK)
+        if channels > ORDER_LINES:
+            # how many orders a SKU was on, day by day: one order of 500 units and 50 orders of
+            # 10 are the same units but not the same outlook
+            self.recent.append(ORDER_LINES)
+        self.conv = nn.Conv1d(channels, conv_channels, kernel_size=WEEK, stride=WEEK)
         self.text_proj = nn.Linear(TEXT_DIM, text_dim)
         self.unknown_text = nn.Parameter(torch.zeros(text_dim))
         # weeks x conv, recent days, 5 levels, funnel flag, 4 sale stats, 7 weekdays, text
-        n_in = (conv_channels * (history_days // WEEK) + RECENT_DAYS * len(self.recent) + CHANNELS + 1 + 4 + WEEK
+        n_in = (conv_channels * (history_days // WEEK) + RECENT_DAYS * len(self.recent) + channels + 1 + 4 + WEEK
                 + text_dim)
         self.trunk = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.quantile_head = nn.Linear(hidden, len(HORIZONS) * len(QUANTILES))
@@ -67,15 +76,17 @@ class TrendcastNet(nn.Module):
                 has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(quantiles, stage_logits, scale)``.
 
-        ``history`` ``(n, 5, history_days)`` daily clicks, cart adds, cart
-        removes, units, revenue; ``age`` ``(n,)`` days since first sale (-1
+        ``history`` ``(n, c, history_days)`` daily clicks, cart adds, cart
+        removes, units, revenue, order lines (``c >= channels``; the first
+        ``channels`` are read); ``age`` ``(n,)`` days since first sale (-1
         never); ``weekday`` ``(n,)`` int64 of the last day; ``text`` ``(n,
         384)``; ``has_text`` ``(n,)`` bool. Returns quantiles ``(n, 3, 3)``
         units over each horizon (p10 <= p50 <= p90), stage logits ``(n,
         4)`` and the units scale ``s`` ``(n,)``.
         """
         n = history.shape[0]
-        scale = 1.0 + history[:, :, -SCALE_DAYS:].mean(dim=2)  # (n, 5)
+        history = history[:, : self.channels]
+        scale = 1.0 + history[:, :, -SCALE_DAYS:].mean(dim=2)  # (n, channels)
         x = torch.log1p(history.clamp(min=0) / scale[:, :, None])
         units = history[:, UNITS]
         weeks = F.relu(self.conv(x)).flatten(1)
@@ -99,6 +110,36 @@ class TrendcastNet(nn.Module):
         rate = torch.cumsum(torch.cat([F.relu(raw[..., :1]), F.softplus(raw[..., 1:])], dim=2), dim=2)
         quantiles = rate * (scale[:, UNITS, None, None] * self.horizons[None, :, None])
         return quantiles, self.stage_head(h), scale[:, UNITS]
+
+
+class TrendcastEnsemble(nn.Module):
+    """``members`` :class:`TrendcastNet` of one configuration, trained from different seeds; outputs averaged.
+
+    Quantiles are averaged level by level (p10 with p10, ...), which keeps
+    them non-crossing; stage probabilities are averaged and returned as
+    their log (logits of the averaged softmax). Averaging a few networks
+    takes the seed's noise out of the median, which is most of WAPE.
+    """
+
+    def __init__(self, members: int = 3, **config):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"an ensemble needs at least 1 member, got {members}")
+        self.nets = nn.ModuleList(TrendcastNet(**config) for _ in range(members))
+        self.history_days = self.nets[0].history_days
+
+    def forward(self, history: torch.Tensor, age: torch.Tensor, weekday: torch.Tensor, text: torch.Tensor,
+                has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`TrendcastNet.forward`: ``(quantiles (n, 3, 3) units, stage logits (n, 4), units scale (n,))``."""
+        outs = [net(history, age, weekday, text, has_text) for net in self.nets]
+        quantiles = torch.stack([o[0] for o in outs]).mean(dim=0)
+        probs = torch.stack([torch.softmax(o[1], dim=1) for o in outs]).mean(dim=0)
+        return quantiles, torch.log(probs.clamp(min=1e-12)), outs[0][2]
+
+
+def build_network(config: dict) -> nn.Module:
+    """The network of a checkpoint's ``config``: an ensemble when it names ``members``, else one net."""
+    return TrendcastEnsemble(**config) if "members" in config else TrendcastNet(**config)
 
 
 def _last_index(mask: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The neural forecaster: owns the device, inference mode and numpy <-> torch for :class:`TrendcastNet`."""
+"""The neural forecaster: owns the device, inference mode and numpy <-> torch for the network (or ensemble)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint
 from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch
-from models.network import TrendcastNet
+from models.network import TrendcastEnsemble, TrendcastNet
 from models.text import pick_device
 from stream_app.features import FEATURE_SPEC_VERSION
 
@@ -31,7 +31,8 @@ class NeuralForecaster:
 
     name = "trendcast-net"
 
-    def __init__(self, model: TrendcastNet, version: str, device: str = "auto", meta: dict | None = None) -> None:
+    def __init__(self, model: TrendcastNet | TrendcastEnsemble, version: str, device: str = "auto",
+                 meta: dict | None = None) -> None:
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.version = version

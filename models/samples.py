@@ -27,8 +27,9 @@ FUNNEL = slice(0, 3)  # clicks, cart adds, cart removes
 class Panel:
     """Every SKU's daily series on one calendar.
 
-    ``values``: ``(n_skus, 5, n_days)`` float32 clicks, cart adds, cart
-    removes, units sold, revenue per UTC day; ``values[..., 0]`` is day
+    ``values``: ``(n_skus, 6, n_days)`` float32 clicks, cart adds, cart
+    removes, units sold, revenue (currency units), order lines per UTC day
+    (the worker's history channels); ``values[..., 0]`` is day
     ``first_day`` (days since 1970-01-01). ``first_sale_day``: ``(n_skus,)``
     day of each SKU's first sale, -1 for none. ``text``/``has_text``:
     product-text embeddings (zero rows where there is no catalog record).
@@ -84,10 +85,10 @@ def panel_until(panel: Panel, day: int) -> Panel:
 
 
 def history_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> np.ndarray:
-    """``(n, 5, history_days)`` float32 days ``origin_day - history_days + 1 .. origin_day``; zeros outside the panel."""
+    """``(n, 6, history_days)`` float32 days ``origin_day - history_days + 1 .. origin_day``; zeros outside the panel."""
     values = panel.values if rows is None else panel.values[rows]
-    n, _, n_days = values.shape
-    out = np.zeros((n, 5, history_days), dtype=np.float32)
+    n, channels, n_days = values.shape
+    out = np.zeros((n, channels, history_days), dtype=np.float32)
     start = origin_day - history_days + 1 - panel.first_day  # panel index of out[..., 0]
     lo, hi = max(start, 0), min(start + history_days, n_days)
     if hi > lo:

@@ -7,14 +7,14 @@ validation metrics out; ``on_epoch`` reports progress (the CLI draws it).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from models.interface import HORIZONS, STAGES
-from models.network import UNITS, TrendcastNet, pinball_loss
+from models.network import UNITS, TrendcastEnsemble, TrendcastNet, pinball_loss
 from models.trainset import Samples
 
 H7 = HORIZONS.index(7)
@@ -31,6 +31,8 @@ class TrainConfig:
     of the labelling rule (real data), which are a guess read off a noisy
     curve, not a truth: at full weight their cross-entropy dominates the
     validation loss and stops training before the forecasts have learnt.
+    ``members``: networks trained from seeds ``seed, seed + 1, ...`` and
+    averaged (:class:`~models.network.TrendcastEnsemble`); 1 is one network.
     """
 
     epochs: int = 30
@@ -42,8 +44,9 @@ class TrainConfig:
     weight_power: float = 0.5
     stage_weight: float = 0.5
     rule_stage_weight: float = 0.1
+    members: int = 1
     model: dict = field(default_factory=lambda: {"history_days": 56, "hidden": 128, "conv_channels": 16,
-                                                 "text_dim": 16, "recent_funnel": True})
+                                                 "text_dim": 16, "recent_funnel": True, "channels": 6})
 
 
 def tensors(s: Samples, idx: np.ndarray | slice = slice(None)) -> tuple[torch.Tensor, ...]:
@@ -137,6 +140,33 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
             break
     model.load_state_dict(best_state)
     return model.eval(), {"epochs": history, "best_valid_loss": best, "config": asdict(cfg)}
+
+
+def train_members(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
+                  on_epoch=None) -> tuple[TrendcastNet | TrendcastEnsemble, dict, dict]:
+    """:func:`train` ``cfg.members`` times (seeds ``cfg.seed + i``); ``(network, history, network config)``.
+
+    One member is a plain :class:`TrendcastNet` (config ``cfg.model``);
+    more are a :class:`TrendcastEnsemble` (config with ``members``), each
+    member stopped early on its own. ``history["members"]`` holds each
+    member's epochs; ``on_epoch(member, epoch, train_loss, valid_loss, best)``.
+    """
+    if cfg.members <= 1:
+        model, history = train(train_sets, valid_sets, cfg, on_epoch=lambda *a: on_epoch and on_epoch(0, *a))
+        return model, history, dict(cfg.model)
+    nets, runs = [], []
+    for i in range(cfg.members):
+        net, run = train(train_sets, valid_sets, replace(cfg, seed=cfg.seed + i),
+                         on_epoch=lambda *a, i=i: on_epoch and on_epoch(i, *a))
+        nets.append(net)
+        runs.append(run["epochs"])
+    config = {**cfg.model, "members": cfg.members}
+    ensemble = TrendcastEnsemble(**config)
+    for slot, net in zip(ensemble.nets, nets):
+        slot.load_state_dict(net.state_dict())
+    history = {"epochs": runs[0], "members": runs, "best_valid_loss": validation_loss(ensemble, valid_sets, cfg),
+               "config": asdict(cfg)}
+    return ensemble.eval(), history, config
 
 
 def wape(y: np.ndarray, p50: np.ndarray) -> float:

@@ -34,7 +34,7 @@ from stream_app.ticks import OutcomeStats, TickTools, run_tick
 log = logging.getLogger("trendcast")
 
 # Table names become changelog topic names: version them with the layout.
-WINDOWS_TABLE = "sku-windows-v3"
+WINDOWS_TABLE = "sku-windows-v4"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
 EMBEDDINGS_TABLE = "sku-embeddings-v1"

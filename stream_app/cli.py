@@ -285,6 +285,8 @@ def train(
     batch_size: int = typer.Option(2048, min=16, help="Samples per Adam step."),
     lr: float = typer.Option(3e-3, min=1e-6, help="Adam learning rate."),
     patience: int = typer.Option(4, min=1, help="Epochs without a better validation loss before stopping."),
+    members: int = typer.Option(1, min=1, help="Networks to train from seeds SEED, SEED+1, ... and average "
+                                               "(one checkpoint)."),
     text_cache: Optional[Path] = typer.Option(None, help="Folder to cache product-text embeddings in."),
     device: str = typer.Option("auto", help="Text-encoder device: auto (cuda when available), cpu, cuda."),
 ) -> None:
@@ -295,7 +297,7 @@ def train(
         req = TrainRequest(data=list(data), source=source, out=out, train_until=day_of(train_until, "--train-until"),
                            valid_until=day_of(valid_until, "--valid-until"), every=every, text_cache=text_cache,
                            device=device, overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size,
-                                                     "lr": lr, "patience": patience},
+                                                     "lr": lr, "patience": patience, "members": members},
                            command=" ".join(["trendcast", *sys.argv[1:]]))
         for line in run_train(req, progress=sys.stderr.isatty()):
             typer.echo(line)

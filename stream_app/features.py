@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import TEXT_DIM, FeatureBatch
-from stream_app.windows import SkuWindow, StateBatch, histories
+from stream_app.windows import CHANNELS, SkuWindow, StateBatch, histories
 
-FEATURE_SPEC_VERSION = 1
+# 2: histories carry order lines per day (channel 5) and the network reads them; 1 had 5 channels
+FEATURE_SPEC_VERSION = 2
 
 
 def build_features(
@@ -24,15 +25,16 @@ def build_features(
 ) -> FeatureBatch:
     """Features for ``n`` SKUs at the end of day ``as_of_day`` (days since 1970-01-01 UTC).
 
-    ``history``: ``(n, 5, days)`` daily clicks, cart adds, cart removes, units
-    sold and revenue, oldest first, ending at ``as_of_day``.
+    ``history``: ``(n, 6, days)`` daily clicks, cart adds, cart removes, units
+    sold, revenue (currency units) and order lines (order events), oldest
+    first, ending at ``as_of_day`` (:data:`stream_app.windows.CHANNELS`).
     ``first_sale_day``: ``(n,)`` day index of each SKU's first sale, or -1.
     ``text``/``has_text``: ``(n, TEXT_DIM)`` product-text embeddings and which
     rows are real; both omitted means no SKU has a catalog record.
     """
     history = np.asarray(history, dtype=np.float32)
-    if history.ndim != 3 or history.shape[1] != 5:
-        raise ValueError(f"history must have shape (n, 5, days), got {history.shape}")
+    if history.ndim != 3 or history.shape[1] != len(CHANNELS):
+        raise ValueError(f"history must have shape (n, {len(CHANNELS)}, days), got {history.shape}")
     first = np.asarray(first_sale_day, dtype=np.int64)
     age = np.where(first >= 0, as_of_day - first, -1).astype(np.float32)
     # 1970-01-01 was a Thursday: weekday 0 = Monday.

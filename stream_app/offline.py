@@ -2,7 +2,8 @@
 
 Training and evaluation read the same numbers the worker keeps in its
 windows (:mod:`stream_app.windows`): per SKU and UTC day, clicks, cart adds,
-cart removes (units), units sold and revenue (currency units). The rules are
+cart removes (units), units sold, revenue (currency units) and order lines
+(order events, whatever their qty). The rules are
 the worker's, not a copy of them:
 
 * every event is decoded and validated by the worker's own decoder
@@ -38,9 +39,9 @@ from stream_app.decode import KINDS, Invalid, decode
 from stream_app.eventfiles import event_files, read_lines
 from stream_app.partitioning import partition_for
 from stream_app.sequence import decide_queue, settle_queue
-from stream_app.windows import CHANNELS, DAY_MS, event_id_hash
+from stream_app.windows import CHANNELS, COUNT_ROWS, DAY_MS, ORDER_LINES_ROW, REVENUE, event_id_hash
 
-COUNT_CHANNELS = CHANNELS[:4]  # clicks, cart_adds, cart_removes, units
+COUNT_CHANNELS = tuple(CHANNELS[ch] for ch in COUNT_ROWS)  # clicks, cart_adds, cart_removes, units, order_lines
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class DailySeries:
     """Daily per-SKU series in long form: one row per SKU and day with at least one event.
 
     Rows are sorted by SKU, then day. ``sku`` indexes ``skus``; ``day`` is days
-    since 1970-01-01 UTC; ``counts`` is ``(n, 4)`` int64 (clicks, cart adds,
-    cart removes, units); ``revenue`` ``(n,)`` float64, summed in each
+    since 1970-01-01 UTC; ``counts`` is ``(n, 5)`` int64 (clicks, cart adds,
+    cart removes, units, order lines: the worker's counts ring rows,
+    :data:`COUNT_CHANNELS`); ``revenue`` ``(n,)`` float64, summed in each
     topic's file order like the worker does; ``dropped`` counts the events
     not counted, by reason.
     """
@@ -87,28 +89,36 @@ class DailySeries:
         return DailySeries(self.skus, self.sku[keep], self.day[keep], self.counts[keep], self.revenue[keep],
                            self.dropped)
 
-    def rows(self) -> dict[tuple[str, int], tuple[int, int, int, int, float]]:
-        """``{(sku, day): (clicks, cart adds, cart removes, units, revenue)}`` for exact comparisons."""
-        return {(self.skus[s], int(d)): (*(int(x) for x in c), float(r))
+    def rows(self) -> dict[tuple[str, int], tuple[int, int, int, int, float, int]]:
+        """``{(sku, day): (clicks, cart adds, cart removes, units, revenue, order lines)}`` for exact comparisons.
+
+        The channels in the order of a worker history (:data:`stream_app.windows.CHANNELS`).
+        """
+        lines = ORDER_LINES_ROW
+        return {(self.skus[s], int(d)): (*(int(x) for x in c[:lines]), float(r), int(c[lines]))
                 for s, d, c, r in zip(self.sku, self.day, self.counts, self.revenue)}
 
     def totals(self) -> dict[str, dict[str, float]]:
         """Per SKU, each channel summed over all rows (like :meth:`SkuWindow.totals`)."""
-        counts = np.zeros((len(self.skus), 4), dtype=np.int64)
+        counts = np.zeros((len(self.skus), len(COUNT_ROWS)), dtype=np.int64)
         np.add.at(counts, self.sku, self.counts)
         revenue = np.zeros(len(self.skus))
         np.add.at(revenue, self.sku, self.revenue)
-        return {s: {**dict(zip(COUNT_CHANNELS, map(int, counts[i]))), "revenue": float(revenue[i])}
-                for i, s in enumerate(self.skus)}
+        out = {}
+        for i, s in enumerate(self.skus):
+            t = {**dict(zip(COUNT_CHANNELS, map(int, counts[i]))), "revenue": float(revenue[i])}
+            out[s] = {name: t[name] for name in CHANNELS}
+        return out
 
     def dense(self, first_day: int, last_day: int) -> np.ndarray:
-        """``(n_skus, 5, days)`` float64 array for days ``first_day..last_day`` (inclusive), zeros filled in."""
+        """``(n_skus, 6, days)`` float64 array (channels of :data:`stream_app.windows.CHANNELS`) for days
+        ``first_day..last_day`` (inclusive), zeros filled in."""
         n_days = last_day - first_day + 1
-        out = np.zeros((len(self.skus), 5, n_days))
+        out = np.zeros((len(self.skus), len(CHANNELS), n_days))
         inside = (self.day >= first_day) & (self.day <= last_day)
         s, d = self.sku[inside], self.day[inside] - first_day
-        out[s, :4, d] = self.counts[inside]
-        out[s, 4, d] = self.revenue[inside]
+        out[s[:, None], np.array(COUNT_ROWS)[None, :], d[:, None]] = self.counts[inside]
+        out[s, REVENUE, d] = self.revenue[inside]
         return out
 
 
@@ -241,13 +251,15 @@ def _group(skus: list, days: list, codes: list, qtys: list, revenue: list, dropp
     """Sum the events' contributions per (SKU, day), in input order (so float sums match the worker's)."""
     if not skus:
         empty = np.zeros(0, dtype=np.int64)
-        return DailySeries((), empty, empty, np.zeros((0, 4), dtype=np.int64), np.zeros(0), dropped)
+        return DailySeries((), empty, empty, np.zeros((0, len(COUNT_ROWS)), dtype=np.int64), np.zeros(0), dropped)
     names, sku_idx = np.unique(np.array(skus, dtype=object), return_inverse=True)
     day = np.array(days, dtype=np.int64)
     span = int(day.max() - day.min()) + 1
     keys, row = np.unique(sku_idx * span + (day - day.min()), return_inverse=True)
-    counts = np.zeros((len(keys), 4), dtype=np.int64)
-    np.add.at(counts, (row, np.array(codes)), np.array(qtys, dtype=np.int64))
+    codes = np.array(codes)
+    counts = np.zeros((len(keys), len(COUNT_ROWS)), dtype=np.int64)
+    np.add.at(counts, (row, codes), np.array(qtys, dtype=np.int64))
+    np.add.at(counts[:, ORDER_LINES_ROW], row[codes == 3], 1)  # each order event is one line
     rev = np.zeros(len(keys))
     np.add.at(rev, row, np.array(revenue, dtype=np.float64))
     return DailySeries(tuple(str(s) for s in names), keys // span, keys % span + day.min(), counts, rev, dropped)

@@ -68,7 +68,7 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
     from models.checkpoint import save_checkpoint
     from models.text import TextEncoder
     from models.trainset import build_samples, fingerprint, load_dataset, split_days
-    from models.training import TrainConfig, train, validation_metrics
+    from models.training import TrainConfig, train_members, validation_metrics
 
     check(req)
     start = time.perf_counter()
@@ -96,19 +96,21 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress) as bar:
         task = bar.add_task("train", total=cfg.epochs, info="")
 
-        def on_epoch(epoch, train_loss, valid_loss, best):
-            bar.update(task, completed=epoch, info=f"train {train_loss:.4f} valid {valid_loss:.4f} best {best:.4f}")
+        def on_epoch(member, epoch, train_loss, valid_loss, best):
+            bar.update(task, completed=epoch, info=f"member {member + 1}/{cfg.members} train {train_loss:.4f} "
+                                                   f"valid {valid_loss:.4f} best {best:.4f}")
 
-        model, history = train(train_sets, valid_sets, cfg, on_epoch=on_epoch)
+        model, history, config = train_members(train_sets, valid_sets, cfg, on_epoch=on_epoch)
     metrics = {d.name: validation_metrics(model, v) for d, v in zip(datasets, valid_sets)}
     meta = {"data_fingerprint": fingerprint(datasets), "datasets": splits, "metrics": metrics,
             "training": {**history, "seconds": round(time.perf_counter() - start, 1),
                          "data_seconds": round(prep_s, 1)},
             "command": req.command, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    cid = save_checkpoint(req.out, model, cfg.model, meta)
+    cid = save_checkpoint(req.out, model, config, meta)
     req.out.with_suffix(".json").write_text(json.dumps({**meta, "id": cid}, indent=1) + "\n")
+    epochs = sum(len(run) for run in history.get("members", [history["epochs"]]))
     lines = [f"wrote {req.out} ({req.out.stat().st_size / 1e6:.2f} MB, {cid}) after "
-             f"{len(history['epochs'])} epochs in {time.perf_counter() - start:.0f} s"]
+             f"{epochs} epochs in {time.perf_counter() - start:.0f} s"]
     for name, m in metrics.items():
         f1 = m["stage_macro_f1"]
         lines.append(f"{name} validation ({splits[name]['train_until']} .. {splits[name]['valid_until']}): "

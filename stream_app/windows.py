@@ -10,7 +10,7 @@ so a forecast's history is the same whether the day closed in real time or
 in a fast replay. It is stored, LZ4-compressed, as the value of a plain changelog
 table. A compact value instead of Faust's windowed tables avoids their leaks
 and lost windows across rebalances (faust-streaming #385, #193). Raw it is
-~1.6 KB; most buckets of most SKUs are zero, so compressed it rests in
+~1.9 KB; most buckets of most SKUs are zero, so compressed it rests in
 ~170-400 bytes, in memory and in the changelog, and is decompressed (~1 µs)
 only while a batch touches it.
 
@@ -25,7 +25,9 @@ describes.
 Layout (little-endian, native sizes):
 
 * header: ``int64[HEADER_FIELDS]`` (see the ``H_*`` indices)
-* counts: ``uint32[4, ring_days]``: clicks, cart adds, cart removes, units
+* counts: ``uint32[5, ring_days]``: clicks, cart adds, cart removes, units,
+  order lines (one per order event, whatever its qty: how many orders a
+  SKU was on, a strong signal for intermittent SKUs beside their units)
 * revenue: ``float64[ring_days]`` (currency units)
 * event ids: ``uint64[dedup_ids]`` (0 = empty slot)
 """
@@ -41,7 +43,7 @@ import numpy as np
 from models.stage_tracker import TrackerState
 
 DAY_MS = 86_400_000
-MAGIC = 0x5443_0003  # "TC", layout 3 (2 had no lead days in its ring, 1 no stage tracker)
+MAGIC = 0x5443_0004  # "TC", layout 4 (3 had no order lines, 2 no lead days in its ring, 1 no stage tracker)
 
 # Header fields.
 H_MAGIC, H_PARTITION, H_HEAD_DAY, H_FORECAST_DAY, H_STAGE, H_PENDING_DAY = range(6)
@@ -54,9 +56,15 @@ PROB_SCALE = 65_535  # smoothed stage probabilities: four uint16 in one header f
 SUPPORT_SCALE = 1_000_000
 NO_DAY = -(1 << 62)
 
-# Channels of the counts ring, and of :meth:`SkuWindow.series` (which adds revenue).
-CLICKS, CART_ADDS, CART_REMOVES, UNITS, REVENUE = range(5)
-CHANNELS = ("clicks", "cart_adds", "cart_removes", "units", "revenue")
+# Channels of :meth:`SkuWindow.series` and :meth:`StateBatch.histories` (in this order).
+CLICKS, CART_ADDS, CART_REMOVES, UNITS, REVENUE, ORDER_LINES = range(6)
+CHANNELS = ("clicks", "cart_adds", "cart_removes", "units", "revenue", "order_lines")
+# Rows of the counts ring: every channel but revenue (float64, a ring of its own).
+# Order lines come after revenue in a history (channels 0-4 kept their index
+# when they were added) but are the counts ring's row 4.
+COUNT_ROWS = (CLICKS, CART_ADDS, CART_REMOVES, UNITS, ORDER_LINES)
+ORDER_LINES_ROW = COUNT_ROWS.index(ORDER_LINES)
+N_COUNTS = len(COUNT_ROWS)
 
 # Event kinds, in the order of the source topics.
 KIND_CLICK, KIND_CART, KIND_ORDER = range(3)
@@ -93,7 +101,7 @@ class WindowSpec:
     def __post_init__(self) -> None:
         ring = self.history_days + self.lead_days
         counts = HEADER_FIELDS * 8
-        revenue = counts + 4 * 4 * ring
+        revenue = counts + 4 * N_COUNTS * ring
         ids = revenue + 8 * ring
         for name, value in (("ring_days", ring), ("counts_offset", counts), ("revenue_offset", revenue),
                             ("ids_offset", ids), ("nbytes", ids + 8 * self.dedup_ids)):
@@ -213,6 +221,7 @@ class SkuWindow:
             self.counts[(CART_REMOVES if remove else CART_ADDS) * n + slot] += qty
         else:
             self.counts[UNITS * n + slot] += qty
+            self.counts[ORDER_LINES_ROW * n + slot] += 1
             self.revenue[slot] += revenue
             if h[H_FIRST_SALE_DAY] == NO_DAY or day < h[H_FIRST_SALE_DAY]:
                 h[H_FIRST_SALE_DAY] = day
@@ -232,7 +241,7 @@ class SkuWindow:
         counts, revenue = self.counts, self.revenue
         for d in range(head + 1, day + 1):
             slot = d % n
-            for ch in range(4):
+            for ch in range(N_COUNTS):
                 counts[ch * n + slot] = 0
             revenue[slot] = 0.0
 
@@ -240,8 +249,8 @@ class SkuWindow:
     def series(self, as_of_day: int) -> np.ndarray:
         """Daily history ending at ``as_of_day`` (inclusive), oldest first.
 
-        Shape ``(5, history_days)``: clicks, cart adds, cart removes, units sold,
-        revenue, per day. Days with no events, or outside the window, are 0.
+        Shape ``(6, history_days)``: clicks, cart adds, cart removes, units sold,
+        revenue (currency units), order lines, per day. Days with no events, or outside the window, are 0.
         """
         return histories([self.buf], self.spec, as_of_day)[0][0]
 
@@ -287,21 +296,17 @@ class SkuWindow:
         counts, revenue = self.counts, self.revenue
         for d in range(max(after + 1, head - n + 1), head + 1):
             slot = d % n
-            if revenue[slot] or any(counts[ch * n + slot] for ch in range(4)):
+            if revenue[slot] or any(counts[ch * n + slot] for ch in range(N_COUNTS)):
                 return d
         return NO_DAY
 
     def totals(self) -> dict[str, float]:
         """Sums over the buckets currently in the ring (for checks and the CLI)."""
         n = self.spec.ring_days
-        counts = np.frombuffer(self.counts, dtype=np.uint32).reshape(4, n).sum(axis=1)
-        return {
-            "clicks": int(counts[CLICKS]),
-            "cart_adds": int(counts[CART_ADDS]),
-            "cart_removes": int(counts[CART_REMOVES]),
-            "units": int(counts[UNITS]),
-            "revenue": float(np.frombuffer(self.revenue, dtype=np.float64).sum()),
-        }
+        counts = np.frombuffer(self.counts, dtype=np.uint32).reshape(N_COUNTS, n).sum(axis=1)
+        out = {CHANNELS[ch]: int(total) for ch, total in zip(COUNT_ROWS, counts)}
+        out["revenue"] = float(np.frombuffer(self.revenue, dtype=np.float64).sum())
+        return {name: out[name] for name in CHANNELS}
 
 
 def histories(raws: list, spec: WindowSpec, as_of_day: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +329,7 @@ class StateBatch:
         m = np.frombuffer(raw, dtype=np.uint8).reshape(n, spec.nbytes)
         self.matrix = m
         self.header = m[:, : spec.counts_offset].view(np.int64)
-        self.counts = m[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, 4, spec.ring_days)
+        self.counts = m[:, spec.counts_offset : spec.revenue_offset].view(np.uint32).reshape(n, N_COUNTS, spec.ring_days)
         self.revenue = m[:, spec.revenue_offset : spec.ids_offset].view(np.float64)
 
     @classmethod
@@ -339,7 +344,7 @@ class StateBatch:
         """Daily histories ending at ``as_of_day`` and first-sale days.
 
         Returns ``(history, first_sale_day)``: ``history`` has shape
-        ``(n, 5, history_days)`` float32 (as :meth:`SkuWindow.series`), and
+        ``(n, 6, history_days)`` float32 (as :meth:`SkuWindow.series`), and
         ``first_sale_day`` shape ``(n,)``, -1 for SKUs that never sold. The
         ring slot of a day is the same for every SKU; only the valid range
         differs, so this is one gather and one mask.
@@ -349,9 +354,10 @@ class StateBatch:
         slots = days % ring
         head = self.header[:, H_HEAD_DAY : H_HEAD_DAY + 1]
         valid = (days[None, :] <= head) & (days[None, :] > head - ring)
-        out = np.empty((n, 5, h), dtype=np.float32)
-        out[:, :4] = self.counts[:, :, slots]
-        out[:, 4] = self.revenue[:, slots]
+        out = np.empty((n, len(CHANNELS), h), dtype=np.float32)
+        out[:, :ORDER_LINES_ROW] = self.counts[:, :ORDER_LINES_ROW, slots]
+        out[:, REVENUE] = self.revenue[:, slots]
+        out[:, ORDER_LINES] = self.counts[:, ORDER_LINES_ROW, slots]
         out *= valid[:, None, :]
         first = self.header[:, H_FIRST_SALE_DAY]
         return out, np.where(first == NO_DAY, -1, first)

@@ -26,7 +26,7 @@ plain=(
 # The inventory topic is optional: created only when the worker is told to read one.
 if [ -n "${TRENDCAST_TOPIC_INVENTORY:-}" ]; then plain+=("$TRENDCAST_TOPIC_INVENTORY"); fi
 compacted=(
-  "${TRENDCAST_APP_ID}-sku-windows-v3-changelog"
+  "${TRENDCAST_APP_ID}-sku-windows-v4-changelog"
   "${TRENDCAST_APP_ID}-sku-catalog-v1-changelog"
   "${TRENDCAST_APP_ID}-partition-learning-v1-changelog"
   "${TRENDCAST_APP_ID}-sku-embeddings-v1-changelog"

@@ -52,7 +52,7 @@ class Run:
 
     @property
     def windows_changelog(self) -> str:
-        return f"{self.settings.app_id}-sku-windows-v3-changelog"
+        return f"{self.settings.app_id}-sku-windows-v4-changelog"
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""

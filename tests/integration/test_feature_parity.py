@@ -48,7 +48,8 @@ def test_features_from_the_stream_equal_features_built_offline(make_run, tmp_pat
     online = features_from_windows([windows[s] for s in skus], as_of)
     offline = features_at(panel, as_of, run.settings.history_days, rows=np.array([panel.skus.index(s) for s in skus]))
 
-    assert online.history.any()
+    assert online.history.any() and online.history.shape[1] == 6
+    assert online.history[:, 5].any()  # order lines: the same on both sides, and not all zero
     np.testing.assert_array_equal(online.history, offline.history)
     np.testing.assert_array_equal(online.days_since_first_sale, offline.days_since_first_sale)
     np.testing.assert_array_equal(online.as_of_weekday, offline.as_of_weekday)

@@ -6,9 +6,10 @@ Christmas closure) and a small simulator run. The events are written to
 event files first; an independent aiokafka producer sends those files'
 events, each topic in file order. Then, per SKU and UTC day:
 
-* the worker's windows (read back from the ``sku-windows-v3`` changelog) equal
+* the worker's windows (read back from the ``sku-windows-v4`` changelog) equal
   ``offline.aggregate_files(files, WorkerRules(...)).window(ring_days)``
-  bucket by bucket, revenue to the last bit;
+  bucket by bucket, every channel (order lines included), revenue to the
+  last bit;
 * a plain group-by over the files' JSON lines, written here and sharing no
   code with the worker or the offline module, equals the worker's totals
   plus the events the worker dead-lettered: nothing lost, nothing counted twice.
@@ -30,10 +31,10 @@ from kafka_helpers import produce, read_topic, wait_for
 
 from stream_app.datacli import worker_rules
 from stream_app.eventfiles import TopicFiles, event_files, merged, read_lines
-from stream_app.offline import COUNT_CHANNELS, aggregate_files
+from stream_app.offline import aggregate_files
 from stream_app.replay import UciOnlineRetail
 from stream_app.sim import Simulator, write_simulation
-from stream_app.windows import DAY_MS, H_HEAD_DAY, NO_DAY, WindowSpec
+from stream_app.windows import CHANNELS, DAY_MS, H_HEAD_DAY, NO_DAY, ORDER_LINES_ROW, WindowSpec
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def sim_files(folder: Path) -> Path:
 
 
 def held_buckets(run) -> dict[tuple[str, int], tuple]:
-    """``{(sku, day): (clicks, adds, removes, units, revenue)}`` of every non-empty bucket the worker holds."""
+    """``{(sku, day): (clicks, adds, removes, units, revenue, order lines)}`` of every non-empty bucket the worker holds."""
     spec = WindowSpec(run.settings.history_days, run.settings.dedup_ids_per_sku)
     latest = {m.key: m.value for m in read_topic(run.bootstrap, run.windows_changelog)}
     n = spec.ring_days
@@ -64,15 +65,16 @@ def held_buckets(run) -> dict[tuple[str, int], tuple]:
             continue  # only dead-lettered events so far: an empty state
         for day in range(head - n + 1, head + 1):
             slot = day % n
-            bucket = (*(int(w.counts[ch * n + slot]) for ch in range(4)), float(w.revenue[slot]))
+            bucket = (*(int(w.counts[ch * n + slot]) for ch in range(ORDER_LINES_ROW)), float(w.revenue[slot]),
+                      int(w.counts[ORDER_LINES_ROW * n + slot]))
             if any(bucket):
                 out[key.decode(), day] = bucket
     return out
 
 
 def plain_totals(folder: Path) -> dict[str, list]:
-    """Per SKU [clicks, cart adds, cart removes, units, revenue] straight from the JSON lines."""
-    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    """Per SKU [clicks, cart adds, cart removes, units, revenue, order lines] straight from the JSON lines."""
+    totals: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     for kind, raw in (x for p in event_files(folder).values() for x in read_lines(p)):
         e = orjson.loads(raw)
         t = totals[e.get("sku")]
@@ -83,6 +85,7 @@ def plain_totals(folder: Path) -> dict[str, list]:
         elif kind == "orders":
             t[3] += e["qty"]
             t[4] += e["qty"] * e["unit_price"]
+            t[5] += 1
     return {sku: t for sku, t in totals.items() if any(t)}
 
 
@@ -126,13 +129,14 @@ def test_worker_windows_equal_offline_aggregation(make_run, tmp_path, make_files
         if kind == "orders":
             t[3] -= e["qty"]
             t[4] -= e["qty"] * e["unit_price"]
+            t[5] -= 1
         else:
             t[0 if kind == "clicks" else 1 if e["action"] == "add" else 2] -= 1 if kind == "clicks" else e["qty"]
-    held = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    held = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     for (sku, _), bucket in held_buckets(run).items():
         held[sku] = [a + b for a, b in zip(held[sku], bucket)]
     plain = {s: t for s, t in plain.items() if any(t[:4])}
     assert set(held) == set(plain)
     for sku, t in plain.items():
-        assert held[sku][:4] == t[:4], (sku, dict(zip(COUNT_CHANNELS, held[sku])), t)
+        assert held[sku][:4] == t[:4] and held[sku][5] == t[5], (sku, dict(zip(CHANNELS, held[sku])), t)
         assert math.isclose(held[sku][4], t[4], rel_tol=1e-9, abs_tol=1e-6), (sku, held[sku][4], t[4])

@@ -12,7 +12,7 @@ CONFIG = {"history_days": 56, "hidden": 32, "conv_channels": 4, "text_dim": 4}
 
 def _features(n=5, days=56):
     rng = np.random.default_rng(1)
-    hist = rng.poisson(3.0, size=(n, 5, days)).astype(np.float32)
+    hist = rng.poisson(3.0, size=(n, 6, days)).astype(np.float32)
     text = rng.normal(size=(n, 384)).astype(np.float32)
     return build_features(hist, 19_000, np.full(n, 18_900), text / np.linalg.norm(text, axis=1, keepdims=True),
                           np.array([True, False, True, True, False])[:n])
@@ -66,3 +66,20 @@ def test_the_default_checkpoint_loads_and_is_small():
     f = load_forecaster(device="cpu")
     q = f.predict(_features()).quantiles
     assert np.all(np.isfinite(q)) and np.all(np.diff(q, axis=2) >= 0)
+
+
+def test_an_ensemble_round_trips_as_one_checkpoint(tmp_path):
+    from models.network import TrendcastEnsemble
+
+    torch.manual_seed(4)
+    config = {**CONFIG, "channels": 6, "members": 3}
+    ens = TrendcastEnsemble(**config).eval()
+    save_checkpoint(tmp_path / "e.pt", ens, config, {})
+    f = load_forecaster(tmp_path / "e.pt", device="cpu")
+    assert isinstance(f.model, TrendcastEnsemble) and len(f.model.nets) == 3
+    fb = _features()
+    with torch.inference_mode():
+        expected, _, _ = ens(torch.from_numpy(fb.history), torch.from_numpy(fb.days_since_first_sale),
+                             torch.from_numpy(fb.as_of_weekday), torch.from_numpy(fb.text),
+                             torch.from_numpy(fb.has_text))
+    np.testing.assert_allclose(f.predict(fb).quantiles, expected.numpy(), rtol=1e-6)

@@ -109,7 +109,7 @@ def test_calibration_recovers_coverage_after_a_doubling_that_the_model_ignores()
     n, n_days, shift, first = 60, 120, 70, 19_000
     rng = np.random.default_rng(1)
     rate = np.where(np.arange(n_days) >= shift, 8.0, 4.0)
-    values = np.zeros((n, 5, n_days), np.float32)
+    values = np.zeros((n, 6, n_days), np.float32)
     values[:, 3] = rng.poisson(rate, (n, n_days))
     panel = Panel(values, [f"s{i}" for i in range(n)], first, np.full(n, first), np.zeros((n, TEXT_DIM), np.float32),
                   np.zeros(n, bool), False)

@@ -14,7 +14,7 @@ WEEKS = [3, 0, 5, 1, 8, 2, 0, 4]  # oldest first; the last ends on the origin da
 
 
 def _features(units: np.ndarray, day: int = D0 + 100):
-    hist = np.zeros((len(units), 5, units.shape[1]), dtype=np.float32)
+    hist = np.zeros((len(units), 6, units.shape[1]), dtype=np.float32)
     hist[:, 3] = units
     return build_features(hist, day, np.full(len(units), day - 200))
 

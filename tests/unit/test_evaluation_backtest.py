@@ -17,8 +17,9 @@ D0 = 19_000  # first day of the synthetic data
 def _series(units: np.ndarray) -> DailySeries:
     """Units ``(n_skus, days)`` from day D0 as a DailySeries (one order line per unit-day)."""
     s, d = np.nonzero(units)
-    counts = np.zeros((len(s), 4), dtype=np.int64)
+    counts = np.zeros((len(s), 5), dtype=np.int64)
     counts[:, 3] = units[s, d]
+    counts[:, 4] = 1
     return DailySeries(tuple(f"sku-{i}" for i in range(len(units))), s.astype(np.int64), (d + D0).astype(np.int64),
                        counts, counts[:, 3] * 2.0, {})
 

@@ -16,7 +16,7 @@ from stream_app.features import build_features
 
 
 def _features(units: np.ndarray):
-    hist = np.zeros((len(units), 5, units.shape[1]), dtype=np.float32)
+    hist = np.zeros((len(units), 6, units.shape[1]), dtype=np.float32)
     hist[:, 3] = units
     first = np.array([int(np.flatnonzero(u)[0]) if u.any() else -1 for u in units]) + 19_000
     return build_features(hist, 19_000 + units.shape[1] - 1, np.where(first >= 19_000, first, -1))

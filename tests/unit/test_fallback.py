@@ -25,7 +25,7 @@ class Broken:
 
 
 def _features(n=4):
-    hist = np.zeros((n, 5, 28), np.float32)
+    hist = np.zeros((n, 6, 28), np.float32)
     hist[:, 3] = np.arange(n)[:, None] + 1.0
     return build_features(hist, 20_000, np.full(n, 19_990))
 

@@ -22,14 +22,15 @@ def test_features_from_windows_equal_build_features_on_their_series():
     ref = build_features(np.stack([w.series(as_of) for w in windows]), as_of,
                          np.array([w.first_sale_day for w in windows]))
     np.testing.assert_array_equal(fb.history, ref.history)
-    assert fb.history.shape == (3, 5, 21) and fb.history.dtype == np.float32
+    assert fb.history.shape == (3, 6, 21) and fb.history.dtype == np.float32
     assert fb.days_since_first_sale.tolist() == [14, 14, 14]
     assert fb.as_of_weekday.tolist() == [(as_of + 3) % 7] * 3  # 1970-01-01 was a Thursday
     assert fb.history[:, 3].sum() == sum(w.totals()["units"] for w in windows)
+    assert fb.history[:, 5].sum() == sum(w.totals()["order_lines"] for w in windows) == 10 + 20 + 30
 
 
 def test_sku_that_never_sold_has_age_minus_one_and_bad_shapes_are_refused():
-    fb = build_features(np.zeros((2, 5, 7)), 100, np.array([-1, 90]))
+    fb = build_features(np.zeros((2, 6, 7)), 100, np.array([-1, 90]))
     assert fb.days_since_first_sale.tolist() == [-1, 10]
     with pytest.raises(ValueError, match="shape"):
-        build_features(np.zeros((2, 4, 7)), 100, np.array([-1, -1]))
+        build_features(np.zeros((2, 5, 7)), 100, np.array([-1, -1]))  # without order lines

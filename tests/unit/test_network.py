@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from models.interface import HORIZONS, QUANTILES, STAGES
-from models.network import TrendcastNet, pinball_loss
+from models.network import TrendcastEnsemble, TrendcastNet, build_network, pinball_loss
 
 
 def _inputs(n=64, days=56, seed=0):
@@ -58,3 +58,45 @@ def test_pinball_loss_is_lowest_at_the_true_quantiles_and_skips_nan_targets():
     exact = torch.tensor([[[1.0, 1.0, 1.0], [7.0, 7.0, 7.0], [0.0, 0.0, 0.0]]])
     assert float(pinball_loss(exact, y, scale)) == 0.0
     assert float(pinball_loss(exact + 1.0, y, scale)) > 0.0
+
+
+def test_a_network_of_five_channels_ignores_the_order_lines_channel():
+    # Histories carry 6 channels (order lines last); a network trained on 5 reads
+    # the first 5 only, so an older checkpoint scores 6-channel features unchanged.
+    torch.manual_seed(0)
+    net = TrendcastNet().eval()
+    history, age, weekday, text, has_text = _inputs(8)
+    lines = torch.cat([history, torch.zeros_like(history[:, :1])], dim=1)
+    other = torch.cat([history, history[:, 3:4] * 7 + 1], dim=1)
+    a, la, _ = net(history, age, weekday, text, has_text)
+    b, lb, _ = net(lines, age, weekday, text, has_text)
+    c, lc, _ = net(other, age, weekday, text, has_text)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a, c, rtol=0, atol=0)
+    torch.testing.assert_close(la, lc, rtol=0, atol=0)
+
+
+def test_a_network_of_six_channels_reads_the_order_lines():
+    torch.manual_seed(0)
+    net = TrendcastNet(channels=6).eval()
+    history, age, weekday, text, has_text = _inputs(8)
+    one = torch.cat([history, history[:, 3:4].clamp(max=1)], dim=1)  # one order line per selling day
+    many = torch.cat([history, history[:, 3:4]], dim=1)  # one per unit
+    a, _, _ = net(one, age, weekday, text, has_text)
+    b, _, _ = net(many, age, weekday, text, has_text)
+    assert not torch.allclose(a, b)
+
+
+def test_an_ensemble_averages_its_members_quantiles_level_by_level():
+    torch.manual_seed(0)
+    ens = TrendcastEnsemble(members=3, channels=6).eval()
+    history, age, weekday, text, has_text = _inputs(16)
+    history = torch.cat([history, history[:, 3:4].clamp(max=2)], dim=1)
+    q, logits, scale = ens(history, age, weekday, text, has_text)
+    outs = [net(history, age, weekday, text, has_text) for net in ens.nets]
+    torch.testing.assert_close(q, sum(o[0] for o in outs) / 3)
+    torch.testing.assert_close(logits.exp().sum(dim=1), torch.ones(16))
+    assert torch.all(q[..., 1] >= q[..., 0]) and torch.all(q[..., 2] >= q[..., 1])
+    torch.testing.assert_close(scale, outs[0][2])
+    assert isinstance(build_network({"members": 2, "hidden": 16}), TrendcastEnsemble)
+    assert isinstance(build_network({"hidden": 16}), TrendcastNet)

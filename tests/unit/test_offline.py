@@ -45,12 +45,14 @@ def test_channels_days_and_revenue():
     ]
     s = aggregate(lines)
     assert s.skus == ("a", "b")
-    assert s.rows() == {("a", D): (2, 2, 1, 4, 3 * 2.5 + 0.1), ("a", D + 1): (1, 0, 0, 0, 0.0),
-                        ("b", D + 2): (0, 0, 0, 2, 2 * 9.99)}
-    assert s.totals()["a"] == {"clicks": 3, "cart_adds": 2, "cart_removes": 1, "units": 4, "revenue": 7.6}
+    # order lines: one per order event whatever its qty (a's 2 orders on day D sell 4 units)
+    assert s.rows() == {("a", D): (2, 2, 1, 4, 3 * 2.5 + 0.1, 2), ("a", D + 1): (1, 0, 0, 0, 0.0, 0),
+                        ("b", D + 2): (0, 0, 0, 2, 2 * 9.99, 1)}
+    assert s.totals()["a"] == {"clicks": 3, "cart_adds": 2, "cart_removes": 1, "units": 4, "revenue": 7.6,
+                               "order_lines": 2}
     dense = s.dense(D, D + 2)
-    assert dense.shape == (2, 5, 3) and dense[0, :, 0].tolist() == [2, 2, 1, 4, 7.6]
-    assert dense[1, 3].tolist() == [0, 0, 2] and s.dropped == {}
+    assert dense.shape == (2, 6, 3) and dense[0, :, 0].tolist() == [2, 2, 1, 4, 7.6, 2]
+    assert dense[1, 3].tolist() == [0, 0, 2] and dense[1, 5].tolist() == [0, 0, 1] and s.dropped == {}
 
 
 def test_invalid_and_duplicate_events_are_dropped_by_reason():
@@ -62,7 +64,7 @@ def test_invalid_and_duplicate_events_are_dropped_by_reason():
         cart("k1", "a", D * DAY_MS, 1, "delete"),  # bad_value
     ]
     s = aggregate(lines)
-    assert s.rows() == {("a", D): (0, 0, 0, 1, 1.0)}
+    assert s.rows() == {("a", D): (0, 0, 0, 1, 1.0, 1)}
     assert s.dropped == {"duplicate": 1, "bad_value": 2, "bad_json": 1, "missing_field": 1}
 
 
@@ -86,8 +88,8 @@ def test_worker_rules_drop_late_and_future_events_per_partition():
     ]
     s = aggregate(lines, rules)
     assert s.dropped == {"late": 1, "future": 1, "duplicate": 1}
-    assert s.rows() == {(a, D): (2, 0, 0, 0, 0.0), (a, D + 1): (2, 0, 0, 0, 0.0), (a, D + 12): (3, 0, 0, 1, 1.0),
-                        (b, D): (1, 0, 0, 0, 0.0)}
+    assert s.rows() == {(a, D): (2, 0, 0, 0, 0.0, 0), (a, D + 1): (2, 0, 0, 0, 0.0, 0),
+                        (a, D + 12): (3, 0, 0, 1, 1.0, 1), (b, D): (1, 0, 0, 0, 0.0, 0)}
     assert aggregate(lines).dropped == {"duplicate": 1}  # without rules, only the retry goes
 
 
@@ -108,12 +110,13 @@ def test_files_and_envelopes(tmp_path):
             f.write(orjson.dumps({"topic": kind, "value": value}) + b"\n")
     assert aggregate_files(tmp_path / "mixed.jsonl").rows() == s.rows()
     # And a plain group-by of the events agrees on every SKU and day.
-    plain = defaultdict(lambda: [0, 0, 0, 0, 0.0])
+    plain = defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     for kind, v in sim.events():
         row = plain[v["sku"], v["ts"] // DAY_MS]
         if kind == "orders":
             row[3] += v["qty"]
             row[4] += v["qty"] * v["unit_price"]
+            row[5] += 1
         elif kind == "carts":
             row[1 if v["action"] == "add" else 2] += v["qty"]
         else:
@@ -122,6 +125,7 @@ def test_files_and_envelopes(tmp_path):
     assert set(got) == set(plain)
     for key, row in plain.items():
         assert got[key][:4] == tuple(row[:4]) and got[key][4] == pytest.approx(row[4], rel=1e-12)
+        assert got[key][5] == row[5]
     kinds = {k for k, _ in read_lines(tmp_path / "sim" / "carts.jsonl")}
     assert kinds == {"carts"}
 

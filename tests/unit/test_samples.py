@@ -12,7 +12,7 @@ def _series():
         skus=("a", "b"),
         sku=np.array([0, 0, 1]),
         day=np.array([100, 103, 101]),
-        counts=np.array([[1, 0, 0, 2], [0, 1, 0, 5], [4, 0, 0, 0]]),
+        counts=np.array([[1, 0, 0, 2, 1], [0, 1, 0, 5, 2], [4, 0, 0, 0, 0]]),
         revenue=np.array([20.0, 50.0, 0.0]),
         dropped={},
     )
@@ -21,8 +21,10 @@ def _series():
 def test_panel_is_dense_with_first_sales_and_text():
     vec = np.zeros(384, np.float32); vec[0] = 1.0
     p = panel_from_series(_series(), {"a": vec})
-    assert p.values.shape == (2, 5, 4) and p.first_day == 100 and p.last_day == 103
+    assert p.values.shape == (2, 6, 4) and p.first_day == 100 and p.last_day == 103
     np.testing.assert_array_equal(p.values[0, 3], [2, 0, 0, 5])
+    np.testing.assert_array_equal(p.values[0, 4], [20, 0, 0, 50])  # revenue
+    np.testing.assert_array_equal(p.values[0, 5], [1, 0, 0, 2])  # order lines
     np.testing.assert_array_equal(p.first_sale_day, [100, -1])
     np.testing.assert_array_equal(p.has_text, [True, False])
     assert p.text[0, 0] == 1.0 and not p.text[1].any()
@@ -44,7 +46,7 @@ def test_targets_sum_the_days_after_the_origin_and_are_nan_past_the_panel():
     t = targets_at(p, 100)
     np.testing.assert_array_equal(t[:, 0], [0, 0])
     assert np.isnan(t[:, 1:]).all()
-    p = panel_from_series(DailySeries(("a",), np.zeros(20, int), np.arange(20), np.ones((20, 4), int),
+    p = panel_from_series(DailySeries(("a",), np.zeros(20, int), np.arange(20), np.ones((20, 5), int),
                                       np.ones(20), {}))
     np.testing.assert_array_equal(targets_at(p, 2)[0], [1, 7, 14])
     assert np.isnan(targets_at(p, 6)[0, 2]) and targets_at(p, 6)[0, 1] == 7

@@ -31,7 +31,7 @@ class NanRows:
 
 
 def _features(n=4):
-    hist = np.ones((n, 5, 56), np.float32)
+    hist = np.ones((n, 6, 56), np.float32)
     return build_features(hist, 20_000, np.full(n, 19_950))
 
 

@@ -56,6 +56,20 @@ def test_train_writes_a_checkpoint_the_worker_can_load(simulated, tmp_path):
     assert fb.quantiles.shape == (len(data.panel.skus), 3, 3)
 
 
+def test_members_train_into_one_ensemble_checkpoint(simulated, tmp_path):
+    out = tmp_path / "e.pt"
+    req = TrainRequest(data=[simulated], source="auto", out=out, train_until=None, valid_until=None,
+                       overrides={"epochs": 1, "members": 2, "model": {**TINY, "channels": 6}}, device="cpu")
+    lines = run_train(req)
+    assert lines[0].startswith(f"wrote {out}") and "after 2 epochs" in lines[0]
+    meta = read_meta(out)
+    assert len(meta["training"]["members"]) == 2 and meta["training"]["config"]["members"] == 2
+    f = load_forecaster(out, device="cpu")
+    assert len(f.model.nets) == 2
+    data = load_dataset(simulated, "events")
+    assert np.isfinite(f.predict(features_at(data.panel, data.panel.last_day, 56)).quantiles).all()
+
+
 def test_nothing_after_the_validation_period_is_read(simulated):
     from pathlib import Path
 

@@ -37,10 +37,13 @@ def test_events_land_in_their_daily_bucket_by_channel(spec):
     assert apply(w, KIND_CART, 0, D0, qty=3) == APPLIED
     assert apply(w, KIND_CART, 1, D0, qty=1, remove=True) == APPLIED
     assert apply(w, KIND_ORDER, 0, D0 - 1, qty=2, revenue=5.0) == APPLIED
+    assert apply(w, KIND_ORDER, 1, D0 - 1, qty=3, revenue=1.5) == APPLIED
     s = w.series(D0)
-    assert s.shape == (5, 14)
-    assert s[:, -1].tolist() == [1, 3, 1, 0, 0]
-    assert s[:, -2].tolist() == [0, 0, 0, 2, 5.0]
+    assert s.shape == (6, 14)  # clicks, cart adds, cart removes, units, revenue, order lines
+    assert s[:, -1].tolist() == [1, 3, 1, 0, 0, 0]
+    assert s[:, -2].tolist() == [0, 0, 0, 5, 6.5, 2]  # two order lines of 2 and 3 units
+    assert w.totals() == {"clicks": 1, "cart_adds": 3, "cart_removes": 1, "units": 5, "revenue": 6.5,
+                          "order_lines": 2}
     assert w.partition == 2 and w.first_sale_day == D0 - 1
     assert w.max_ts(KIND_ORDER) == (D0 - 1) * DAY + 3_600_000 and w.max_ts(KIND_CLICK) == D0 * DAY + 3_600_000
 
@@ -54,6 +57,7 @@ def test_roll_over_zeroes_reused_slots_and_drops_days_older_than_history():
     # 3 days later: the 3 oldest buckets leave the window, their slots are reused.
     apply(w, KIND_ORDER, 100, D0 + 16, qty=5)
     assert w.totals()["units"] == 11 + 5  # days D0+3..D0+13, plus the new one
+    assert w.totals()["order_lines"] == 11 + 1
     s = w.series(D0 + 16)
     assert s[3, -1] == 5 and s[3, -2] == 0 and s[3, -3] == 0 and s[3, -4] == 1
     # A jump longer than the history clears everything.
@@ -105,7 +109,7 @@ def test_bytes_round_trip_and_foreign_layout_refused(spec):
 
 
 def test_state_size_default_spec_is_compact():
-    assert WindowSpec().nbytes <= 1672  # raw (56 + 2 days); stored LZ4-compressed
+    assert WindowSpec().nbytes <= 1904  # raw (56 + 2 days); stored LZ4-compressed
 
 
 def test_a_forecast_sees_its_whole_history_while_events_of_later_days_are_in(spec):
