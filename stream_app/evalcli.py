@@ -155,12 +155,12 @@ def _embeddings(folder: Path, skus: tuple[str, ...]):
 PUBLISHED = "published"  # the backtest's name for what the worker publishes (calibrated, as consumers hold it)
 
 
-def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> np.ndarray:
+def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tuple[np.ndarray, dict]:
     """Replay the worker's day loop over the data; put the forecasts consumers hold at each origin into ``bt``.
 
-    Returns their ages ``(O, R)`` in days (-1: none held). The worker's
-    settings come from the environment (``TRENDCAST_*``), its model from
-    ``--model``.
+    Returns their ages ``(O, R)`` in days (-1: none held) and the published
+    messages by day. The worker's settings come from the environment
+    (``TRENDCAST_*``), its model from ``--model``.
     """
     from stream_app.evaluation.published import held
     from stream_app.forecastcli import CLOSE_DAYS
@@ -176,7 +176,29 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> np
     bt.stage_probs[PUBLISHED] = np.full((len(origins), len(bt.skus), 4), 0.25)
     bt.predicts_stages[PUBLISHED] = False
     bt.seconds[PUBLISHED] = 0.0
-    return ages
+    return ages, by_day
+
+
+def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: dict | None, stages, truth: str | None,
+                    model: str | None, req: EvalRequest) -> dict:
+    """The stage consistency table (published, model argmax, stage truth) and the published stage changes' precision."""
+    from models.labelling import stage_labels
+    from stream_app.evaluation.stages import alert_precision, consistency, held_stages, stage_changes
+
+    units, first_sale = panel.values[rows, 3, :], panel.first_sale_day[rows]
+    table = {}
+    if by_day is not None:
+        table[PUBLISHED] = consistency(held_stages(by_day, bt.skus, origins), units, panel.first_day, first_sale, origins)
+    if model is not None:
+        argmax = bt.stage_probs[model].argmax(axis=-1)
+        table[f"{model} (argmax)"] = consistency(argmax, units, panel.first_day, first_sale, origins)
+    if stages is not None:
+        table[truth] = consistency(stages, units, panel.first_day, first_sale, origins)
+    out: dict = {"stage_consistency": table}
+    if by_day is not None:
+        changes = stage_changes(by_day, bt.skus, req.first_day, req.last_day)
+        out["stage_alert_precision"] = alert_precision(changes, stage_labels(units), panel.first_day)
+    return out
 
 
 def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
@@ -229,10 +251,10 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     mark = time.perf_counter()
     bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
     timings["backtest"] = time.perf_counter() - mark
-    published = None
+    published, by_day = None, None
     if model is not None:
         mark = time.perf_counter()
-        published = add_published(bt, folder, req, origins)
+        published, by_day = add_published(bt, folder, req, origins)
         timings["published stream (the worker's day loop, replayed)"] = time.perf_counter() - mark
     timings["features"] = bt.feature_seconds
     timings.update({f"fit {n} (every origin)": s for n, s in bt.fit_seconds.items()})
@@ -247,6 +269,8 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     if published is not None:
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}
+    metrics.update(stage_agreement(panel, rows, bt, origins, by_day, stages, truth,
+                                   model.name if model is not None else None, req))
     timings["total"] = time.perf_counter() - start
     meta = {
         "dataset": f"{req.data.name} ({req.source})", "command": req.command, "model_status": model_status,

@@ -19,8 +19,8 @@ TARGET_STAGE_F1 = 0.9
 
 
 def _clean(x):
-    """NaN → None, so metrics.json is strict JSON."""
-    if isinstance(x, float) and math.isnan(x):
+    """NaN and ±inf → None, so metrics.json is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}
@@ -146,6 +146,7 @@ def summary_markdown(doc: dict) -> str:
         lines += ["", "statsforecast fits that raised and fell back to the history's mean: "
                   + ", ".join(f"{n} {k:,}" for n, k in doc["fallbacks"].items()) + "."]
     lines += _stage_section(doc)
+    lines += _consistency_section(doc)
     lines += _age_section(doc)
     lines += _published_section(doc)
     lines += ["", "## Plots", "", f"![forecast vs actual]({PLOTS['forecast_vs_actual']})", "",
@@ -206,6 +207,32 @@ def _published_section(doc: dict) -> list[str]:
     for a7, a14 in zip(ages["7"], ages["14"]):
         lines.append(f"| {a7['age_days']} | {a7['pairs']:,} | {_f(a7['wape'])} | {_f(a7['coverage'], 2)} | "
                      f"{a14['pairs']:,} | {_f(a14['wape'])} | {_f(a14['coverage'], 2)} |")
+    return lines
+
+
+def _consistency_section(doc: dict) -> list[str]:
+    """Do the stages agree with the sales? Per stage, at the origins (issue 12 part 6)."""
+    table = doc.get("stage_consistency")
+    if not table:
+        return []
+    lines = ["", "## Stages against the sales (consistency)", "",
+             "At each origin, per stage: its share of the SKU-origin pairs that have one, the median ratio of "
+             "units sold in the last 28 days to the 28 before, the share of its SKUs whose sales grew by more "
+             "than 25 %, the median days since the first sale. `published`: the stage each SKU's consumer holds "
+             "(tracked, with the sales evidence of models/stage_evidence.py). Targets: decline's median ratio "
+             "below 1 and at most 10 % of its SKUs growing > 25 %; introduction young.", "",
+             "| stages of | stage | share | median ratio 28 d | growing > 25 % | median age d |",
+             "|---|---|---|---|---|---|"]
+    for who, rows in table.items():
+        for stage, r in rows.items():
+            lines.append(f"| {who} | {stage} | {_f(r['share'])} | {_f(r['median_ratio_28d'])} | "
+                         f"{_f(r['share_growing_25pct'])} | {_f(r['median_age_days'], 0)} |")
+    p = doc.get("stage_alert_precision")
+    if p:
+        per = ", ".join(f"{s} {_f(v['precision'])} ({v['alerts']:,})" for s, v in p["per_stage"].items())
+        lines += ["", f"Stage changes in the published stream over the period: {p['alerts']:,}; precision against "
+                  f"the hindsight rule (models.labelling.stage_labels over the whole data, the change's day): "
+                  f"**{_f(p['precision'])}** of {p['labelled']:,} labelled; by new stage: {per}."]
     return lines
 
 
