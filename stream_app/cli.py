@@ -204,25 +204,28 @@ def evaluate(
                                                        "weekly-quantiles, lightgbm (needs the eval extra) "
                                                        "[default: all]."),
     max_skus: Optional[int] = typer.Option(None, min=1, help="Evaluate at most this many SKUs with sales."),
+    ablations: Optional[str] = typer.Option(None, help="Also score the model with inputs taken away: 'all', 'none' "
+                                                       "or some of text, clicks (clicks and carts) [default: all]."),
     scenarios: Optional[str] = typer.Option(None, help="Drift scenarios instead of the backtest: replay a simulator "
                                                        "run day by day with and without calibration and score "
                                                        "'all' or some of level_shift, promotion, early_decline."),
 ) -> None:
     """Backtest the model against reference baselines, or with --scenarios replay drift scenarios; writes a report."""
-    from stream_app.evalcli import BadRequest, EvalRequest, day_of, parse_baselines, run_evaluate
+    from stream_app.evalcli import BadRequest, EvalRequest, day_of, parse_ablations, parse_baselines, run_evaluate
 
     command = " ".join(["trendcast", *sys.argv[1:]])
     try:
         if scenarios is not None:
             _evaluate_drift(data, source, day_of(from_, "--from"), day_of(until, "--until"), out, labels, model,
                             scenarios, command, backtest_only={"--origins-every": origins_every,
-                                                               "--baselines": baselines, "--max-skus": max_skus})
+                                                               "--baselines": baselines, "--max-skus": max_skus,
+                                                               "--ablations": ablations})
             return
         req = EvalRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
                           last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
                           every=origins_every or 7, baselines=parse_baselines(baselines or "all"),
                           named_baselines=baselines not in (None, "all"),
-                          max_skus=max_skus, command=command)
+                          max_skus=max_skus, ablations=parse_ablations(ablations or "all"), command=command)
         for line in run_evaluate(req, progress=sys.stderr.isatty()):
             typer.echo(line)
     except BadRequest as exc:

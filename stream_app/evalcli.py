@@ -47,6 +47,7 @@ class EvalRequest:
     baselines: tuple[str, ...] = ()
     named_baselines: bool = False  # listed by name (not the default set): one that cannot run is an error
     max_skus: int | None = None
+    ablations: tuple[str, ...] = ()  # keys of stream_app.evaluation.ablation.ABLATIONS
     command: str = ""
 
 
@@ -80,6 +81,17 @@ def parse_baselines(text: str) -> tuple[str, ...]:
     if text == "none":
         return ()
     return parse_choices(text, known, "--baselines", ("all", "none"))
+
+
+def parse_ablations(text: str) -> tuple[str, ...]:
+    """``all``, ``none`` or a comma-separated list of inputs to take away from the model (``text``, ``clicks``)."""
+    from stream_app.evaluation.ablation import ABLATIONS
+
+    if text == "all":
+        return tuple(ABLATIONS)
+    if text == "none":
+        return ()
+    return parse_choices(text, list(ABLATIONS), "--ablations", ("all", "none"))
 
 
 def usable_baselines(req: EvalRequest) -> tuple[tuple[str, ...], list[str]]:
@@ -228,6 +240,21 @@ def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
                                lines, timings, start, folder, progress)
 
 
+def _ablations(req: EvalRequest, panel, rows: np.ndarray, model, notes: list[str]) -> dict:
+    """The model with each asked-for input taken away, by row name; a note for an input the data lacks."""
+    from stream_app.evaluation.ablation import ABLATIONS, Ablated, inputs_present
+
+    present = inputs_present(panel, rows)
+    out = {}
+    for drop in req.ablations:
+        if present[drop]:
+            f = Ablated(model, drop)
+            out[f.name] = f
+        else:
+            notes.append(f"note: ablation '{ABLATIONS[drop]}' left out, the evaluated SKUs have no such input")
+    return out
+
+
 def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines, notes: list[str],
                     lines: list[str], timings: dict, start: float, folder: Path, progress: bool) -> list[str]:
     """The backtest, the published stream and the report of :func:`run_evaluate` on the loaded data."""
@@ -243,6 +270,8 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
         raise BadRequest(f"no SKU sold anything between {iso(req.first_day)} and {iso(req.last_day)}")
     forecasters = {**({model.name: model} if model is not None else {}),
                    **{f.name: f for k, f in baseline_forecasters().items() if k in baselines}}
+    ablated = _ablations(req, panel, rows, model, notes) if model is not None else {}
+    forecasters.update(ablated)
 
     def on_origin(i: int, day: int) -> None:
         if progress:
@@ -265,7 +294,9 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
         stages = rule_stages(panel.values[:, 3, :], panel.first_day, origins, rows)
         truth = "models.labelling.stage_labels rule" if stages is not None else None
     metrics = summarise(bt, model=model.name if model is not None else None, stages=stages,
-                        ages=sku_ages(panel.first_sale_day[rows], origins), ours=(PUBLISHED,))
+                        ages=sku_ages(panel.first_sale_day[rows], origins), ours=(PUBLISHED, *ablated))
+    if ablated:
+        metrics["ablations"] = {"model": model.name, "rows": {f.drop: name for name, f in ablated.items()}}
     if published is not None:
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}

@@ -58,6 +58,7 @@ def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
         (["--from", "2024-02-30"], "--from"),
         (["--until", "2024-03-01"], "no origin"),
         (["--baselines", "ewma,prophet"], "prophet"),
+        (["--ablations", "text,price"], "--ablations: unknown price"),
         (["--baselines", "weekly-quantile"], "weekly-quantiles, lightgbm"),  # the error lists the anchors
         (["--origins-every", "0"], "--origins-every"),
         (["--labels", "/no/such/labels.csv"], "no such labels file"),
