@@ -44,6 +44,23 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, meta
     return meta["id"]
 
 
+def update_meta(path: str | Path, entries: dict) -> str:
+    """Add ``entries`` to the metadata of the checkpoint at ``path``, in place; returns its id (unchanged).
+
+    For what is fitted after training on the trained network (the stage
+    confidence map); the weights, hence the id, stay as they are. The
+    readable ``.json`` beside it, when there is one, gets the entries too.
+    """
+    path = Path(path)
+    blob = _read(path)
+    meta = {**blob["meta"], **entries}
+    torch.save({"format": FORMAT, "config": blob["config"], "meta": json.dumps(meta), "state": blob["state"]}, path)
+    side = path.with_suffix(".json")  # the readable copy `trendcast train` writes beside it
+    if side.is_file():
+        side.write_text(json.dumps({**json.loads(side.read_text()), **entries}, indent=1) + "\n")
+    return meta["id"]
+
+
 def read_meta(path: str | Path) -> dict:
     """The metadata of the checkpoint at ``path`` (raises :class:`CheckpointError`)."""
     return _read(Path(path))["meta"]

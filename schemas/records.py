@@ -229,8 +229,11 @@ class StageAlert:
     """An alert on ``stage-alerts``: a confirmed change of lifecycle stage, or low cover on a growing SKU.
 
     ``as_of``: end of the closed daily bucket, epoch ms UTC; ``kind``:
-    ``"stage_change"`` or ``"low_cover"``; ``confidence``: probability of
-    the (new) stage; ``lead_time``: ``{"days": int >= 1, "p50": units,
+    ``"stage_change"`` or ``"low_cover"``; ``confidence``: of a stage
+    change, the share of such alerts that were right on validation data
+    (the checkpoint's map, models/confidence.py; the raw tracker support
+    when the checkpoint has none), of low cover the smoothed probability
+    of the current stage; ``lead_time``: ``{"days": int >= 1, "p50": units,
     "p90": units}``; ``evidence``: ``{"growth_7d": ratio - 1 or None,
     "units_7d": units, "units_28d": units, "days_since_first_sale": days or
     None, ...}`` (more keys allowed); ``inventory`` (with an inventory

@@ -257,6 +257,31 @@ def forecast(
         raise UserError(str(exc)) from None
 
 
+@cli.command("fit-confidence")
+def fit_confidence(
+    data: Path = typer.Option(..., help="A simulator run not used for training (folder of event files)."),
+    labels: Optional[Path] = typer.Option(None, help="Its labels.csv [default: DATA/labels.csv]."),
+    from_: str = typer.Option(..., "--from", help="First day whose stage alerts are judged (YYYY-MM-DD)."),
+    until: str = typer.Option(..., help="Last day, inclusive (YYYY-MM-DD)."),
+    model: Optional[Path] = typer.Option(None, help="The checkpoint [default: TRENDCAST_MODEL_PATH, else the "
+                                                    "shipped one]."),
+    write: bool = typer.Option(False, "--write", help="Store the map in the checkpoint's metadata."),
+) -> None:
+    """Fit what a stage alert's confidence means (share of alerts right) on validation data; store it with --write."""
+    from stream_app.confidencecli import run_fit_confidence
+    from stream_app.evalcli import BadRequest, day_of
+
+    try:
+        if model is not None and not model.is_file():
+            raise BadRequest(f"--model {model}: no such file")
+        settings = load_settings(forecaster="model", **({"model_path": str(model)} if model is not None else {}))
+        for line in run_fit_confidence(settings, data, labels or data / "labels.csv", day_of(from_, "--from"),
+                                       day_of(until, "--until"), write):
+            typer.echo(line)
+    except BadRequest as exc:
+        raise UserError(str(exc)) from None
+
+
 def _evaluate_drift(data, source, first_day, last_day, out, labels, model, scenarios, command, backtest_only) -> None:
     from stream_app.driftcli import DriftRequest, parse_scenarios, run_drift
     from stream_app.evalcli import BadRequest

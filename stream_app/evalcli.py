@@ -167,35 +167,38 @@ def _embeddings(folder: Path, skus: tuple[str, ...]):
 PUBLISHED = "published"  # the backtest's name for what the worker publishes (calibrated, as consumers hold it)
 
 
-def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tuple[np.ndarray, dict]:
+def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tuple[np.ndarray, dict, dict]:
     """Replay the worker's day loop over the data; put the forecasts consumers hold at each origin into ``bt``.
 
-    Returns their ages ``(O, R)`` in days (-1: none held) and the published
-    messages by day. The worker's settings come from the environment
-    (``TRENDCAST_*``), its model from ``--model``.
+    Returns their ages ``(O, R)`` in days (-1: none held), the published
+    forecasts and the published stage alerts by day. The worker's settings
+    come from the environment (``TRENDCAST_*``), its model from ``--model``.
     """
     from stream_app.evaluation.published import held
     from stream_app.forecastcli import CLOSE_DAYS
-    from stream_app.offline_worker import published_forecasts
+    from stream_app.offline_worker import published
     from stream_app.replay import EventFiles
     from stream_app.settings import load_settings
 
     settings = load_settings(forecaster="model", **({} if req.model == "default" else {"model_path": req.model}))
     rows = EventFiles(folder, until_ms=(int(origins[-1]) + 1 + CLOSE_DAYS) * 86_400_000).rows()
-    by_day = published_forecasts(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)))
+    by_day, alerts = published(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)))
     quantiles, ages = held(by_day, bt.skus, origins)
     bt.quantiles[PUBLISHED] = quantiles
     bt.stage_probs[PUBLISHED] = np.full((len(origins), len(bt.skus), 4), 0.25)
     bt.predicts_stages[PUBLISHED] = False
     bt.seconds[PUBLISHED] = 0.0
-    return ages, by_day
+    return ages, by_day, alerts
 
 
-def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: dict | None, stages, truth: str | None,
-                    model: str | None, req: EvalRequest) -> dict:
-    """The stage consistency table (published, model argmax, stage truth) and the published stage changes' precision."""
+def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: dict | None, alerts: dict | None,
+                    stages, truth: str | None, model: str | None, req: EvalRequest) -> dict:
+    """The stage consistency table (published, model argmax, stage truth), the published stage changes' precision
+    and how well their confidence reads as a probability of being right (against the simulator's labels when
+    given, else the hindsight rule)."""
+    from models.confidence import reliability
     from models.labelling import stage_labels
-    from stream_app.evaluation.stages import alert_precision, consistency, held_stages, stage_changes
+    from stream_app.evaluation.stages import alert_outcomes, alert_precision, consistency, held_stages, stage_changes
 
     units, first_sale = panel.values[rows, 3, :], panel.first_sale_day[rows]
     table = {}
@@ -208,8 +211,15 @@ def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: di
         table[truth] = consistency(stages, units, panel.first_day, first_sale, origins)
     out: dict = {"stage_consistency": table}
     if by_day is not None:
+        if req.labels is not None:
+            days = np.arange(panel.first_day, panel.last_day + 1)
+            labels, judge = label_stages(req.labels, bt.skus, days).T, "simulator labels"
+        else:
+            labels, judge = stage_labels(units), "models.labelling.stage_labels over the whole data"
         changes = stage_changes(by_day, bt.skus, req.first_day, req.last_day)
-        out["stage_alert_precision"] = alert_precision(changes, stage_labels(units), panel.first_day)
+        out["stage_alert_precision"] = {**alert_precision(changes, labels, panel.first_day), "truth": judge}
+        conf, right = alert_outcomes(alerts or {}, bt.skus, labels, panel.first_day, req.first_day, req.last_day)
+        out["stage_alert_confidence"] = {**reliability(conf, right), "truth": judge}
     return out
 
 
@@ -280,10 +290,10 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     mark = time.perf_counter()
     bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
     timings["backtest"] = time.perf_counter() - mark
-    published, by_day = None, None
+    published, by_day, alerts = None, None, None
     if model is not None:
         mark = time.perf_counter()
-        published, by_day = add_published(bt, folder, req, origins)
+        published, by_day, alerts = add_published(bt, folder, req, origins)
         timings["published stream (the worker's day loop, replayed)"] = time.perf_counter() - mark
     timings["features"] = bt.feature_seconds
     timings.update({f"fit {n} (every origin)": s for n, s in bt.fit_seconds.items()})
@@ -300,7 +310,7 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     if published is not None:
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}
-    metrics.update(stage_agreement(panel, rows, bt, origins, by_day, stages, truth,
+    metrics.update(stage_agreement(panel, rows, bt, origins, by_day, alerts, stages, truth,
                                    model.name if model is not None else None, req))
     timings["total"] = time.perf_counter() - start
     meta = {

@@ -155,12 +155,22 @@ def published_forecasts(settings: Settings, rows: Iterable[tuple[str, dict]], da
 
     Days are days since 1970-01-01 UTC; a message's ``as_of`` is the end of its day.
     """
-    out: dict[int, list[dict]] = defaultdict(list)
+    return published(settings, rows, days, scorer)[0]
+
+
+def published(settings: Settings, rows: Iterable[tuple[str, dict]], days: set[int] | None = None,
+              scorer: Scorer | None = None) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+    """The forecast and the stage-alert messages a worker publishes at the close of each day, by day.
+
+    As :func:`published_forecasts`, with the alerts of the same days beside the forecasts.
+    """
+    forecasts: dict[int, list[dict]] = defaultdict(list)
+    alerts: dict[int, list[dict]] = defaultdict(list)
 
     def keep(partition: int, day: int, result: TickResult) -> None:
         if days is None or day in days:
-            out[day] += [orjson.loads(v) for _, v in result.forecasts]
+            forecasts[day] += [orjson.loads(v) for _, v in result.forecasts]
+            alerts[day] += [orjson.loads(v) for _, v in result.alerts]
 
     OfflineWorker(settings, scorer).run(rows, keep)
-    return dict(out)
-
+    return dict(forecasts), dict(alerts)

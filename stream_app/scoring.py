@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from models.baselines import EwmaForecaster
+from models.confidence import ConfidenceMap
 from models.fallback import GuardedForecaster
 from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch, Forecaster
 from models.text import pack_embedding, unpack_embeddings
@@ -42,6 +43,11 @@ class Scorer:
     device: str = "cpu"
     encoder: Any = None
     metrics: Metrics | None = None
+    confidence: ConfidenceMap | None = None  # the checkpoint's stage-alert confidence map (None: raw)
+
+    def stage_confidence(self, raw: np.ndarray) -> np.ndarray:
+        """A stage change's published confidence from the tracker's raw one (:mod:`models.confidence`)."""
+        return np.asarray(raw, dtype=np.float32) if self.confidence is None else self.confidence(raw)
 
     def score(self, features: FeatureBatch) -> tuple[ForecastBatch, list[dict]]:
         """Forecasts for a batch and, per row, the ``model`` field of its message."""
@@ -130,8 +136,11 @@ def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | N
         # Without text the model still runs: every SKU gets the learned "unknown" embedding.
         log.warning("text encoder not loaded, SKUs are scored without product text: %s", exc)
         encoder = None
-    log.info("model %s %s on %s", model.name, model.version, device)
-    return Scorer(GuardedForecaster(model, baseline), device=device, encoder=encoder, metrics=metrics)
+    confidence = ConfidenceMap.from_meta(model.meta)
+    log.info("model %s %s on %s, stage-alert confidence %s", model.name, model.version, device,
+             f"calibrated on {confidence.fitted_on}" if confidence else "raw (the checkpoint has no map)")
+    return Scorer(GuardedForecaster(model, baseline), device=device, encoder=encoder, metrics=metrics,
+                  confidence=confidence)
 
 
 def _device(setting: str) -> str:

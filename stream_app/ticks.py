@@ -211,7 +211,7 @@ def forecast_messages(
             out.inventory.append(key)
     if rows:
         out.alerts += alert_messages(keys, rows, feats.history[:, UNITS, :], feats.days_since_first_sale,
-                                     step, lead, as_of, tools.stock, view)
+                                     step, lead, as_of, tools.stock, view, tools.scorer.stage_confidence)
 
 
 def observed(history: np.ndarray) -> list[dict]:
@@ -225,13 +225,16 @@ def observed(history: np.ndarray) -> list[dict]:
     return [{"units_1d": a, "units_7d": b, "units_28d": c, "clicks_7d": d} for a, b, c, d in cols]
 
 
-def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
-                   view: StockView | None) -> list[tuple[bytes, bytes]]:
+def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules, view: StockView | None,
+                   calibrate: Callable[[np.ndarray], np.ndarray] | None = None) -> list[tuple[bytes, bytes]]:
     """One ``stage-alerts`` message per ``(row, kind)``, with its evidence, lead-time demand and stock position.
 
-    A stage change names the previous and the new stage; a low-cover alert
-    names the current stage twice.
+    A stage change names the previous and the new stage, and its confidence
+    through ``calibrate`` (the checkpoint's map: the share of such alerts
+    that were right on validation data); a low-cover alert names the current
+    stage twice.
     """
+    changes = step.confidence if calibrate is None else calibrate(step.confidence)
     where = {} if view is None else {int(r): j for j, r in enumerate(view.rows.tolist())}
     out = []
     for i, kind in rows:
@@ -240,7 +243,7 @@ def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules,
         si = int(step.state.stage[i])
         stage = STAGES[si]
         # a low-cover alert changes nothing: its confidence is today's smoothed belief in the stage
-        conf = step.confidence[i] if kind == "stage_change" else step.state.smoothed[i, si]
+        conf = changes[i] if kind == "stage_change" else step.state.smoothed[i, si]
         sku = keys[i].decode()
         alert = {
             "schema_version": ALERT_VERSION,

@@ -261,8 +261,22 @@ def _consistency_section(doc: dict) -> list[str]:
     if p:
         per = ", ".join(f"{s} {_f(v['precision'])} ({v['alerts']:,})" for s, v in p["per_stage"].items())
         lines += ["", f"Stage changes in the published stream over the period: {p['alerts']:,}; precision against "
-                  f"the hindsight rule (models.labelling.stage_labels over the whole data, the change's day): "
+                  f"the {p.get('truth', 'hindsight rule')} (the change's day): "
                   f"**{_f(p['precision'])}** of {p['labelled']:,} labelled; by new stage: {per}."]
+    return lines + _confidence_lines(doc.get("stage_alert_confidence"))
+
+
+def _confidence_lines(c: dict | None) -> list[str]:
+    """Reliability of the published alerts' confidence: does 0.8 mean right four times in five?"""
+    if not c or not c.get("alerts"):
+        return []
+    lines = ["", f"Confidence of those stage-change alerts against the {c['truth']}: {c['alerts']:,} alerts, "
+             f"{_f(c['share_right'])} right; expected calibration error **{_f(c['ece'])}** (Σ share of alerts × "
+             "|share right − mean confidence| over the bins; 0: a confidence c is right a share c of the time; "
+             "the map is fitted on validation data, models/confidence.py).", "",
+             "| confidence | alerts | mean confidence | share right |", "|---|---|---|---|"]
+    lines += [f"| {b['from']:.1f}–{b['to']:.1f} | {b['alerts']:,} | {_f(b['mean_confidence'])} | "
+              f"{_f(b['share_right'])} |" for b in c["bins"] if b["alerts"]]
     return lines
 
 

@@ -108,3 +108,26 @@ def alert_precision(changes: list[tuple[int, int, int]], labels: np.ndarray, fir
     hits, n = sum(v[0] for v in per.values()), sum(v[1] for v in per.values())
     return {"alerts": len(changes), "labelled": n, "precision": hits / n if n else None,
             "per_stage": {s: {"alerts": v[1], "precision": v[0] / v[1] if v[1] else None} for s, v in per.items()}}
+
+
+def alert_outcomes(alerts_by_day: dict[int, list[dict]], skus: list[str], labels: np.ndarray, first_day: int,
+                   first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(confidence, right)`` of every ``stage_change`` alert from day ``first`` to ``last`` with a known truth.
+
+    ``labels``: ``(R, D)`` true stage per SKU of ``skus`` and day from
+    ``first_day`` (-1 unknown: left out); right = the alert's new stage is
+    the truth on its day.
+    """
+    index = {s: i for i, s in enumerate(skus)}
+    conf, right = [], []
+    for day in sorted(d for d in alerts_by_day if first <= d <= last):
+        col = day - first_day
+        if not 0 <= col < labels.shape[1]:
+            continue
+        for a in alerts_by_day[day]:
+            row = index.get(a["sku"])
+            if a["kind"] != "stage_change" or row is None or labels[row, col] < 0:
+                continue
+            conf.append(a["confidence"])
+            right.append(labels[row, col] == STAGES.index(a["stage"]))
+    return np.asarray(conf, dtype=np.float64), np.asarray(right, dtype=bool)

@@ -1,0 +1,84 @@
+"""A stage alert's confidence reads as the share of such alerts that were right (models/confidence.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from test_cli import run_cli
+from test_evaluation_cli import FROM, UNTIL, sim  # noqa: F401 (the module's simulator run fixture)
+
+from models.checkpoint import read_meta
+from models.confidence import META_KEY, ConfidenceMap, fit, reliability
+from models.neural import DEFAULT_CHECKPOINT
+from stream_app import confidencecli
+from stream_app.evalcli import day_of
+from stream_app.scoring import build_scorer
+from stream_app.settings import load_settings
+
+
+def overconfident(n=4_000, seed=0):
+    """Raw confidences in [0.5, 1] whose true chance of being right is raw² (a head that believes too much)."""
+    rng = np.random.default_rng(seed)
+    raw = rng.uniform(0.5, 1.0, n)
+    return raw, rng.random(n) < raw**2
+
+
+def test_the_fitted_map_makes_a_confidence_read_as_a_frequency():
+    raw, right = overconfident()
+    cmap = fit(raw, right)
+    assert all(b > a for a, b in zip(cmap.x, cmap.x[1:])) and all(b >= a for a, b in zip(cmap.y, cmap.y[1:]))
+    before, after = reliability(raw, right)["ece"], reliability(cmap(raw), right)["ece"]
+    assert before > 0.1 and after < 0.03
+    # judged on fresh alerts of the same head, not the ones it was fitted on
+    raw2, right2 = overconfident(seed=1)
+    assert reliability(cmap(raw2), right2)["ece"] < 0.04
+    assert cmap(np.array([0.0, 2.0])).tolist() == pytest.approx([cmap.y[0], cmap.y[-1]])
+
+
+def test_reliability_bins_and_error():
+    conf = np.array([0.55, 0.55, 0.95, 0.95])
+    right = np.array([True, False, True, True])
+    r = reliability(conf, right)
+    assert r["alerts"] == 4 and r["share_right"] == 0.75
+    assert r["ece"] == pytest.approx(0.5 * 0.05 + 0.5 * 0.05)
+    assert [b["alerts"] for b in r["bins"]] == [0, 2, 0, 0, 0, 2]
+    assert reliability(np.array([]), np.array([], bool))["ece"] is None
+
+
+def test_a_map_survives_the_metadata_and_a_broken_one_is_not_used():
+    cmap = ConfidenceMap((0.3, 0.6, 0.9), (0.2, 0.4, 0.7), "sim seed 8", 120)
+    assert ConfidenceMap.from_meta({META_KEY: cmap.to_meta()}) == cmap
+    for bad in ({"x": [0.5, 0.4], "y": [0.1, 0.2]}, {"x": [0.5], "y": [1.5]}, {"x": [0.2, 0.5], "y": [0.6, 0.3]},
+                {"x": "no"}, [1, 2], {"x": [0.1, float("nan")], "y": [0.1, 0.2]}):
+        assert ConfidenceMap.from_meta({META_KEY: bad}) is None
+    assert ConfidenceMap.from_meta({}) is None
+
+
+def test_fit_confidence_writes_a_map_the_worker_then_publishes_with(sim, tmp_path, monkeypatch):  # noqa: F811
+    path = tmp_path / "model.pt"
+    shutil.copy(DEFAULT_CHECKPOINT, path)
+    before = read_meta(path)
+    settings = load_settings(forecaster="model", model_path=str(path))
+    monkeypatch.setattr(confidencecli, "MIN_ALERTS", 5)
+    lines = confidencecli.run_fit_confidence(settings, sim, sim / "labels.csv", day_of("2024-01-20", "--from"),
+                                             day_of(UNTIL, "--until"), write=True)
+    assert lines[-1].startswith(f"wrote the map into {path}")
+    after = read_meta(path)
+    rest = {k: v for k, v in before.items() if k != META_KEY}
+    assert after["id"] == before["id"] and {k: v for k, v in after.items() if k != META_KEY} == rest
+    assert after[META_KEY] != before.get(META_KEY), "the map fitted on this run replaces the shipped one"
+    cmap = ConfidenceMap.from_meta(after)
+    assert cmap is not None and cmap.pairs >= 5
+    scorer = build_scorer(settings)
+    assert scorer.confidence == cmap
+    raw = np.linspace(0.3, 1.0, 8)
+    assert np.allclose(scorer.stage_confidence(raw), cmap(raw))
+
+
+def test_too_few_alerts_is_one_line(sim, tmp_path):  # noqa: F811
+    r = run_cli("fit-confidence", "--data", str(sim), "--from", FROM, "--until", FROM)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "stage-change alerts" in lines[0] and "need 50" in lines[0], r.stderr
