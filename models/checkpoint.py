@@ -16,7 +16,7 @@ import torch
 
 from models.interface import HORIZONS, QUANTILES, STAGES
 from models.network import build_network
-from stream_app.features import FEATURE_SPEC_VERSION
+from models.layout import FEATURE_SPEC_VERSION
 
 FORMAT = 1
 

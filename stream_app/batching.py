@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from functools import cached_property
 from typing import Any
 
 from faust.serializers.schemas import Schema

@@ -166,7 +166,7 @@ def replay(
 ) -> None:
     """Replay a real dataset (or event files) into the topics, in event-time order, at any speed."""
     from stream_app.datacli import run_replay
-    from stream_app.replay import ADAPTERS
+    from stream_app.data.replay import ADAPTERS
 
     if not path.exists():
         raise UserError(f"no such file or folder: {path}")

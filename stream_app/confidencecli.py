@@ -33,7 +33,7 @@ def run_fit_confidence(settings: Settings, data: Path, labels: Path, first_day: 
     from stream_app.evaluation.dataset import label_stages
     from stream_app.evaluation.stages import alert_outcomes
     from stream_app.offline_worker import published
-    from stream_app.replay import EventFiles
+    from stream_app.data.replay import EventFiles
     from stream_app.scoring import build_scorer
 
     if not data.is_dir():

@@ -155,7 +155,7 @@ def load_model(spec: str):
 
 def _embeddings(folder: Path, skus: tuple[str, ...]):
     """Product-text embeddings of every SKU with a catalog record (the model's text input)."""
-    from models.samples import catalog_texts
+    from stream_app.data.samples import catalog_texts
     from models.text import TextEncoder
 
     texts = catalog_texts(folder)
@@ -177,7 +177,7 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tu
     from stream_app.evaluation.published import held
     from stream_app.forecastcli import CLOSE_DAYS
     from stream_app.offline_worker import published
-    from stream_app.replay import EventFiles
+    from stream_app.data.replay import EventFiles
     from stream_app.settings import load_settings
 
     settings = load_settings(forecaster="model", **({} if req.model == "default" else {"model_path": req.model}))
@@ -225,7 +225,7 @@ def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: di
 
 def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     """Backtest the model and the chosen baselines on ``req.data``; write the report to ``req.out``."""
-    from models.samples import panel_from_series
+    from stream_app.data.samples import panel_from_series
 
     check(req)
     timings: dict[str, float] = {}

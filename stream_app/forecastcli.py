@@ -46,7 +46,7 @@ def as_of_days(text: str) -> list[int]:
 def run_forecast(settings: Settings, data: Path, source: str, days: list[int], out: Path) -> list[str]:
     """Replay ``data`` through the worker's day loop; write the forecasts made at the close of ``days``. Lines to print."""
     from stream_app.offline_worker import published_forecasts
-    from stream_app.replay import ADAPTERS
+    from stream_app.data.replay import ADAPTERS
 
     if source not in ADAPTERS:
         raise ForecastRequestError(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")

@@ -21,7 +21,7 @@ from models.confidence import ConfidenceMap
 from models.fallback import GuardedForecaster
 from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch, Forecaster
 from models.text import pack_embedding, unpack_embeddings
-from stream_app.features import FEATURE_SPEC_VERSION
+from models.layout import FEATURE_SPEC_VERSION
 from stream_app.metrics import Metrics
 from stream_app.settings import Settings, SettingsError
 

@@ -1,6 +1,6 @@
 """``trendcast train``: datasets -> samples split by time -> a trained checkpoint with its metadata.
 
-The edge around :mod:`models.trainset` and :mod:`models.training`: reads
+The edge around :mod:`stream_app.data.trainset` and :mod:`models.training`: reads
 the files, embeds the product texts, draws the progress bar and writes the
 checkpoint plus a small JSON of its metadata beside it.
 """
@@ -67,7 +67,7 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
 
     from models.checkpoint import save_checkpoint
     from models.text import TextEncoder
-    from models.trainset import build_samples, fingerprint, load_dataset, split_days
+    from stream_app.data.trainset import build_samples, fingerprint, load_dataset, split_days
     from models.training import TrainConfig, train_members, validation_metrics
 
     check(req)

@@ -3,7 +3,7 @@ import numpy as np
 from models.baselines import EwmaForecaster
 from models.fallback import GuardedForecaster
 from models.interface import ForecastBatch
-from stream_app.features import build_features
+from models.features import build_features
 
 
 class Broken:
