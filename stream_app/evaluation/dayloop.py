@@ -119,7 +119,7 @@ def forecast_days(panel: Panel, forecaster: Forecaster, days: np.ndarray, histor
             out = guarded.predict(features_at(panel, int(day), history_days, rows=rows))
             raw[i, rows] = out.quantiles
             probs[i, rows] = out.stage_probs
-            fallbacks += int(guarded.last_fallback.sum())
+            fallbacks += 0 if out.fallback is None else int(out.fallback.sum())
         if on_day is not None:
             on_day(i, int(day))
     return DayForecasts(np.asarray(days), forecast, raw, probs, fallbacks, live)
