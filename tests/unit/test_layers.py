@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("stream_app", "models", "schemas")
 EDGES = ("faust", "aiokafka", "confluent_kafka", "prometheus_client")
 # The pure core and the layers on it that never talk to a broker or a metrics registry (ARCHITECTURE.md,
-# "Layers"); the worker edge (app, batching, publish, metrics, scoring, ...) and the CLI sit above them.
+# "Layers"); the worker edge (app, faust_adapter, publish, metrics, scoring, ...) and the CLI sit above them.
 CORE = ("stream_app.clock", "stream_app.decode", "stream_app.windows", "stream_app.features", "stream_app.ingest",
         "stream_app.inventory", "stream_app.outcomes", "stream_app.partitioning", "stream_app.sequence",
         "stream_app.rules")
