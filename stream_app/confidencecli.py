@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_app.evalcli import BadRequest, iso
+from stream_app.requests import BadRequest, iso
 from stream_app.settings import Settings
 
 MIN_ALERTS = 50  # fewer judged alerts than this make no map worth publishing

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from stream_app.evalcli import BadRequest, iso, load_model, parse_choices
+from stream_app.evalcli import load_model, parse_choices
+from stream_app.requests import BadRequest, iso
 from stream_app.evaluation.drift_metrics import RecoveryRules
 
 SCENARIOS = ("level_shift", "promotion", "early_decline")
