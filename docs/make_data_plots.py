@@ -7,7 +7,7 @@ Usage (matplotlib comes with the package):
 Without ``--uci`` the real-data plot uses the committed sample
 (tests/data/uci_online_retail_sample.csv.gz). Both plots go through the same
 code as the worker's training data: the simulator or the adapter, then
-``stream_app.offline.aggregate``.
+``stream_app.data.offline.aggregate``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 
-from stream_app.offline import aggregate  # noqa: E402
-from stream_app.replay import UciOnlineRetail  # noqa: E402
+from stream_app.data.offline import aggregate  # noqa: E402
+from stream_app.data.replay import UciOnlineRetail  # noqa: E402
 from stream_app.sim import STAGES, Simulator  # noqa: E402
 from stream_app.sim.catalogue import CATEGORY_NAMES  # noqa: E402
 from stream_app.sim.scenarios import EARLY_DECLINE, REGULAR, SEASONAL, SLOW_MOVER  # noqa: E402

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import HORIZONS, FeatureBatch, ForecastBatch
+from models.layout import UNITS
 
-UNITS = 3  # channel index of units sold in FeatureBatch.history
 Z90 = 1.2815515655446004  # standard normal quantile at 0.9
 
 
@@ -23,8 +23,8 @@ class EwmaForecaster:
     Examples
     --------
     >>> import numpy as np
-    >>> from stream_app.features import build_features
-    >>> hist = np.zeros((1, 5, 28)); hist[0, 3] = 2.0
+    >>> from models.features import build_features
+    >>> hist = np.zeros((1, 6, 28)); hist[0, 3] = 2.0
     >>> fb = EwmaForecaster().predict(build_features(hist, 20_000, np.array([19_900])))
     >>> [round(float(x), 1) for x in fb.quantiles[0, 1]]   # 7 days: p10, p50, p90
     [9.2, 14.0, 18.8]

@@ -16,13 +16,24 @@ import torch
 
 from models.interface import HORIZONS, QUANTILES, STAGES
 from models.network import build_network
-from stream_app.features import FEATURE_SPEC_VERSION
+from models.layout import FEATURE_SPEC_VERSION
 
 FORMAT = 1
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; ``str`` is one line: what is wrong and how to fix it."""
+
+
+class SpecMismatch(CheckpointError):
+    """A sound checkpoint trained on another feature spec: scoring it would publish confident nonsense.
+
+    ``found``: the checkpoint's spec version (None when it names none).
+    """
+
+    def __init__(self, message: str, found) -> None:
+        super().__init__(message)
+        self.found = found
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, meta: dict) -> str:
@@ -72,9 +83,10 @@ def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) 
     blob = _read(path)
     meta = blob["meta"]
     if meta.get("feature_spec") != spec_version:
-        raise CheckpointError(
+        raise SpecMismatch(
             f"checkpoint {meta.get('id', path.name)} was trained with feature spec {meta.get('feature_spec')}, "
-            f"this trendcast builds spec {spec_version}: retrain with `trendcast train` or use a matching release")
+            f"this trendcast builds spec {spec_version}: retrain with `trendcast train` or use a matching release",
+            meta.get("feature_spec"))
     if tuple(meta.get("horizons", ())) != HORIZONS or tuple(meta.get("stages", ())) != STAGES:
         raise CheckpointError(f"checkpoint {meta.get('id', path.name)} has other horizons or stages than this "
                               "trendcast: retrain with `trendcast train`")

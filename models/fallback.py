@@ -1,12 +1,13 @@
 """Model forecasts with a safety net: rows the model cannot give come from the baseline.
 
-The worker wraps its forecaster in :class:`GuardedForecaster`. After each
-``predict``, ``last_fallback`` (``(n,)`` bool) says which rows came from the
-fallback and ``last_reason`` why: ``"nan"`` (the model returned a
-non-finite row), ``"error"`` (the model raised), ``"not_loaded"`` (no
-model), or ``None`` when no row fell back. The worker names the forecaster
-of each row in the forecast's ``model`` field (:meth:`GuardedForecaster.model_fields`)
-and counts the fallen-back rows by reason.
+The worker wraps its forecaster in :class:`GuardedForecaster`. The batch
+``predict`` returns says which rows came from the fallback
+(``ForecastBatch.fallback``) and why (``fallback_reason``: ``"nan"``, the
+model returned a non-finite row; ``"error"``, the model raised;
+``"not_loaded"``, no model); nothing is left on the forecaster between
+calls. The worker names the forecaster of each row in the forecast's
+``model`` field (:meth:`GuardedForecaster.model_fields`) and counts the
+fallen-back rows by reason.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ class GuardedForecaster:
         self.name = primary.name if primary is not None else fallback.name
         self.version = primary.version if primary is not None else fallback.version
         self._primary_field = {"name": self.name, "version": self.version}
-        self.last_fallback = np.zeros(0, dtype=bool)
-        self.last_reason: str | None = None
         if primary is None:
             log.warning("forecasting with %s only: %s", fallback.name, load_error or "no model")
 
@@ -56,31 +55,32 @@ class GuardedForecaster:
             log.exception("%s failed on a batch of %d SKUs; using %s", self.primary.name, n, self.fallback.name)
             return self._all_fallback(features, "error")
         bad = ~(np.isfinite(out.quantiles).all(axis=(1, 2)) & np.isfinite(out.stage_probs).all(axis=1))
-        self.last_fallback, self.last_reason = bad, ("nan" if bad.any() else None)
         if not bad.any():
-            return out
+            return ForecastBatch(out.quantiles, out.stage_probs, fallback=bad)
         rows = np.flatnonzero(bad)
         sub = self.fallback.predict(_rows(features, rows))
         quantiles, stage_probs = out.quantiles.copy(), out.stage_probs.copy()
         quantiles[rows], stage_probs[rows] = sub.quantiles, sub.stage_probs
-        return ForecastBatch(quantiles=quantiles, stage_probs=stage_probs)
+        return ForecastBatch(quantiles, stage_probs, fallback=bad, fallback_reason="nan")
 
-    def model_fields(self) -> list[dict]:
-        """Per row of the last batch, the forecast's ``model`` field.
+    def model_fields(self, batch: ForecastBatch) -> list[dict]:
+        """Per row of ``batch`` (from :meth:`predict`), the forecast's ``model`` field.
 
         The primary's name and version, or the fallback's with
         ``fallback_reason``. Rows share their dicts: messages are serialised
         at once, and a batch has at most two distinct fields.
         """
-        n = len(self.last_fallback)
-        if not self.last_fallback.any():
+        n = len(batch.quantiles)
+        if batch.fallback is None or not batch.fallback.any():
             return [self._primary_field] * n
-        standby = {"name": self.fallback.name, "version": self.fallback.version, "fallback_reason": self.last_reason}
-        return [standby if bad else self._primary_field for bad in self.last_fallback.tolist()]
+        standby = {"name": self.fallback.name, "version": self.fallback.version,
+                   "fallback_reason": batch.fallback_reason}
+        return [standby if bad else self._primary_field for bad in batch.fallback.tolist()]
 
     def _all_fallback(self, features: FeatureBatch, reason: str) -> ForecastBatch:
-        self.last_fallback, self.last_reason = np.ones(len(features), dtype=bool), reason
-        return self.fallback.predict(features)
+        out = self.fallback.predict(features)
+        return ForecastBatch(out.quantiles, out.stage_probs, fallback=np.ones(len(features), dtype=bool),
+                             fallback_reason=reason)
 
 
 def _rows(features: FeatureBatch, rows: np.ndarray) -> FeatureBatch:

@@ -52,11 +52,16 @@ class ForecastBatch:
 
     ``quantiles``: ``(n, len(HORIZONS), len(QUANTILES))`` units sold over the
     next 1, 7 and 14 days at p10, p50, p90, non-decreasing along the last axis.
-    ``stage_probs``: ``(n, len(STAGES))``, rows sum to 1.
+    ``stage_probs``: ``(n, len(STAGES))``, rows sum to 1. ``fallback``:
+    ``(n,)`` bool, the rows a stand-in forecaster answered for the model
+    (None: every row is the forecaster's own), ``fallback_reason`` why
+    (``"nan"``, ``"error"``, ``"not_loaded"``).
     """
 
     quantiles: np.ndarray
     stage_probs: np.ndarray
+    fallback: np.ndarray | None = None
+    fallback_reason: str | None = None
 
 
 class Forecaster(Protocol):

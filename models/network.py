@@ -26,10 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.interface import HORIZONS, QUANTILES, STAGES, TEXT_DIM
+from models.layout import ORDER_LINES, UNITS
 
-CHANNELS = 5  # history channels a network reads by default: clicks, cart adds, cart removes, units, revenue
-UNITS = 3
-ORDER_LINES = 5  # history channel of order lines per day (read by networks of 6 channels)
+CHANNELS = 5  # history channels a network reads by default (models.layout order): the first five, without order lines
 SCALE_DAYS = 28  # days of the recent mean that sets a SKU's scale
 WEEK = 7
 RECENT_DAYS = 14  # days the network also sees one by one (weekday pattern, last sales)

@@ -11,7 +11,7 @@ from models.checkpoint import CheckpointError, load_checkpoint
 from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch
 from models.network import TrendcastEnsemble, TrendcastNet
 from models.text import pick_device
-from stream_app.features import FEATURE_SPEC_VERSION
+from models.layout import FEATURE_SPEC_VERSION
 
 __all__ = ["DEFAULT_CHECKPOINT", "CheckpointError", "NeuralForecaster", "load_forecaster"]
 
@@ -42,7 +42,7 @@ class NeuralForecaster:
         """Quantiles ``(n, 3, 3)`` of units over 1/7/14 days and stage probabilities ``(n, 4)``."""
         if features.spec_version != FEATURE_SPEC_VERSION:
             raise CheckpointError(f"features of spec {features.spec_version} given to a model of spec "
-                                  f"{FEATURE_SPEC_VERSION}: build them with stream_app.features.build_features")
+                                  f"{FEATURE_SPEC_VERSION}: build them with models.features.build_features")
         n = len(features)
         history = _fit_days(features.history, self.model.history_days)
         text = features.text if features.text is not None else np.zeros((n, TEXT_DIM), np.float32)

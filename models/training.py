@@ -15,9 +15,30 @@ from torch.nn import functional as F
 
 from models.interface import HORIZONS, STAGES
 from models.network import UNITS, TrendcastEnsemble, TrendcastNet, pinball_loss
-from models.trainset import Samples
 
 H7 = HORIZONS.index(7)
+
+
+@dataclass
+class Samples:
+    """Stacked samples: arrays with one row per (SKU, origin); ``text`` rows via ``sku_row`` into the panel.
+
+    ``stage_truth``: the stage labels are a simulator's truth (False: the labelling rule's).
+    """
+
+    history: np.ndarray
+    age: np.ndarray
+    weekday: np.ndarray
+    sku_row: np.ndarray
+    origin: np.ndarray
+    targets: np.ndarray
+    stage: np.ndarray
+    text: np.ndarray
+    has_text: np.ndarray
+    stage_truth: bool = True
+
+    def __len__(self) -> int:
+        return len(self.targets)
 
 
 @dataclass(frozen=True)

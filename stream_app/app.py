@@ -18,7 +18,8 @@ from faust.types import TP
 
 from models.stage_tracker import TrackerRules
 from stream_app import inventory
-from stream_app.batching import BatchMessage, BatchSchema, CommitLedger, batching_transport
+from stream_app.faust_adapter import (BatchMessage, BatchSchema, CommitLedger, TrendcastFaust, batching_transport,
+                                      local_store)
 from stream_app.ingest import BatchOutcome, Ingestor
 from stream_app.learning import PartitionLearning, record_outcomes
 from stream_app.logs import log_tick
@@ -28,7 +29,7 @@ from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tra
 from stream_app.scoring import Scorer, build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
-from stream_app.side_inputs import SideInputs, local
+from stream_app.side_inputs import SideInputs
 from stream_app.ticks import OutcomeStats, TickTools, run_tick
 
 log = logging.getLogger("trendcast")
@@ -41,17 +42,6 @@ EMBEDDINGS_TABLE = "sku-embeddings-v1"
 INVENTORY_TABLE = "sku-inventory-v1"
 EMBED_INTERVAL_S = 0.5  # catalog texts wait at most this long to be embedded in one batch
 TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE, EMBEDDINGS_TABLE, INVENTORY_TABLE)  # every changelog-backed table (deploy creates them)
-
-
-class TrendcastFaust(faust.App):
-    """A Faust app whose consumer delivers source batches (see :mod:`stream_app.batching`)."""
-
-    def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
-        self._transport_cls = transport_cls
-        super().__init__(*args, **kwargs)
-
-    def _new_transport(self) -> Any:
-        return self._transport_cls(self.conf.broker_consumer, self)
 
 
 @dataclass
@@ -242,7 +232,7 @@ class Worker:
     @property
     def learning_store(self) -> dict[bytes, bytes]:
         """The learning table's local dict (written directly, as the windows are)."""
-        return local(self.learning_table)
+        return local_store(self.learning_table)
 
     async def advance_idle(self) -> None:
         """Settle what idle topics left waiting, and move idle partitions' event time forward so their days close."""
@@ -314,7 +304,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
     windows, catalog, learning_table, embeddings, stock = (_raw_table(app, name, settings.partitions)
                                                           for name in TABLES)
     spec = window_spec(settings)
-    store = getattr(windows.data, "data", windows.data)
+    store = local_store(windows)
     ingestor = Ingestor(
         store, spec,
         grace_ms=int(settings.grace_s * 1000),

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 import typer
 
 from stream_app.broker import BrokerError, EmbeddedBroker
+from stream_app.requests import BadRequest
 from stream_app.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -26,8 +27,8 @@ cli = typer.Typer(
 )
 
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line."""
+# An error the user can fix, printed as one line (exit 2): the one type every command's edge raises.
+UserError = BadRequest
 
 
 @contextlib.contextmanager
@@ -97,15 +98,10 @@ def produce(
 
 def _date_ms(text: str | None, option: str) -> int | None:
     """A ``YYYY-MM-DD`` option as epoch ms at that UTC midnight."""
-    from datetime import date, datetime, timezone
+    from stream_app.requests import day_of
 
-    if text is None:
-        return None
-    try:
-        d = date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"{option} must be a date like 2011-01-31, got {text!r}") from None
-    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp() * 1000)
+    day = day_of(text, option)
+    return None if day is None else day * 86_400_000
 
 
 def _broker_settings() -> Settings:
@@ -166,7 +162,7 @@ def replay(
 ) -> None:
     """Replay a real dataset (or event files) into the topics, in event-time order, at any speed."""
     from stream_app.datacli import run_replay
-    from stream_app.replay import ADAPTERS
+    from stream_app.data.replay import ADAPTERS
 
     if not path.exists():
         raise UserError(f"no such file or folder: {path}")
@@ -211,25 +207,23 @@ def evaluate(
                                                        "'all' or some of level_shift, promotion, early_decline."),
 ) -> None:
     """Backtest the model against reference baselines, or with --scenarios replay drift scenarios; writes a report."""
-    from stream_app.evalcli import BadRequest, EvalRequest, day_of, parse_ablations, parse_baselines, run_evaluate
+    from stream_app.evalcli import EvalRequest, parse_ablations, parse_baselines, run_evaluate
+    from stream_app.requests import day_of
 
     command = " ".join(["trendcast", *sys.argv[1:]])
-    try:
-        if scenarios is not None:
-            _evaluate_drift(data, source, day_of(from_, "--from"), day_of(until, "--until"), out, labels, model,
-                            scenarios, command, backtest_only={"--origins-every": origins_every,
-                                                               "--baselines": baselines, "--max-skus": max_skus,
-                                                               "--ablations": ablations})
-            return
-        req = EvalRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
-                          last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
-                          every=origins_every or 7, baselines=parse_baselines(baselines or "all"),
-                          named_baselines=baselines not in (None, "all"),
-                          max_skus=max_skus, ablations=parse_ablations(ablations or "all"), command=command)
-        for line in run_evaluate(req, progress=sys.stderr.isatty()):
-            typer.echo(line)
-    except BadRequest as exc:
-        raise UserError(str(exc)) from None
+    if scenarios is not None:
+        _evaluate_drift(data, source, day_of(from_, "--from"), day_of(until, "--until"), out, labels, model,
+                        scenarios, command, backtest_only={"--origins-every": origins_every,
+                                                           "--baselines": baselines, "--max-skus": max_skus,
+                                                           "--ablations": ablations})
+        return
+    req = EvalRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
+                      last_day=day_of(until, "--until"), out=out, labels=labels, model=model,
+                      every=origins_every or 7, baselines=parse_baselines(baselines or "all"),
+                      named_baselines=baselines not in (None, "all"),
+                      max_skus=max_skus, ablations=parse_ablations(ablations or "all"), command=command)
+    for line in run_evaluate(req, progress=sys.stderr.isatty()):
+        typer.echo(line)
 
 
 @cli.command()
@@ -244,17 +238,14 @@ def forecast(
                                                     "shipped one]."),
 ) -> None:
     """Compute offline the forecasts a worker would have published, from the data and the worker's own day loop."""
-    from stream_app.forecastcli import ForecastRequestError, as_of_days, run_forecast
+    from stream_app.forecastcli import as_of_days, run_forecast
 
-    try:
-        days = as_of_days(as_of)
-        if model is not None and not model.is_file():
-            raise ForecastRequestError(f"--model {model}: no such file")
-        settings = load_settings(**({"model_path": str(model)} if model is not None else {}))
-        for line in run_forecast(settings, data, source, days, out):
-            typer.echo(line)
-    except ForecastRequestError as exc:
-        raise UserError(str(exc)) from None
+    days = as_of_days(as_of)
+    if model is not None and not model.is_file():
+        raise BadRequest(f"--model {model}: no such file")
+    settings = load_settings(**({"model_path": str(model)} if model is not None else {}))
+    for line in run_forecast(settings, data, source, days, out):
+        typer.echo(line)
 
 
 @cli.command("fit-confidence")
@@ -269,22 +260,18 @@ def fit_confidence(
 ) -> None:
     """Fit what a stage alert's confidence means (share of alerts right) on validation data; store it with --write."""
     from stream_app.confidencecli import run_fit_confidence
-    from stream_app.evalcli import BadRequest, day_of
+    from stream_app.requests import BadRequest, day_of
 
-    try:
-        if model is not None and not model.is_file():
-            raise BadRequest(f"--model {model}: no such file")
-        settings = load_settings(forecaster="model", **({"model_path": str(model)} if model is not None else {}))
-        for line in run_fit_confidence(settings, data, labels or data / "labels.csv", day_of(from_, "--from"),
-                                       day_of(until, "--until"), write):
-            typer.echo(line)
-    except BadRequest as exc:
-        raise UserError(str(exc)) from None
+    if model is not None and not model.is_file():
+        raise BadRequest(f"--model {model}: no such file")
+    settings = load_settings(forecaster="model", **({"model_path": str(model)} if model is not None else {}))
+    for line in run_fit_confidence(settings, data, labels or data / "labels.csv", day_of(from_, "--from"),
+                                   day_of(until, "--until"), write):
+        typer.echo(line)
 
 
 def _evaluate_drift(data, source, first_day, last_day, out, labels, model, scenarios, command, backtest_only) -> None:
     from stream_app.driftcli import DriftRequest, parse_scenarios, run_drift
-    from stream_app.evalcli import BadRequest
 
     given = [k for k, v in backtest_only.items() if v is not None]
     if given:
@@ -319,18 +306,16 @@ def train(
     device: str = typer.Option("auto", help="Text-encoder device: auto (cuda when available), cpu, cuda."),
 ) -> None:
     """Train the forecasting network on event files or a real dataset; writes a checkpoint and its metadata."""
-    from stream_app.traincli import BadRequest, TrainRequest, day_of, run_train
+    from stream_app.requests import day_of
+    from stream_app.traincli import TrainRequest, run_train
 
-    try:
-        req = TrainRequest(data=list(data), source=source, out=out, train_until=day_of(train_until, "--train-until"),
-                           valid_until=day_of(valid_until, "--valid-until"), every=every, text_cache=text_cache,
-                           device=device, overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size,
-                                                     "lr": lr, "patience": patience, "members": members},
-                           command=" ".join(["trendcast", *sys.argv[1:]]))
-        for line in run_train(req, progress=sys.stderr.isatty()):
-            typer.echo(line)
-    except BadRequest as exc:
-        raise UserError(str(exc)) from None
+    req = TrainRequest(data=list(data), source=source, out=out, train_until=day_of(train_until, "--train-until"),
+                       valid_until=day_of(valid_until, "--valid-until"), every=every, text_cache=text_cache,
+                       device=device, overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size,
+                                                 "lr": lr, "patience": patience, "members": members},
+                       command=" ".join(["trendcast", *sys.argv[1:]]))
+    for line in run_train(req, progress=sys.stderr.isatty()):
+        typer.echo(line)
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_app.evalcli import BadRequest, iso
+from stream_app.requests import BadRequest, iso
 from stream_app.settings import Settings
 
 MIN_ALERTS = 50  # fewer judged alerts than this make no map worth publishing
@@ -33,7 +33,7 @@ def run_fit_confidence(settings: Settings, data: Path, labels: Path, first_day: 
     from stream_app.evaluation.dataset import label_stages
     from stream_app.evaluation.stages import alert_outcomes
     from stream_app.offline_worker import published
-    from stream_app.replay import EventFiles
+    from stream_app.data.replay import EventFiles
     from stream_app.scoring import build_scorer
 
     if not data.is_dir():

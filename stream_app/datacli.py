@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stream_app.decode import KINDS
-from stream_app.eventfiles import TOPIC_KINDS, TopicFiles
-from stream_app.offline import WorkerClocks, WorkerRules
-from stream_app.replay import Adapter
+from stream_app.data.eventfiles import TOPIC_KINDS, TopicFiles
+from stream_app.data.offline import WorkerClocks, WorkerRules
+from stream_app.data.replay import Adapter
 from stream_app.settings import Settings
 from stream_app.sim import Simulator, write_simulation
 from stream_app.windows import DAY_MS

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from stream_app.evalcli import BadRequest, iso, load_model, parse_choices
+from stream_app.evalcli import load_model, parse_choices
+from stream_app.requests import BadRequest, iso
 from stream_app.evaluation.drift_metrics import RecoveryRules
 
 SCENARIOS = ("level_shift", "promotion", "early_decline")
@@ -91,7 +92,7 @@ def drift_model(spec: str):
 
 def catalog_categories(folder: Path) -> dict[str, str]:
     """sku -> catalog category (the worker's calibration group), the last record of each SKU winning."""
-    from stream_app.eventfiles import event_files, read_lines
+    from stream_app.data.eventfiles import event_files, read_lines
 
     path = event_files(folder).get("catalog")
     out: dict[str, str] = {}
@@ -107,7 +108,7 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
 
     ``forecaster``: use this one instead of loading ``req.model`` (tests).
     """
-    from models.samples import panel_from_series
+    from stream_app.data.samples import panel_from_series
     from stream_app.rules import calibration_rules, evidence_rules, tracker_rules
     from stream_app.evalcli import _embeddings
     from stream_app.evaluation import dayloop, drift

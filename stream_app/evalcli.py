@@ -11,7 +11,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +22,9 @@ from stream_app.evaluation.gbm import lightgbm_missing
 from stream_app.evaluation.metrics import KEY_HORIZON, sku_ages, summarise
 from stream_app.evaluation.published import by_age
 from stream_app.evaluation.report import write_report
+from stream_app.requests import BadRequest, iso
 
-EPOCH = date(1970, 1, 1)
 SKU_DEFINITION = "at least one unit sold on a day some origin forecasts: from the day after --from to --until"
-
-
-class BadRequest(Exception):
-    """An evaluation the user asked for that cannot run as asked; one line."""
 
 
 @dataclass(frozen=True)
@@ -49,18 +44,6 @@ class EvalRequest:
     max_skus: int | None = None
     ablations: tuple[str, ...] = ()  # keys of stream_app.evaluation.ablation.ABLATIONS
     command: str = ""
-
-
-def day_of(text: str, option: str) -> int:
-    """A ``YYYY-MM-DD`` option as days since 1970-01-01."""
-    try:
-        return (date.fromisoformat(text) - EPOCH).days
-    except ValueError:
-        raise BadRequest(f"{option} must be a date like 2011-07-01, got {text!r}") from None
-
-
-def iso(day: int) -> str:
-    return (EPOCH + timedelta(days=int(day))).isoformat()
 
 
 def parse_choices(text: str, known, option: str, words: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -155,7 +138,7 @@ def load_model(spec: str):
 
 def _embeddings(folder: Path, skus: tuple[str, ...]):
     """Product-text embeddings of every SKU with a catalog record (the model's text input)."""
-    from models.samples import catalog_texts
+    from stream_app.data.samples import catalog_texts
     from models.text import TextEncoder
 
     texts = catalog_texts(folder)
@@ -177,7 +160,7 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tu
     from stream_app.evaluation.published import held
     from stream_app.forecastcli import CLOSE_DAYS
     from stream_app.offline_worker import published
-    from stream_app.replay import EventFiles
+    from stream_app.data.replay import EventFiles
     from stream_app.settings import load_settings
 
     settings = load_settings(forecaster="model", **({} if req.model == "default" else {"model_path": req.model}))
@@ -225,7 +208,7 @@ def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: di
 
 def run_evaluate(req: EvalRequest, *, progress: bool = False) -> list[str]:
     """Backtest the model and the chosen baselines on ``req.data``; write the report to ``req.out``."""
-    from models.samples import panel_from_series
+    from stream_app.data.samples import panel_from_series
 
     check(req)
     timings: dict[str, float] = {}

@@ -10,22 +10,16 @@ with it.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
 
+from stream_app.requests import DAY_MS, BadRequest, day_of, iso
 from stream_app.settings import Settings
 
-EPOCH = date(1970, 1, 1)
-DAY_MS = 86_400_000
 # Read this far past the last as-of date: a day closes once the data passes its end (plus grace), and a jump
 # in event time (a shop closed over a holiday) is confirmed by the events after it, as the worker sees them.
 CLOSE_DAYS = 14
-
-
-class ForecastRequestError(ValueError):
-    """An argument of ``trendcast forecast`` that cannot work; one line with the fix."""
 
 
 def as_of_days(text: str) -> list[int]:
@@ -34,30 +28,27 @@ def as_of_days(text: str) -> list[int]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        try:
-            out.append((date.fromisoformat(part) - EPOCH).days - 1)
-        except ValueError:
-            raise ForecastRequestError(f"--as-of must be dates like 2011-07-01[,2011-07-08], got {part!r}") from None
+        out.append(day_of(part, "--as-of") - 1)
     if not out:
-        raise ForecastRequestError("--as-of needs at least one date, e.g. --as-of 2011-07-01")
+        raise BadRequest("--as-of needs at least one date, e.g. --as-of 2011-07-01")
     return sorted(set(out))
 
 
 def run_forecast(settings: Settings, data: Path, source: str, days: list[int], out: Path) -> list[str]:
     """Replay ``data`` through the worker's day loop; write the forecasts made at the close of ``days``. Lines to print."""
     from stream_app.offline_worker import published_forecasts
-    from stream_app.replay import ADAPTERS
+    from stream_app.data.replay import ADAPTERS
 
     if source not in ADAPTERS:
-        raise ForecastRequestError(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")
+        raise BadRequest(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")
     if not data.exists():
-        raise ForecastRequestError(f"no such file or folder: {data}")
+        raise BadRequest(f"no such file or folder: {data}")
     until_ms = (max(days) + 1 + CLOSE_DAYS) * DAY_MS
     adapter = ADAPTERS[source](data, until_ms=until_ms)
     try:
         by_day = published_forecasts(settings, adapter.rows(), set(days))
     except (ValueError, OSError) as exc:
-        raise ForecastRequestError(f"{data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise BadRequest(f"{data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     lines, written = [], 0
     with open(out, "wb") as f:
@@ -66,7 +57,7 @@ def run_forecast(settings: Settings, data: Path, source: str, days: list[int], o
                 f.write(orjson.dumps(m) + b"\n")
                 written += 1
             if day not in by_day:
-                shown = (EPOCH + timedelta(days=day + 1)).isoformat()
+                shown = iso(day + 1)
                 lines.append(f"no forecasts as of {shown}: the data ends before day {shown} closes, "
                              "or holds no events before it")
     lines.append(f"wrote {written:,} forecasts for {len(days) - sum(d not in by_day for d in days)} of {len(days)} "

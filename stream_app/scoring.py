@@ -21,7 +21,7 @@ from models.confidence import ConfidenceMap
 from models.fallback import GuardedForecaster
 from models.interface import TEXT_DIM, FeatureBatch, ForecastBatch, Forecaster
 from models.text import pack_embedding, unpack_embeddings
-from stream_app.features import FEATURE_SPEC_VERSION
+from models.layout import FEATURE_SPEC_VERSION
 from stream_app.metrics import Metrics
 from stream_app.settings import Settings, SettingsError
 
@@ -56,14 +56,13 @@ class Scorer:
         dt = time.perf_counter() - t0
         f = self.forecaster
         if isinstance(f, GuardedForecaster):
-            models = f.model_fields()
+            models = f.model_fields(fb)
         else:
             models = [{"name": f.name, "version": f.version}] * len(features)
         if self.metrics is not None:
             self.metrics.scoring_seconds.labels(self.device).observe(dt)
-            fell = getattr(f, "last_fallback", None)
-            if fell is not None and (k := int(fell.sum())):
-                self.metrics.model_fallbacks.labels(f.last_reason).inc(k)
+            if fb.fallback is not None and (k := int(fb.fallback.sum())):
+                self.metrics.model_fallbacks.labels(fb.fallback_reason).inc(k)
         return fb, models
 
     @property
@@ -107,7 +106,7 @@ def build_scorer(settings: Settings, metrics: Metrics | None = None) -> Scorer:
 
 
 def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | None) -> Scorer:
-    from models.checkpoint import read_meta
+    from models.checkpoint import SpecMismatch
     from models.neural import DEFAULT_CHECKPOINT, CheckpointError, load_forecaster
     from models.text import TextEncoder
 
@@ -120,13 +119,12 @@ def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | N
         # busy 2-core host the two spin against each other (1 thread: ~100k SKUs/s, 2: ~18k/s).
         torch.set_num_threads(settings.torch_threads)
     try:
-        spec = read_meta(path).get("feature_spec")
-        if spec != FEATURE_SPEC_VERSION:
-            # Scoring other features would publish confident nonsense: refuse, never fall back.
-            raise SettingsError(
-                f"checkpoint {path} was trained with feature spec {spec}, this trendcast builds spec "
-                f"{FEATURE_SPEC_VERSION}: retrain it with `trendcast train` or unset TRENDCAST_MODEL_PATH")
-        model = load_forecaster(path, device=device)
+        model = load_forecaster(path, device=device)  # the one read of the file; it checks the spec
+    except SpecMismatch as exc:
+        # Scoring other features would publish confident nonsense: refuse, never fall back.
+        raise SettingsError(
+            f"checkpoint {path} was trained with feature spec {exc.found}, this trendcast builds spec "
+            f"{FEATURE_SPEC_VERSION}: retrain it with `trendcast train` or unset TRENDCAST_MODEL_PATH") from None
     except (CheckpointError, OSError, RuntimeError) as exc:
         log.warning("model not loaded, the baseline forecasts every SKU: %s", exc)
         return Scorer(GuardedForecaster(None, baseline, load_error=str(exc)), device="cpu", metrics=metrics)

@@ -11,7 +11,7 @@ verdict that depends only on the records before it on its topic is the same
 whatever the other topics' fetches did meanwhile.
 
 Used by the worker (:mod:`stream_app.ingest`) and by the offline aggregation
-(:mod:`stream_app.offline`), so both judge events by the same rules. Pure.
+(:mod:`stream_app.data.offline`), so both judge events by the same rules. Pure.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DAY_MS = 86_400_000
-
 
 class Settings(BaseSettings):
     """trendcast configuration (env prefix ``TRENDCAST_``)."""

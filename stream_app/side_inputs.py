@@ -22,15 +22,11 @@ from stream_app import inventory
 from stream_app.decode import Invalid, decode_catalog, decode_inventory
 from stream_app.ingest import Rejected
 from stream_app.metrics import Metrics
+from stream_app.faust_adapter import local_store
 from stream_app.publish import Publisher
 from stream_app.scoring import Scorer, embedding_is_current, embedding_record
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP
-
-
-def local(table: Any) -> dict[bytes, bytes]:
-    """A Faust table's local key -> value dict (read and written directly, as the windows are)."""
-    return getattr(table.data, "data", table.data)
 
 
 @dataclass
@@ -83,7 +79,7 @@ class SideInputs:
         # Faust awaits each timer run before the next: batches never overlap.
         if not self.to_embed:
             return 0
-        store = local(self.embeddings)
+        store = local_store(self.embeddings)
         todo, self.to_embed = self.to_embed, {}
         todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
         keys = list(todo)
@@ -109,7 +105,7 @@ class SideInputs:
         if got is None:
             return
         on_hand, ts = got
-        old = local(self.stock).get(msg.key)
+        old = local_store(self.stock).get(msg.key)
         if inventory.newer(old, ts):
             self.stock[msg.key] = inventory.replace_count(old, on_hand, ts)
 
@@ -130,9 +126,9 @@ class SideInputs:
     @property
     def stock_store(self) -> dict[bytes, bytes] | None:
         """The stock counts the tick reads and marks, or None without an inventory topic."""
-        return local(self.stock) if self.settings.topic_inventory else None
+        return local_store(self.stock) if self.settings.topic_inventory else None
 
     @property
     def embedding_store(self) -> dict[bytes, bytes] | None:
         """The embeddings the tick reads, or None when the model reads no text."""
-        return local(self.embeddings) if self.scorer.encoder is not None else None
+        return local_store(self.embeddings) if self.scorer.encoder is not None else None

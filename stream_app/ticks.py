@@ -217,7 +217,7 @@ def forecast_messages(
 def observed(history: np.ndarray) -> list[dict]:
     """What each SKU's window holds as of the forecast: units sold that day, over 7 and 28 days, clicks over 7.
 
-    ``history``: ``(n, 5, days)`` as in :func:`stream_app.features.build_features`.
+    ``history``: ``(n, 5, days)`` as in :func:`models.features.build_features`.
     """
     units, clicks = history[:, UNITS, :].astype(np.float64), history[:, CLICKS, :].astype(np.float64)
     cols = zip(units[:, -1].tolist(), units[:, -7:].sum(axis=1).tolist(), units[:, -28:].sum(axis=1).tolist(),

@@ -1,6 +1,6 @@
 """``trendcast train``: datasets -> samples split by time -> a trained checkpoint with its metadata.
 
-The edge around :mod:`models.trainset` and :mod:`models.training`: reads
+The edge around :mod:`stream_app.data.trainset` and :mod:`models.training`: reads
 the files, embeds the product texts, draws the progress bar and writes the
 checkpoint plus a small JSON of its metadata beside it.
 """
@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 
+from stream_app.requests import BadRequest, iso
+
 SOURCES = ("auto", "events", "uci")
-
-
-class BadRequest(ValueError):
-    """A training request that cannot run; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +31,6 @@ class TrainRequest:
     device: str = "auto"
     overrides: dict = field(default_factory=dict)
     command: str = ""
-
-
-def day_of(text: str | None, option: str) -> int | None:
-    """A ``YYYY-MM-DD`` option as days since 1970-01-01, or None."""
-    if text is None:
-        return None
-    try:
-        return (date.fromisoformat(text) - date(1970, 1, 1)).days
-    except ValueError:
-        raise BadRequest(f"{option} must be a date like 2011-04-30, got {text!r}") from None
 
 
 def check(req: TrainRequest) -> None:
@@ -67,7 +54,7 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
 
     from models.checkpoint import save_checkpoint
     from models.text import TextEncoder
-    from models.trainset import build_samples, fingerprint, load_dataset, split_days
+    from stream_app.data.trainset import build_samples, fingerprint, load_dataset, split_days
     from models.training import TrainConfig, train_members, validation_metrics
 
     check(req)
@@ -88,7 +75,7 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         datasets.append(d)
-        splits[d.name] = {"train_until": _date(tu), "valid_until": _date(vu), "train_samples": len(train_sets[-1]),
+        splits[d.name] = {"train_until": iso(tu), "valid_until": iso(vu), "train_samples": len(train_sets[-1]),
                           "valid_samples": len(valid_sets[-1]), "skus": len(d.panel.skus),
                           "stage_truth": "simulator" if d.stages is not None else "labelling rule"}
     prep_s = time.perf_counter() - start
@@ -118,7 +105,3 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
                      f"80% coverage {m['coverage80_7']:.2f}; stage macro-F1 "
                      f"{'n/a' if f1 is None else f'{f1:.3f}'}")
     return lines
-
-
-def _date(day: int) -> str:
-    return str(date.fromordinal(date(1970, 1, 1).toordinal() + int(day)))

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import lz4.block
 import numpy as np
 
+from models.layout import CART_ADDS, CART_REMOVES, CHANNELS, CLICKS, ORDER_LINES, REVENUE, UNITS
 from models.stage_tracker import TrackerState
 
 DAY_MS = 86_400_000
@@ -56,9 +57,7 @@ PROB_SCALE = 65_535  # smoothed stage probabilities: four uint16 in one header f
 SUPPORT_SCALE = 1_000_000
 NO_DAY = -(1 << 62)
 
-# Channels of :meth:`SkuWindow.series` and :meth:`StateBatch.histories` (in this order).
-CLICKS, CART_ADDS, CART_REMOVES, UNITS, REVENUE, ORDER_LINES = range(6)
-CHANNELS = ("clicks", "cart_adds", "cart_removes", "units", "revenue", "order_lines")
+# Channels of :meth:`SkuWindow.series` and :meth:`StateBatch.histories`: models.layout.CHANNELS, in order.
 # Rows of the counts ring: every channel but revenue (float64, a ring of its own).
 # Order lines come after revenue in a history (channels 0-4 kept their index
 # when they were added) but are the counts ring's row 4.

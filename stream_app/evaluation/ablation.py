@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from models.interface import FeatureBatch, ForecastBatch, Forecaster
-from models.samples import FUNNEL, Panel
+from models.panel import FUNNEL, Panel
 
 ABLATIONS = {"text": "without text", "clicks": "without clicks and carts"}
 

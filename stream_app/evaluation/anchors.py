@@ -37,8 +37,8 @@ class WeeklyQuantiles:
 
     Examples
     --------
-    >>> from stream_app.features import build_features
-    >>> hist = np.zeros((1, 5, 56)); hist[0, 3] = np.repeat([0, 1, 2, 3, 4, 5, 6, 7], 7)  # weeks 0, 7, ..., 49
+    >>> from models.features import build_features
+    >>> hist = np.zeros((1, 6, 56)); hist[0, 3] = np.repeat([0, 1, 2, 3, 4, 5, 6, 7], 7)  # weeks 0, 7, ..., 49
     >>> q = WeeklyQuantiles().predict(build_features(hist, 20_000, np.array([19_900]))).quantiles[0]
     >>> q.astype(float).round(2).tolist()  # 1, 7, 14 days: p10, p50, p90
     [[0.7, 3.5, 6.3], [4.9, 24.5, 44.1], [15.4, 49.0, 82.6]]

@@ -2,12 +2,12 @@
 
 At each origin day the state is the end of that day: the features hold the
 ``history_days`` days up to and including it, the targets are the units
-sold over the next 1, 7 and 14 days (:func:`models.samples.targets_at`).
+sold over the next 1, 7 and 14 days (:func:`models.panel.targets_at`).
 Nothing after the origin reaches a forecaster; statistical references fit
 on the history inside the features, so they cannot see it either. A
 forecaster fitted at each origin (:class:`FittedAtOrigin`, e.g. the
 LightGBM anchor) needs more past than the features hold: it is given the
-panel cut at the end of the origin day (:func:`models.samples.panel_until`),
+panel cut at the end of the origin day (:func:`models.panel.panel_until`),
 so the days after it do not exist for it.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from models.baselines import UNITS, EwmaForecaster
 from models.interface import HORIZONS, QUANTILES, STAGES, FeatureBatch, ForecastBatch, Forecaster
-from models.samples import Panel, features_at, panel_until, targets_at
+from models.panel import Panel, features_at, panel_until, targets_at
 from stream_app.evaluation.scores import naive_scale
 
 HISTORY_DAYS = 56  # the worker's window (TRENDCAST_HISTORY_DAYS)

@@ -1,7 +1,7 @@
 """The edges of the backtest's input: a dataset to event files to a panel, and the stage truth.
 
 Events are aggregated with the worker's decoder, every valid event once per
-``(sku, event_id)`` (:func:`stream_app.offline.aggregate_files` without
+``(sku, event_id)`` (:func:`stream_app.data.offline.aggregate_files` without
 worker rules): what a worker sees when its ``TRENDCAST_MAX_AHEAD_S`` spans
 the data's gaps (the UCI shop's Christmas closure; docs/DATA.md).
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from models.interface import STAGES
-from stream_app.eventfiles import TopicFiles
-from stream_app.offline import DailySeries, aggregate_files
-from stream_app.replay import ADAPTERS
+from stream_app.data.eventfiles import TopicFiles
+from stream_app.data.offline import DailySeries, aggregate_files
+from stream_app.data.replay import ADAPTERS
 
 SOURCES = ("uci", "events")
 

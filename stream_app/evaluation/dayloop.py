@@ -7,7 +7,7 @@ For every closed day, in the order of the forecast tick (:mod:`stream_app.ticks`
    :class:`~stream_app.outcomes.Pending`) and teach the calibrator;
 2. forecasts: every SKU with an event in the ``active_days`` up to that
    day (what makes the worker forecast it) gets features at the end of the
-   day (:func:`models.samples.features_at`, the worker's feature function)
+   day (:func:`models.panel.features_at`, the worker's feature function)
    and a forecast, calibrated once the calibrator is ready; a SKU that went
    quiet that day gets its last forecast, zeros (the worker's
    ``active: false``);
@@ -35,7 +35,7 @@ from models.calibration import CalibrationRules, Calibrator
 from models.calibration_groups import calibration_groups
 from models.fallback import GuardedForecaster
 from models.interface import HORIZONS, STAGES, Forecaster
-from models.samples import Panel, features_at, targets_at
+from models.panel import Panel, features_at, targets_at
 from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import TrackerRules, TrackerState, track
 from stream_app.outcomes import Made, Pending, realised
@@ -119,7 +119,7 @@ def forecast_days(panel: Panel, forecaster: Forecaster, days: np.ndarray, histor
             out = guarded.predict(features_at(panel, int(day), history_days, rows=rows))
             raw[i, rows] = out.quantiles
             probs[i, rows] = out.stage_probs
-            fallbacks += int(guarded.last_fallback.sum())
+            fallbacks += 0 if out.fallback is None else int(out.fallback.sum())
         if on_day is not None:
             on_day(i, int(day))
     return DayForecasts(np.asarray(days), forecast, raw, probs, fallbacks, live)
@@ -206,6 +206,6 @@ def _put(state: TrackerState, rows: np.ndarray, part: TrackerState) -> None:
 def outcomes(panel: Panel, days: np.ndarray) -> np.ndarray:
     """``(D, n, len(HORIZONS))`` units sold over the ``h`` days after each day; NaN past the panel.
 
-    :func:`models.samples.targets_at`, day by day.
+    :func:`models.panel.targets_at`, day by day.
     """
     return np.stack([targets_at(panel, int(d)) for d in days]).astype(np.float64)

@@ -1,7 +1,7 @@
 """The LightGBM anchor: a global quantile model on lag features, retrained at every origin (the M5 recipe).
 
 At an origin day ``o`` the anchor is fitted on the panel as known at the
-end of ``o`` (:func:`models.samples.panel_until`), one LightGBM model per
+end of ``o`` (:func:`models.panel.panel_until`), one LightGBM model per
 horizon ``h`` and quantile, each predicting the total units of the next
 ``h`` days directly. Its training pairs are (SKU, day ``d``) with
 ``d + h ≤ o`` — the target window ends on or before the origin — on days
@@ -28,7 +28,7 @@ import importlib.util
 import numpy as np
 
 from models.interface import HORIZONS, QUANTILES, STAGES, FeatureBatch, ForecastBatch
-from models.samples import Panel, features_at, panel_until, targets_at
+from models.panel import Panel, features_at, panel_until, targets_at
 from stream_app.evaluation.gbm_features import NAMES, WINDOW, feature_table
 
 INSTALL_HINT = "pip install 'trendcast[eval]' (or lightgbm)"

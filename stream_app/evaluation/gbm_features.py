@@ -35,8 +35,8 @@ def feature_table(features: FeatureBatch) -> np.ndarray:
 
     Examples
     --------
-    >>> from stream_app.features import build_features
-    >>> hist = np.zeros((1, 5, 56)); hist[0, 3, -3] = 4.0; hist[0, 4, -3] = 10.0
+    >>> from models.features import build_features
+    >>> hist = np.zeros((1, 6, 56)); hist[0, 3, -3] = 4.0; hist[0, 4, -3] = 10.0
     >>> row = dict(zip(NAMES, feature_table(build_features(hist, 20_000, np.array([19_990])))[0].tolist()))
     >>> row["units_lag_3"], row["week_1"], row["days_since_last_sale"], row["price_28"], row["weekday"]
     (4.0, 4.0, 2.0, 2.5, 4.0)

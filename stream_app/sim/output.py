@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_app.eventfiles import TopicFiles
+from stream_app.data.eventfiles import TopicFiles
 from stream_app.sim.catalogue import CATEGORY_NAMES
 from stream_app.sim.scenarios import EARLY_DECLINE, SEASONAL
 from stream_app.sim.simulator import LABEL_COLUMNS, Simulator

@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from stream_app.replay import NON_PRODUCT_CODES
+from stream_app.data.replay import NON_PRODUCT_CODES
 
 FIRST, LAST = "2010-12-01", "2011-01-24"
 N_PRODUCTS, SEED, PER_REASON = 100, 352, 25

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from kafka_helpers import read_topic
 
-from stream_app.replay import UciOnlineRetail
+from stream_app.data.replay import UciOnlineRetail
 from stream_app.sim import Simulator
 from stream_app.windows import DAY_MS
 

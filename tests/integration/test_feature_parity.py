@@ -1,10 +1,10 @@
 """Feature parity: the model input built from a real worker's windows equals the one built offline.
 
 A stream replayed through a real worker on the embedded broker, and the
-same event files aggregated offline (:mod:`models.samples`, the training
-path): at the last day of the data, :func:`stream_app.features.features_from_windows`
+same event files aggregated offline (:mod:`stream_app.data.samples` and :mod:`models.panel`, the training
+path): at the last day of the data, :func:`stream_app.features.features_from_batch`
 over the worker's windows (read back from its changelog) and
-:func:`models.samples.features_at` over the offline panel give the same
+:func:`models.panel.features_at` over the offline panel give the same
 arrays, SKU by SKU, to the last bit.
 """
 
@@ -16,12 +16,13 @@ import pytest
 from kafka_helpers import produce, read_topic, wait_for
 from test_parity import held_buckets, sim_files, uci_files
 
-from models.samples import features_at, panel_from_series
+from models.panel import features_at
+from stream_app.data.samples import panel_from_series
 from stream_app.datacli import worker_rules
-from stream_app.eventfiles import event_files, merged
-from stream_app.features import features_from_windows
-from stream_app.offline import aggregate_files
-from stream_app.windows import H_HEAD_DAY, NO_DAY, WindowSpec
+from stream_app.data.eventfiles import event_files, merged
+from stream_app.features import features_from_batch
+from stream_app.data.offline import aggregate_files
+from stream_app.windows import H_HEAD_DAY, NO_DAY, StateBatch, WindowSpec
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def test_features_from_the_stream_equal_features_built_offline(make_run, tmp_pat
     as_of = panel.last_day
     skus = sorted(windows)
     assert skus == sorted(panel.skus)
-    online = features_from_windows([windows[s] for s in skus], as_of)
+    online = features_from_batch(StateBatch(bytearray(b"".join(bytes(windows[s].buf) for s in skus)), spec), as_of)
     offline = features_at(panel, as_of, run.settings.history_days, rows=np.array([panel.skus.index(s) for s in skus]))
 
     assert online.history.any() and online.history.shape[1] == 6

@@ -5,17 +5,40 @@ import os
 import time
 from collections import Counter, defaultdict
 
+import numpy as np
 import orjson
 import pytest
 
 from stream_app.broker import EmbeddedBroker, free_port
-from stream_app.generator import DAY_MS, DemoGenerator, write_jsonl
 from stream_app.kafka_io import KafkaUnavailable, Producer, ensure_topics, produce_file, read_all, tail
 
 pytestmark = pytest.mark.integration
 
 PARTS = {"clicks": 2, "carts": 3, "orders": 4, "catalog": 1}
 BAD_LINE = b"this is {not json"
+DAY_MS = 86_400_000
+
+
+def shop(n_skus: int = 30, days: int = 3, per_sku_day: int = 15, seed: int = 11) -> list[tuple[str, dict]]:
+    """``(kind, value)``: a catalog record per SKU, then clicks, carts and orders in event-time order."""
+    rng = np.random.default_rng(seed)
+    items = [("catalog", {"schema_version": 1, "sku": f"sku-{s:03d}", "title": f"item {s}", "category": "things"})
+             for s in range(n_skus)]
+    ts = np.sort(20_000 * DAY_MS + rng.integers(0, days * DAY_MS, size=n_skus * days * per_sku_day))
+    for i, t in enumerate(ts.tolist()):
+        kind = ("clicks", "clicks", "clicks", "carts", "orders")[int(rng.integers(0, 5))]
+        v = {"schema_version": 1, "event_id": f"e{i}", "sku": f"sku-{int(rng.integers(0, n_skus)):03d}", "ts": t}
+        if kind == "carts":
+            v |= {"qty": 1, "action": "add"}
+        elif kind == "orders":
+            v |= {"order_id": f"o{i}", "qty": int(rng.integers(1, 4)), "unit_price": 2.5}
+        items.append((kind, v))
+    return items
+
+
+def write_jsonl(path, items) -> None:
+    """``(topic, value)`` pairs as the ``{"topic": ..., "value": ...}`` lines ``trendcast produce`` reads."""
+    path.write_bytes(b"".join(orjson.dumps({"topic": t, "value": v}) + b"\n" for t, v in items))
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +79,7 @@ def test_ensure_topics_is_idempotent(bootstrap, names):
 
 def test_produce_file_and_read_back(bootstrap, names, tmp_path):
     run(ensure_topics(bootstrap, {names[k]: n for k, n in PARTS.items()}, compacted=[names["catalog"]]))
-    gen = DemoGenerator(n_skus=30, days=3, start_ms=20_000 * DAY_MS, seed=11, events_per_sku_day=15)
-    items = [("catalog", r) for r in gen.catalog()] + list(gen.events())
+    items = shop()
     path = tmp_path / "events.jsonl"
     write_jsonl(path, ((names[k], v) for k, v in items))
     plain = {"schema_version": 1, "event_id": "plain-1", "sku": "sku-plain", "ts": 1, "session_id": "s"}

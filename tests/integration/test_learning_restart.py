@@ -20,7 +20,7 @@ from kafka_helpers import produce, read_topic, wait_for
 from models.calibration import CalibrationRules
 from models.calibration_codec import decode
 from models.interface import HORIZONS
-from stream_app.eventfiles import event_files, merged
+from stream_app.data.eventfiles import event_files, merged
 from stream_app.sim import Simulator, write_simulation
 from stream_app.windows import DAY_MS
 

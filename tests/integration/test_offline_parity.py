@@ -16,9 +16,9 @@ import orjson
 import pytest
 from kafka_helpers import json_values, produce, read_topic, wait_for
 
-from stream_app.eventfiles import event_files, merged
+from stream_app.data.eventfiles import event_files, merged
 from stream_app.offline_worker import published_forecasts
-from stream_app.replay import EventFiles
+from stream_app.data.replay import EventFiles
 from stream_app.sim import Simulator, write_simulation
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,8 @@ import torch
 from models.checkpoint import CheckpointError, read_meta, save_checkpoint
 from models.neural import DEFAULT_CHECKPOINT, load_forecaster
 from models.network import TrendcastNet
-from stream_app.features import FEATURE_SPEC_VERSION, build_features
+from models.layout import FEATURE_SPEC_VERSION
+from models.features import build_features
 
 CONFIG = {"history_days": 56, "hidden": 32, "conv_channels": 4, "text_dim": 4}
 

@@ -13,7 +13,7 @@ from models.checkpoint import read_meta
 from models.confidence import META_KEY, ConfidenceMap, fit, reliability
 from models.neural import DEFAULT_CHECKPOINT
 from stream_app import confidencecli
-from stream_app.evalcli import day_of
+from stream_app.requests import day_of
 from stream_app.scoring import build_scorer
 from stream_app.settings import load_settings
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import doctest
 
 import numpy as np
 import pytest
 
-from stream_app.evaluation import drift_metrics
 from stream_app.evaluation.dayloop import StageChanges
 from stream_app.evaluation.drift_metrics import (RecoveryRules, aligned, alert_scores, days_to_recover, match,
                                                  rolling, true_changes)
@@ -19,10 +17,6 @@ def changes(*rows):
     """StageChanges from (row, day, previous, stage) tuples."""
     cols = list(zip(*rows)) if rows else [(), (), (), ()]
     return StageChanges(*(np.array(c, dtype=np.int64) for c in cols))
-
-
-def test_doctests():
-    assert doctest.testmod(drift_metrics).failed == 0
 
 
 def test_true_changes_are_days_whose_stage_differs_from_the_day_before():

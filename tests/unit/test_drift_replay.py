@@ -11,10 +11,11 @@ import pytest
 from models.baselines import EwmaForecaster
 from models.calibration import CalibrationRules, Calibrator
 from models.interface import HORIZONS, STAGES, TEXT_DIM, ForecastBatch
-from models.samples import Panel, panel_from_series
+from models.panel import Panel
+from stream_app.data.samples import panel_from_series
 from models.stage_evidence import EvidenceRules
 from models.stage_tracker import TrackerRules
-from stream_app.eventfiles import event_files, read_lines
+from stream_app.data.eventfiles import event_files, read_lines
 from stream_app.evaluation import dayloop
 from stream_app.evaluation.dataset import daily_series
 from stream_app.evaluation.drift import Event, evaluate_scenarios

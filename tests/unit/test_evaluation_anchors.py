@@ -5,10 +5,11 @@ import pytest
 from test_evaluation_backtest import D0, _series
 
 from models.interface import HORIZONS
-from models.samples import panel_from_series, panel_until
+from models.panel import panel_until
+from stream_app.data.samples import panel_from_series
 from stream_app.evaluation.anchors import WeeklyQuantiles
 from stream_app.evaluation.backtest import origin_days, run_backtest
-from stream_app.features import build_features
+from models.features import build_features
 
 WEEKS = [3, 0, 5, 1, 8, 2, 0, 4]  # oldest first; the last ends on the origin day
 
@@ -72,7 +73,7 @@ def test_lightgbm_learns_constant_sales_and_keeps_its_quantiles_ordered(lightgbm
     origin = D0 + days - 1
     model = lightgbm_anchor()
     model.fit(panel, origin)
-    from models.samples import features_at
+    from models.panel import features_at
 
     q = model.predict(features_at(panel, origin)).quantiles
     five = np.flatnonzero(rates[:, 0] == 5)
@@ -91,7 +92,7 @@ def test_lightgbm_learns_constant_sales_and_keeps_its_quantiles_ordered(lightgbm
 
 
 def test_lightgbm_predicts_only_at_the_origin_it_was_fitted_at(lightgbm_anchor):
-    from models.samples import features_at
+    from models.panel import features_at
 
     panel = panel_from_series(_series(_noisy_panel()))
     model = lightgbm_anchor()

@@ -5,11 +5,11 @@ import pytest
 
 from models.baselines import UNITS
 from models.interface import HORIZONS, STAGES, ForecastBatch
-from models.samples import panel_from_series
+from stream_app.data.samples import panel_from_series
 from stream_app.evaluation.backtest import origin_days, run_backtest, skus_with_sales
 from stream_app.evaluation.metrics import SKU_AGES, sku_ages, summarise
 from stream_app.evaluation.reference import SeasonalNaive7
-from stream_app.offline import DailySeries
+from stream_app.data.offline import DailySeries
 
 D0 = 19_000  # first day of the synthetic data
 

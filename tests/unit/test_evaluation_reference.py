@@ -12,7 +12,7 @@ from stream_app.evaluation.reference import (
     horizon_totals,
     relative_spread,
 )
-from stream_app.features import build_features
+from models.features import build_features
 
 
 def _features(units: np.ndarray):

@@ -3,7 +3,7 @@ import numpy as np
 from models.baselines import EwmaForecaster
 from models.fallback import GuardedForecaster
 from models.interface import ForecastBatch
-from stream_app.features import build_features
+from models.features import build_features
 
 
 class Broken:
@@ -35,12 +35,12 @@ def test_nan_rows_come_from_the_baseline_and_are_named_so():
     g = GuardedForecaster(Broken(nan_rows=[1, 3]), base)
     out = g.predict(_features())
     expected = base.predict(_features())
-    np.testing.assert_array_equal(g.last_fallback, [False, True, False, True])
-    assert g.last_reason == "nan"
+    np.testing.assert_array_equal(out.fallback, [False, True, False, True])
+    assert out.fallback_reason == "nan"
     np.testing.assert_allclose(out.quantiles[[1, 3]], expected.quantiles[[1, 3]])
     np.testing.assert_allclose(out.quantiles[0, 0], [1, 2, 3])
     assert np.isfinite(out.quantiles).all()
-    names = g.model_fields()
+    names = g.model_fields(out)
     assert names[0] == {"name": "net", "version": "v1"}
     assert names[1] == {"name": base.name, "version": base.version, "fallback_reason": "nan"}
     assert names[1] is names[3] and names[0] is names[2]  # shared dicts, one per kind
@@ -48,8 +48,9 @@ def test_nan_rows_come_from_the_baseline_and_are_named_so():
 
 def test_clean_batches_do_not_fall_back():
     g = GuardedForecaster(Broken(), EwmaForecaster())
-    g.predict(_features())
-    assert not g.last_fallback.any() and g.last_reason is None
+    out = g.predict(_features())
+    assert not out.fallback.any() and out.fallback_reason is None
+    assert g.model_fields(out) == [{"name": "net", "version": "v1"}] * 4
 
 
 def test_a_raising_or_missing_model_falls_back_entirely():
@@ -57,6 +58,6 @@ def test_a_raising_or_missing_model_falls_back_entirely():
     for g, reason in ((GuardedForecaster(Broken(raises=True), base), "error"),
                       (GuardedForecaster(None, base, load_error="no checkpoint"), "not_loaded")):
         out = g.predict(_features())
-        assert g.last_reason == reason and g.last_fallback.all()
+        assert out.fallback_reason == reason and out.fallback.all()
         np.testing.assert_allclose(out.quantiles, base.predict(_features()).quantiles)
-        assert {m["name"] for m in g.model_fields()} == {base.name}
+        assert {(m["name"], m["fallback_reason"]) for m in g.model_fields(out)} == {(base.name, reason)}

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from stream_app.features import build_features, features_from_windows
-from stream_app.windows import KIND_ORDER, WindowSpec, event_id_hash
+from models.features import build_features
+from stream_app.features import features_from_batch
+from stream_app.windows import KIND_ORDER, StateBatch, WindowSpec, event_id_hash
 
 DAY = 86_400_000
 
 
-def test_features_from_windows_equal_build_features_on_their_series():
+def test_features_of_a_state_batch_equal_build_features_on_the_windows_series():
     spec = WindowSpec(history_days=21)
     windows = []
     for s in range(3):
@@ -18,7 +19,7 @@ def test_features_from_windows_equal_build_features_on_their_series():
             w.apply(KIND_ORDER, i, (20_000 + i % 15) * DAY + 5, 1 + s, 2.0, False, event_id_hash(f"{s}-{i}"))
         windows.append(w)
     as_of = 20_014
-    fb = features_from_windows(windows, as_of)
+    fb = features_from_batch(StateBatch(bytearray(b"".join(bytes(w.buf) for w in windows)), spec), as_of)
     ref = build_features(np.stack([w.series(as_of) for w in windows]), as_of,
                          np.array([w.first_sale_day for w in windows]))
     np.testing.assert_array_equal(fb.history, ref.history)

@@ -32,9 +32,9 @@ def simulated(simulate):
 
 
 def test_agrees_with_the_simulator_truth(simulated):
-    from models.samples import panel_from_series
-    from models.trainset import read_stage_truth
-    from stream_app.offline import aggregate_files
+    from stream_app.data.samples import panel_from_series
+    from stream_app.data.trainset import read_stage_truth
+    from stream_app.data.offline import aggregate_files
 
     panel = panel_from_series(aggregate_files(simulated))
     truth = read_stage_truth(simulated / "labels.csv", panel)

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from stream_app.eventfiles import TopicFiles, read_lines
-from stream_app.offline import DailySeries, WorkerRules, aggregate, aggregate_files
+from stream_app.data.eventfiles import read_lines
+from stream_app.data.offline import DailySeries, WorkerRules, aggregate, aggregate_files
 from stream_app.partitioning import murmur2, partition_for
 from stream_app.sim import Simulator, write_simulation
 from stream_app.windows import DAY_MS

@@ -12,8 +12,8 @@ import pytest
 
 from schemas import validate
 from stream_app.decode import KINDS, Event, decode, decode_catalog
-from stream_app.eventfiles import TopicFiles
-from stream_app.replay import ADAPTERS, EventFiles, UciOnlineRetail
+from stream_app.data.eventfiles import TopicFiles
+from stream_app.data.replay import ADAPTERS, EventFiles, UciOnlineRetail
 
 SAMPLE = Path(__file__).parents[1] / "data" / "uci_online_retail_sample.csv.gz"
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"

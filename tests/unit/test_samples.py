@@ -1,9 +1,10 @@
 import numpy as np
 
-from models.samples import catalog_texts, features_at, panel_from_series, targets_at
-from stream_app.eventfiles import TopicFiles
-from stream_app.features import FEATURE_SPEC_VERSION
-from stream_app.offline import DailySeries
+from models.panel import features_at, targets_at
+from stream_app.data.samples import catalog_texts, panel_from_series
+from stream_app.data.eventfiles import TopicFiles
+from models.layout import FEATURE_SPEC_VERSION
+from stream_app.data.offline import DailySeries
 
 
 def _series():

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from models.baselines import EwmaForecaster
 from schemas import (
-    CONTRACTS, DEAD_LETTER_CODES, HORIZONS, SCHEMA_VERSION, STAGES, CartEvent, CatalogRecord, Click, DeadLetter,
+    CONTRACTS, DEAD_LETTER_CODES, HORIZONS, STAGES, CartEvent, CatalogRecord, Click, DeadLetter,
     DeadLetterReason, Forecast, HorizonQuantiles, InventoryLevel, Order, StageAlert, VERSIONS, load_schema, validate,
     validator,
 )

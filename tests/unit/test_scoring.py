@@ -9,7 +9,7 @@ from models.checkpoint import save_checkpoint
 from models.fallback import GuardedForecaster
 from models.interface import ForecastBatch
 from models.network import TrendcastNet
-from stream_app.features import build_features
+from models.features import build_features
 from stream_app.metrics import Metrics
 from stream_app.scoring import Scorer, build_scorer, embedding_is_current, embedding_record, text_features
 from stream_app.settings import Settings, SettingsError

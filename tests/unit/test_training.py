@@ -9,8 +9,8 @@ import torch
 
 from models.checkpoint import read_meta
 from models.neural import load_forecaster
-from models.samples import features_at
-from models.trainset import build_samples, load_dataset, split_days
+from models.panel import features_at
+from stream_app.data.trainset import build_samples, load_dataset, split_days
 from models.training import TrainConfig, train, validation_loss
 from stream_app.traincli import TrainRequest, run_train
 

@@ -36,7 +36,7 @@ import orjson
 
 from stream_app.clock import FUTURE, LATE, ON_TIME, PartitionClock
 from stream_app.decode import KINDS, Invalid, decode
-from stream_app.eventfiles import event_files, read_lines
+from stream_app.data.eventfiles import event_files, read_lines
 from stream_app.partitioning import partition_for
 from stream_app.sequence import decide_queue, settle_queue
 from stream_app.windows import CHANNELS, COUNT_ROWS, DAY_MS, ORDER_LINES_ROW, REVENUE, event_id_hash
@@ -225,7 +225,7 @@ def aggregate(lines: Iterable[tuple[str, bytes]], rules: WorkerRules | None = No
 
 
 def aggregate_files(paths: str | Path | Iterable[str | Path], rules: WorkerRules | None = None) -> DailySeries:
-    """:func:`aggregate` of event files: a folder of them, one file, or several (see :mod:`stream_app.eventfiles`)."""
+    """:func:`aggregate` of event files: a folder of them, one file, or several (see :mod:`stream_app.data.eventfiles`)."""
     if isinstance(paths, (str, Path)):
         p = Path(paths)
         paths = list(event_files(p).values()) if p.is_dir() else [p]

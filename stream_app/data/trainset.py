@@ -4,7 +4,7 @@ A dataset is a folder of event files (the simulator's, with its
 ``labels.csv`` as stage truth) or a UCI Online Retail file (through the
 replay adapter; stages by :func:`models.labelling.stage_labels`). Samples
 are (SKU, origin day) pairs: the worker's features at the end of the origin
-(:func:`models.samples.features_at`) and the units sold after it.
+(:func:`models.panel.features_at`) and the units sold after it.
 
 Split by time: a training origin's targets end on ``train_until`` at the
 latest; validation origins start there and their targets end by
@@ -25,10 +25,13 @@ import numpy as np
 
 from models.interface import HORIZONS, STAGES
 from models.labelling import stage_labels
-from models.samples import UNITS, Panel, catalog_texts, features_at, panel_from_series, targets_at
-from stream_app.eventfiles import TopicFiles
-from stream_app.offline import aggregate_files
-from stream_app.replay import ADAPTERS
+from models.layout import HISTORY_DAYS, UNITS
+from models.panel import Panel, features_at, targets_at
+from models.training import Samples
+from stream_app.data.samples import catalog_texts, panel_from_series
+from stream_app.data.eventfiles import TopicFiles
+from stream_app.data.offline import aggregate_files
+from stream_app.data.replay import ADAPTERS
 
 DAY_MS = 86_400_000
 CENSORED_DAYS = 14  # a SKU selling within this many days of the data's start launched before it: no rule labels
@@ -41,28 +44,6 @@ class Dataset:
     name: str
     panel: Panel
     stages: np.ndarray | None
-
-
-@dataclass
-class Samples:
-    """Stacked samples: arrays with one row per (SKU, origin); ``text`` rows via ``sku_row`` into the panel.
-
-    ``stage_truth``: the stage labels are a simulator's truth (False: the labelling rule's).
-    """
-
-    history: np.ndarray
-    age: np.ndarray
-    weekday: np.ndarray
-    sku_row: np.ndarray
-    origin: np.ndarray
-    targets: np.ndarray
-    stage: np.ndarray
-    text: np.ndarray
-    has_text: np.ndarray
-    stage_truth: bool = True
-
-    def __len__(self) -> int:
-        return len(self.targets)
 
 
 def load_dataset(path: Path, source: str = "auto", encoder=None, until_day: int | None = None) -> Dataset:
@@ -147,7 +128,7 @@ def split_days(panel: Panel, train_until: int | None, valid_until: int | None) -
 
 
 def build_samples(data: Dataset, first_origin: int, last_target_day: int, every: int = 1,
-                  history_days: int = 56, stage_until: int | None = None) -> Samples:
+                  history_days: int = HISTORY_DAYS, stage_until: int | None = None) -> Samples:
     """Samples at origins ``first_origin, +every, ...`` whose 14-day targets end by ``last_target_day``.
 
     Only SKUs with an event in the history window (the ones the worker

@@ -1,26 +1,22 @@
-"""Offline samples: a dense per-SKU daily panel, features at any origin day, targets after it.
+"""The offline panel: every SKU's daily history on one calendar, features at any origin day, targets after it.
 
-Features go through :func:`stream_app.features.build_features`, the function
-the worker calls on its windows, so a model sees offline exactly what it
-sees online (tests/integration/test_feature_parity.py proves it).
+Features go through :func:`models.features.build_features`, the function the
+worker calls on its windows, so a model sees offline exactly what it sees
+online. Pure: arrays in, arrays out; building a panel from files is
+:mod:`stream_app.data.samples`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
-import orjson
 
-from models.interface import HORIZONS, TEXT_DIM, FeatureBatch
-from models.text import catalog_text
-from stream_app.eventfiles import event_files, read_lines
-from stream_app.features import build_features
-from stream_app.offline import DailySeries
+from models.features import build_features
+from models.interface import HORIZONS, FeatureBatch
+from models.layout import FUNNEL, HISTORY_DAYS, UNITS
 
-UNITS = 3  # channel of units sold
-FUNNEL = slice(0, 3)  # clicks, cart adds, cart removes
+__all__ = ["FUNNEL", "UNITS", "Panel", "panel_until", "history_at", "features_at", "targets_at"]
 
 
 @dataclass(frozen=True)
@@ -50,29 +46,6 @@ class Panel:
         return self.first_day + self.values.shape[2] - 1
 
 
-def panel_from_series(series: DailySeries, embeddings: dict[str, np.ndarray] | None = None) -> Panel:
-    """The dense panel of ``series`` from its first to its last day; ``embeddings``: sku -> 384-d vector."""
-    n = len(series.skus)
-    if len(series) == 0:
-        first = last = 0
-    else:
-        first, last = int(series.day.min()), int(series.day.max())
-    values = series.dense(first, last).astype(np.float32)
-    sold = series.counts[:, UNITS] > 0
-    first_sale = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first_sale, series.sku[sold], series.day[sold])
-    first_sale = np.where(first_sale == np.iinfo(np.int64).max, -1, first_sale)
-    text = np.zeros((n, TEXT_DIM), dtype=np.float32)
-    has_text = np.zeros(n, dtype=bool)
-    for i, sku in enumerate(series.skus):
-        vec = (embeddings or {}).get(sku)
-        if vec is not None:
-            text[i] = vec
-            has_text[i] = True
-    has_funnel = bool(series.counts[:, FUNNEL].sum() > 0) if len(series) else False
-    return Panel(values, list(series.skus), first, first_sale.astype(np.int64), text, has_text, has_funnel)
-
-
 def panel_until(panel: Panel, day: int) -> Panel:
     """The panel as known at the end of ``day`` (days since 1970-01-01): no later day, no later first sale.
 
@@ -84,7 +57,7 @@ def panel_until(panel: Panel, day: int) -> Panel:
     return replace(panel, values=panel.values[:, :, :keep], first_sale_day=first)
 
 
-def history_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> np.ndarray:
+def history_at(panel: Panel, origin_day: int, history_days: int = HISTORY_DAYS, rows: np.ndarray | None = None) -> np.ndarray:
     """``(n, 6, history_days)`` float32 days ``origin_day - history_days + 1 .. origin_day``; zeros outside the panel."""
     values = panel.values if rows is None else panel.values[rows]
     n, channels, n_days = values.shape
@@ -96,7 +69,7 @@ def history_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.n
     return out
 
 
-def features_at(panel: Panel, origin_day: int, history_days: int = 56, rows: np.ndarray | None = None) -> FeatureBatch:
+def features_at(panel: Panel, origin_day: int, history_days: int = HISTORY_DAYS, rows: np.ndarray | None = None) -> FeatureBatch:
     """Model input at the end of ``origin_day``, as the worker builds it from its windows.
 
     ``rows``: panel rows (SKUs) to include, all by default. A first sale
@@ -118,20 +91,3 @@ def targets_at(panel: Panel, origin_day: int, rows: np.ndarray | None = None) ->
         if start >= 0 and start + h <= units.shape[1]:
             out[:, j] = units[:, start : start + h].sum(axis=1)
     return out
-
-
-def catalog_texts(event_folder: str | Path) -> dict[str, str]:
-    """sku -> the text it is embedded from (:func:`models.text.catalog_text`), from the folder's catalog file.
-
-    A SKU with several catalog records keeps its last one, as the worker's table does.
-    """
-    path = event_files(event_folder).get("catalog")
-    if path is None:
-        return {}
-    texts = {}
-    for _, raw in read_lines(path):
-        rec = orjson.loads(raw)
-        if isinstance(rec, dict) and isinstance(rec.get("sku"), str):
-            texts[rec["sku"]] = catalog_text(str(rec.get("title") or ""), str(rec.get("description") or ""),
-                                             str(rec.get("category") or ""))
-    return texts

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from stream_app.eventfiles import event_files, merged
+from stream_app.data.eventfiles import event_files, merged
 
 
 class Adapter(ABC):

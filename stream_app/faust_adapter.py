@@ -1,34 +1,46 @@
-"""Deliver whole fetched batches to a Faust agent, one message per topic partition.
+"""Faust behind one adapter: everything that touches faust-streaming's private internals lives here.
 
-Why: Faust hands every record to its stream through an asyncio queue and a
-``wait_first`` per message. Measured here (Tansu, 2 cores) a bare agent with
-``take_events`` peaks at ~5.6k events/s while a raw aiokafka consumer reads
-200k+/s. For the topics named as batch topics, this consumer instead yields
-one :class:`BatchMessage` per topic partition and fetch, whose value is the
-list of ``(offset, key, value)`` records. Everything else of Faust stays:
-group membership, assignment, tables, changelogs, recovery, commits.
+Pinned: faust-streaming 0.15.3 (pyproject.toml). ``tests/unit/test_faust_contract.py``
+checks, without a broker, that every private name used here still exists
+with the shape relied on, so a Faust upgrade fails there first and loudly;
+``tests/integration/test_commits.py`` checks the behaviour on a broker.
 
-Offsets: the batch message carries the offset of its last record, and the
-read offset is set so Faust sees no gap. Commits are ours, not Faust's acks:
-the worker holds a batch in the :class:`CommitLedger` once it is applied and
-releases it once the flush that follows has delivered its state changes and
-outputs; the consumer commits only released offsets. This holds with either
-build of Faust's stream (the compiled one bypasses ``Message.ack``).
+What the rest of the worker gets from here:
 
-This leans on Faust 0.15.3's consumer internals (``_wait_next_records``,
-``_read_offset``, ``_acked``, ``_acked_index``, ``_committed_offset``,
-``_new_offset``, ``_filter_tps_with_pending_acks``), which is why
-faust-streaming is pinned; tests/integration/test_commits.py fails when
-they change.
+* :class:`TrendcastFaust`, a Faust app whose transport is ours (it
+  overrides ``App._new_transport``);
+* :func:`batching_transport`: a consumer that delivers whole fetched batches
+  to an agent, one :class:`BatchMessage` per topic partition and fetch, whose
+  value is the list of ``(offset, key, value)`` records. Why: Faust hands
+  every record to its stream through an asyncio queue and a ``wait_first``
+  per message; measured here (Tansu, 2 cores) a bare agent with
+  ``take_events`` peaks at ~5.6k events/s while a raw aiokafka consumer reads
+  200k+/s. Everything else of Faust stays: group membership, assignment,
+  tables, changelogs, recovery;
+* commits that are ours, not Faust's acks: the worker holds a batch in the
+  :class:`CommitLedger` once it is applied and releases it once the flush
+  that follows has delivered its state changes and outputs; the consumer
+  commits only released offsets. This holds with either build of Faust's
+  stream (the compiled ``faust._cython.streams`` bypasses ``Message.ack``);
+* :func:`local_store`: a table's local key → value dict (the worker reads
+  and writes table state directly and sends changelog records itself).
+
+The contract relied on (Faust 0.15.3): ``App._new_transport``; the aiokafka
+driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
+``_acked_index``, ``_committed_offset``, ``_new_offset``,
+``_filter_tps_with_pending_acks``, ``_buffered_partitions``, ``_to_message``,
+``_unacked_messages``, ``_thread._ensure_consumer()`` (aiokafka's
+``last_poll_timestamp``); a table's ``data`` store keeping its dict in
+``.data``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from functools import cached_property
 from typing import Any
 
+import faust
 from faust.serializers.schemas import Schema
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
@@ -255,3 +267,19 @@ def batching_transport(topics: frozenset[str], ledger: CommitLedger) -> type:
         "TrendcastConsumer", (BatchingConsumer,), {"batch_topics": topics, "ledger": ledger}
     )
     return type("TrendcastTransport", (faust_aiokafka.Transport,), {"Consumer": consumer_cls})
+
+
+class TrendcastFaust(faust.App):
+    """A Faust app whose consumer delivers source batches (:func:`batching_transport`)."""
+
+    def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
+        self._transport_cls = transport_cls
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        return self._transport_cls(self.conf.broker_consumer, self)
+
+
+def local_store(table: Any) -> dict[bytes, bytes]:
+    """A Faust table's local key -> value dict (read and written directly; the worker sends its changelog)."""
+    return getattr(table.data, "data", table.data)

@@ -1,0 +1,63 @@
+"""The Faust internals stream_app/faust_adapter.py relies on are still there (no broker needed).
+
+A Faust upgrade that renames or drops one of them fails here, by name,
+before any worker test hangs on a consumer that stopped committing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from importlib.metadata import version
+
+import aiokafka
+import faust
+import pytest
+from faust.tables.table import Table
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from stream_app import faust_adapter
+
+PINNED = "0.15.3"
+CONSUMER = faust_aiokafka.Consumer
+METHODS = ("_wait_next_records", "_new_offset", "_filter_tps_with_pending_acks", "_to_message")
+FIELDS = ("_read_offset", "_acked", "_acked_index", "_committed_offset", "_buffered_partitions",
+          "_unacked_messages", "_thread")
+
+
+def _faust_source(cls) -> str:
+    return "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__.startswith("faust"))
+
+
+def test_faust_is_the_pinned_version():
+    assert version("faust-streaming") == PINNED, "re-check every name below against the new Faust, then re-pin"
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_consumer_methods_overridden_or_called(name):
+    assert callable(getattr(CONSUMER, name, None)), f"faust's aiokafka Consumer has no {name}"
+    assert name in inspect.getsource(faust_adapter), f"the adapter no longer uses {name}: drop it from this list"
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_consumer_state_fields(name):
+    assert re.search(rf"self\.{name}\s*[:=]", _faust_source(CONSUMER)), f"faust's Consumer no longer sets {name}"
+
+
+def test_fetcher_thread_and_aiokafka_poll_clock():
+    assert callable(getattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", None))
+    assert callable(getattr(aiokafka.AIOKafkaConsumer, "last_poll_timestamp", None))
+
+
+def test_app_transport_hook_and_table_store():
+    assert "_new_transport" in faust.App.__dict__
+    app = faust_adapter.TrendcastFaust("contract", transport_cls=faust_adapter.batching_transport(
+        frozenset({"t"}), faust_adapter.CommitLedger()), broker="kafka://127.0.0.1:1", autodiscover=False)
+    table = app.Table("contract-table", partitions=1, key_type=bytes, value_type=bytes)
+    assert isinstance(table, Table)
+    store = faust_adapter.local_store(table)
+    assert isinstance(store, dict)
+    store[b"k"] = b"v"
+    assert dict(table.items()) == {b"k": b"v"}, "a table's local store is no longer the dict the table reads"
+    assert issubclass(app.transport.Consumer, faust_adapter.BatchingConsumer), \
+        "Faust no longer asks the app for its transport"
