@@ -116,7 +116,7 @@ def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | N
         import torch
 
         # Tiny per-SKU ops: a second intra-op thread mostly waits on the first, and on a
-        # busy 2-core host the two spin against each other (1 thread: ~100k SKUs/s, 2: ~18k/s).
+        # busy 2-core host the two spin against each other (one network: ~100k SKUs/s on 1 thread, ~18k/s on 2).
         torch.set_num_threads(settings.torch_threads)
     try:
         model = load_forecaster(path, device=device)  # the one read of the file; it checks the spec
