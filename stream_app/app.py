@@ -26,7 +26,8 @@ from stream_app.logs import log_tick
 from stream_app.metrics import Metrics
 from stream_app.publish import Publisher
 from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
-from stream_app.scoring import Scorer, build_scorer
+from stream_app.scorer import Scorer
+from stream_app.scoring import build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.side_inputs import SideInputs

@@ -15,7 +15,7 @@ import numpy as np
 
 from models.interface import Forecaster
 from stream_app.features import features_from_batch
-from stream_app.scoring import embedding_record, text_features
+from stream_app.scorer import embedding_record, text_features
 from stream_app.windows import DAY_MS, StateBatch, WindowSpec
 
 DISTINCT_STATES = 4096  # distinct SKU states, reused round-robin (building them is not what we measure)

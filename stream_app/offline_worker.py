@@ -33,7 +33,8 @@ from stream_app.ingest import BatchOutcome, Ingestor
 from stream_app.learning import PartitionLearning
 from stream_app.partitioning import partition_for
 from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
-from stream_app.scoring import Scorer, build_scorer, embedding_record
+from stream_app.scorer import Scorer, embedding_record
+from stream_app.scoring import build_scorer
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP, TickResult, TickTools, run_tick
 

@@ -24,7 +24,7 @@ from stream_app.ingest import Rejected
 from stream_app.metrics import Metrics
 from stream_app.faust_adapter import local_store
 from stream_app.publish import Publisher
-from stream_app.scoring import Scorer, embedding_is_current, embedding_record
+from stream_app.scorer import Scorer, embedding_is_current, embedding_record
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP
 

@@ -34,7 +34,7 @@ from stream_app.features import features_from_batch
 from stream_app.ingest import Ingestor
 from stream_app.inventory import StockRules, StockView, encode, low_cover, stock_view
 from stream_app.outcomes import Made, Pending, realised
-from stream_app.scoring import Scorer, text_features
+from stream_app.scorer import Scorer, text_features
 from stream_app.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch
 
 GROWTH = STAGES.index("growth")

@@ -24,7 +24,7 @@ from stream_app.ingest import Ingestor
 from stream_app.outcomes import Pending
 from stream_app.sim import Scenarios, Simulator
 from stream_app.sim.output import write_simulation
-from stream_app.scoring import Scorer
+from stream_app.scorer import Scorer
 from stream_app.ticks import TickTools, run_tick
 from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 

@@ -124,7 +124,7 @@ def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stoc
     from models.stage_tracker import TrackerRules
     from schemas import validate
     from stream_app import inventory
-    from stream_app.scoring import Scorer
+    from stream_app.scorer import Scorer
     from stream_app.ticks import TickTools
 
     ing = ingestor()
