@@ -98,10 +98,10 @@ def produce(
 
 def _date_ms(text: str | None, option: str) -> int | None:
     """A ``YYYY-MM-DD`` option as epoch ms at that UTC midnight."""
-    from stream_app.requests import day_of
+    from stream_app.requests import DAY_MS, day_of
 
     day = day_of(text, option)
-    return None if day is None else day * 86_400_000
+    return None if day is None else day * DAY_MS
 
 
 def _broker_settings() -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -59,6 +60,7 @@ def test_a_map_survives_the_metadata_and_a_broken_one_is_not_used():
 def test_fit_confidence_writes_a_map_the_worker_then_publishes_with(sim, tmp_path, monkeypatch):  # noqa: F811
     path = tmp_path / "model.pt"
     shutil.copy(DEFAULT_CHECKPOINT, path)
+    shutil.copy(DEFAULT_CHECKPOINT.with_suffix(".json"), path.with_suffix(".json"))  # the readable copy beside it
     before = read_meta(path)
     settings = load_settings(forecaster="model", model_path=str(path))
     monkeypatch.setattr(confidencecli, "MIN_ALERTS", 5)
@@ -69,6 +71,7 @@ def test_fit_confidence_writes_a_map_the_worker_then_publishes_with(sim, tmp_pat
     rest = {k: v for k, v in before.items() if k != META_KEY}
     assert after["id"] == before["id"] and {k: v for k, v in after.items() if k != META_KEY} == rest
     assert after[META_KEY] != before.get(META_KEY), "the map fitted on this run replaces the shipped one"
+    assert json.loads(path.with_suffix(".json").read_text())[META_KEY] == after[META_KEY]
     cmap = ConfidenceMap.from_meta(after)
     assert cmap is not None and cmap.pairs >= 5
     scorer = build_scorer(settings)
@@ -82,3 +85,20 @@ def test_too_few_alerts_is_one_line(sim, tmp_path):  # noqa: F811
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "stage-change alerts" in lines[0] and "need 50" in lines[0], r.stderr
+
+
+def test_a_published_stage_change_carries_the_mapped_confidence_and_low_cover_its_belief():
+    from models.stage_tracker import StageStep, TrackerState
+    from stream_app.inventory import StockRules
+    from stream_app.ticks import alert_messages
+
+    state = TrackerState.empty(2)
+    state = TrackerState(np.array([1, 1]), state.since, state.candidate, state.run, state.support,
+                         np.array([[0.1, 0.7, 0.1, 0.1]] * 2, dtype=np.float32))
+    step = StageStep(state, np.array([True, False]), np.array([0, 1]), np.array([0.9, 0.0], dtype=np.float32))
+    cmap = ConfidenceMap((0.5, 1.0), (0.4, 0.6))
+    out = alert_messages([b"A", b"B"], [(0, "stage_change"), (1, "low_cover")], np.ones((2, 28)), np.array([40, 40]),
+                         step, np.ones((2, 3)), 1_700_000_000_000, StockRules(), None, cmap)
+    change, low = (json.loads(v) for _, v in out)
+    assert change["confidence"] == pytest.approx(0.56, abs=1e-4)  # 0.9 raw on the 0.5→0.4, 1.0→0.6 map
+    assert low["confidence"] == pytest.approx(0.7, abs=1e-4)  # today's smoothed belief in growth, not mapped
