@@ -6,20 +6,29 @@ a ``decline`` alert starves a product whose sales are growing. So a stage is
 only taken up when the sales show it, and left when they contradict it:
 
 * ``decline``: taken up when the last 28 days sold less than
-  :attr:`EvidenceRules.decline_enter` × the 28 before, left when they sold
-  more than :attr:`~EvidenceRules.decline_stay` × (falling sales, never
-  growing ones);
+  :attr:`EvidenceRules.decline_enter` × the 28 before, or the last
+  :attr:`~EvidenceRules.recent_days` sold at a daily rate below that
+  multiple of the 28 days before them (a fall shows in two weeks long
+  before it moves a 28-day total), and the fall is significant; left when
+  the last 28 days sold more than :attr:`~EvidenceRules.decline_stay` × the
+  28 before: falling sales, never growing ones;
 * ``growth``: taken up above :attr:`~EvidenceRules.growth_enter` × the 28
-  days before, left below :attr:`~EvidenceRules.growth_stay` ×;
+  days before when the rise is significant, left below
+  :attr:`~EvidenceRules.growth_stay` ×;
 * ``introduction``: taken up within :attr:`~EvidenceRules.young_days` of
   the first sale (or before any), left after
   :attr:`~EvidenceRules.intro_max_days`;
-* ``maturity``: always allowed, the stage of a product selling at a level.
+* ``maturity``: always allowed, the stage of a product selling at a level
+  or too slowly to tell.
 
 Entering and leaving thresholds differ (hysteresis), so a SKU whose ratio
-wobbles around 1 does not flip. Ratios are of units plus one half, so one
-unit after none reads as growth and a sale or two do not swing a slow
-seller. Pure: arrays in, arrays out.
+wobbles around 1 does not flip. *Significant* is a Poisson z-score of the
+change in daily rate beyond :attr:`~EvidenceRules.enter_z`
+(:func:`rate_change_z`): a slow seller's 28-day totals (3 units, then 5)
+cross any ratio threshold by chance, and a stage taken up on such a
+crossing is a false alert, left again at the next one. Ratios are of units
+plus one half, so one unit after none reads as a rise. Pure: arrays in,
+arrays out.
 """
 
 from __future__ import annotations
@@ -34,12 +43,23 @@ WINDOW = 28  # days in each of the two compared windows
 
 @dataclass(frozen=True)
 class EvidenceRules:
-    """Thresholds on the ratio of the last 28 days' units to the 28 before, and on age in days."""
+    """Thresholds on the ratio of the last 28 days' units to the 28 before, and on age in days.
+
+    ``recent_days``: the short window whose daily rate, against the 28 days
+    before it, may also show a decline (0: the 28-day ratio alone);
+    ``enter_z``: the z-score (:func:`rate_change_z`) a rise or fall needs
+    before growth or decline is taken up (0: the ratio alone); ``exit_z``:
+    the same for the contradiction that makes a SKU leave one (0: leave on
+    the ratio alone, so a decline never outlives a rise past ``decline_stay``).
+    """
 
     decline_enter: float = 0.9
     decline_stay: float = 1.1
     growth_enter: float = 1.1
     growth_stay: float = 0.9
+    recent_days: int = 14
+    enter_z: float = 2.0
+    exit_z: float = 0.0
     young_days: int = 28
     intro_max_days: int = 56
 
@@ -47,8 +67,24 @@ class EvidenceRules:
         if not (self.decline_enter <= self.decline_stay and self.growth_stay <= self.growth_enter):
             raise ValueError("a stage must be easier to keep than to take up: need decline_enter <= decline_stay "
                              "and growth_stay <= growth_enter")
+        if not 0 <= self.recent_days < WINDOW:
+            raise ValueError(f"recent_days must be in [0, {WINDOW}) (0: the 28-day ratio alone)")
+        if self.enter_z < 0 or self.exit_z < 0:
+            raise ValueError("enter_z and exit_z must be >= 0 (0: the ratio alone)")
         if not 0 <= self.young_days <= self.intro_max_days:
             raise ValueError("need 0 <= young_days <= intro_max_days")
+
+
+def _totals(units: np.ndarray, last_days: int = WINDOW) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Units of the last ``last_days`` and of the 28 days before them, and the two lengths (shorter histories: halves)."""
+    units = np.asarray(units, dtype=np.float64)
+    have = units.shape[-1]
+    if have < 2:
+        raise ValueError(f"need at least 2 days of units, got {have}")
+    last_n = min(last_days, have // 2)
+    before_n = min(WINDOW, have - last_n)
+    return (units[:, have - last_n:].sum(axis=1), units[:, have - last_n - before_n: have - last_n].sum(axis=1),
+            last_n, before_n)
 
 
 def sales_ratio(units: np.ndarray) -> np.ndarray:
@@ -56,13 +92,32 @@ def sales_ratio(units: np.ndarray) -> np.ndarray:
 
     A history shorter than 56 days compares its two halves.
     """
-    units = np.asarray(units, dtype=np.float64)
-    w = min(WINDOW, units.shape[-1] // 2)
-    if w < 1:
-        raise ValueError(f"need at least 2 days of units, got {units.shape[-1]}")
-    last = units[:, -w:].sum(axis=1)
-    before = units[:, -2 * w: -w].sum(axis=1)
+    last, before, _, _ = _totals(units)
     return (last + 0.5) / (before + 0.5)
+
+
+def recent_ratio(units: np.ndarray, days: int) -> np.ndarray:
+    """``(n,)`` daily rate of the last ``days`` over that of the 28 days before them (units + ½ each)."""
+    last, before, last_n, before_n = _totals(units, days)
+    return ((last + 0.5) / last_n) / ((before + 0.5) / before_n)
+
+
+def rate_change_z(units: np.ndarray, days: int = WINDOW) -> np.ndarray:
+    """``(n,)`` z-score of the change in daily rate from the 28 days before the last ``days`` to those days.
+
+    (L/a − B/b) / √(L/a² + B/b² + 1/(a·b)) for L units over the last a
+    days and B over the b before: the rates' difference over its Poisson
+    standard error ((L − B) / √(L + B + 1) when a = b = 28). Positive when
+    sales rose; under equal rates ``|z| > 2`` is rarely noise (bulk orders
+    make real counts overdispersed: a change reads as significant sooner).
+
+    >>> import numpy as np
+    >>> flat = np.r_[np.zeros(28), np.ones(28)]  # 0 units, then 28
+    >>> [round(float(z), 2) for z in rate_change_z(np.stack([flat, np.full(56, 0.1)]))]
+    [5.2, 0.0]
+    """
+    last, before, a, b = _totals(units, days)
+    return (last / a - before / b) / np.sqrt(last / a**2 + before / b**2 + 1.0 / (a * b))
 
 
 def allowed_stages(units: np.ndarray, age_days: np.ndarray, rules: EvidenceRules) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +128,11 @@ def allowed_stages(units: np.ndarray, age_days: np.ndarray, rules: EvidenceRules
     the SKU never sold. ``stay`` includes ``enter``.
     """
     ratio = sales_ratio(units)
+    z = rate_change_z(units)
+    falling = (ratio < rules.decline_enter) & (z < -rules.enter_z)
+    if rules.recent_days:
+        falling |= ((recent_ratio(units, rules.recent_days) < rules.decline_enter)
+                    & (rate_change_z(units, rules.recent_days) < -rules.enter_z))
     age = np.asarray(age_days, dtype=np.float64)
     never = age < 0
     n = len(ratio)
@@ -80,9 +140,9 @@ def allowed_stages(units: np.ndarray, age_days: np.ndarray, rules: EvidenceRules
     stay = np.zeros((n, 4), dtype=bool)
     enter[:, INTRODUCTION] = never | (age <= rules.young_days)
     stay[:, INTRODUCTION] = never | (age <= rules.intro_max_days)
-    enter[:, GROWTH] = ~never & (ratio > rules.growth_enter)
-    stay[:, GROWTH] = ~never & (ratio >= rules.growth_stay)
+    enter[:, GROWTH] = ~never & (ratio > rules.growth_enter) & (z > rules.enter_z)
+    stay[:, GROWTH] = ~never & ((ratio >= rules.growth_stay) | (z >= -rules.exit_z))
     enter[:, MATURITY] = stay[:, MATURITY] = True
-    enter[:, DECLINE] = ~never & (ratio < rules.decline_enter)
-    stay[:, DECLINE] = ~never & (ratio <= rules.decline_stay)
+    enter[:, DECLINE] = ~never & falling
+    stay[:, DECLINE] = ~never & ((ratio <= rules.decline_stay) | (z <= rules.exit_z))
     return enter, stay | enter

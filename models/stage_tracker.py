@@ -102,9 +102,10 @@ def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: 
     ``allowed``: ``(enter, stay)``, ``(n, 4)`` bool each, the stages the
     SKU's sales let it take up and keep today
     (:func:`models.stage_evidence.allowed_stages`). Only stages it may take
-    up compete (their smoothed probabilities renormalised among them), and
-    a confirmed stage the sales no longer allow is left at once, for the
-    leading allowed stage, whatever the dwell time.
+    up, and the confirmed stage while it may keep it, compete (their
+    smoothed probabilities renormalised among them), and a confirmed stage
+    the sales no longer allow is left at once, for the leading allowed
+    stage, whatever the dwell time.
     """
     probs = np.asarray(probs, dtype=np.float32)
     day = np.broadcast_to(np.asarray(day, dtype=np.int64), state.stage.shape)
@@ -115,6 +116,13 @@ def track(state: TrackerState, probs: np.ndarray, day: int | np.ndarray, rules: 
     competing = smoothed
     if allowed is not None:
         enter, stay = allowed
+        # The confirmed stage competes while the sales let it stay, not only while they would let
+        # it be taken up: otherwise a decline whose ratio rose from 0.85 to 0.95 loses to maturity
+        # and comes back when it dips again (the hysteresis band would be a flapping band).
+        held = state.stage != NONE
+        keep = np.zeros_like(enter)
+        keep[rows[held], state.stage[held]] = stay[rows[held], state.stage[held]]
+        enter = enter | keep
         masked = np.where(enter, smoothed, 0.0)
         total = masked.sum(axis=1, keepdims=True)
         # No allowed stage with any probability left (an underflow): the allowed ones, evenly.

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from stream_app.evalcli import load_model, parse_choices
-from stream_app.requests import BadRequest, iso
+from stream_app.requests import DAY_MS, BadRequest, iso
 from stream_app.evaluation.drift_metrics import RecoveryRules
 
 SCENARIOS = ("level_shift", "promotion", "early_decline")
@@ -75,19 +75,22 @@ def check(req: DriftRequest) -> dict:
     return params
 
 
-def drift_model(spec: str):
-    """``(forecaster, one line)``: ``ewma`` (the worker's baseline), ``default`` or a checkpoint path (must load)."""
-    if spec == "ewma":
-        from models.baselines import EwmaForecaster
+def drift_scorer(spec: str, settings):
+    """``(scorer, one line)``: the worker's scorer for ``ewma`` (its baseline), ``default`` or a checkpoint path (must load)."""
+    from stream_app.scoring import build_scorer
 
-        return EwmaForecaster(), "baseline-ewma (the worker's fallback forecaster)"
     if spec == "none":
         raise BadRequest("--scenarios replays the worker: it needs a forecaster (--model default, a checkpoint "
                          "or ewma)")
-    model, status = load_model(spec)
-    if model is None:
+    if spec == "ewma":
+        return (build_scorer(settings.model_copy(update={"forecaster": "baseline"})),
+                "baseline-ewma (the worker's fallback forecaster)")
+    _, status = load_model(spec)  # a path that does not load is the user's error, in one line
+    if status.startswith("not evaluated"):
         raise BadRequest(f"--model {spec}: {status}; pass a checkpoint or --model ewma")
-    return model, status
+    scorer = build_scorer(settings.model_copy(update={"forecaster": "model",
+                                                      "model_path": None if spec == "default" else Path(spec)}))
+    return scorer, status
 
 
 def catalog_categories(folder: Path) -> dict[str, str]:
@@ -108,10 +111,14 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
 
     ``forecaster``: use this one instead of loading ``req.model`` (tests).
     """
+    from models.baselines import EwmaForecaster
+    from models.fallback import GuardedForecaster
+    from stream_app.data.replay import EventFiles
     from stream_app.data.samples import panel_from_series
-    from stream_app.rules import calibration_rules, evidence_rules, tracker_rules
-    from stream_app.evalcli import _embeddings
     from stream_app.evaluation import dayloop, drift
+    from stream_app.forecastcli import CLOSE_DAYS
+    from stream_app.rules import calibration_rules, tracker_rules
+    from stream_app.scorer import Scorer
     from stream_app.evaluation.dataset import daily_series, label_stages
     from stream_app.evaluation.drift_report import headline, write_drift_report
     from stream_app.settings import SettingsError, load_settings
@@ -124,16 +131,17 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
         raise BadRequest(str(exc)) from None
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    model, model_status = ((forecaster, f"{forecaster.name} (given)") if forecaster is not None
-                           else drift_model(req.model))
+    if forecaster is not None:
+        scorer, model_status = Scorer(GuardedForecaster(forecaster, EwmaForecaster())), f"{forecaster.name} (given)"
+    else:
+        scorer, model_status = drift_scorer(req.model, settings)
     try:
         series = daily_series(req.data)
     except (ValueError, OSError) as exc:
         raise BadRequest(f"{req.data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not series.skus:
         raise BadRequest(f"{req.data}: no valid events")
-    embeddings = _embeddings(req.data, series.skus) if hasattr(model, "model") else None  # the network reads text
-    panel = panel_from_series(series, embeddings)
+    panel = panel_from_series(series)
     if req.last_day > panel.last_day or req.first_day < panel.first_day:
         raise BadRequest(f"--from {iso(req.first_day)} --until {iso(req.last_day)} is outside the data "
                          f"({iso(panel.first_day)} to {iso(panel.last_day)})")
@@ -148,14 +156,12 @@ def run_drift(req: DriftRequest, *, progress: bool = False, forecaster=None) -> 
             print(f"day {i + 1}/{len(days)} {iso(day)}", file=sys.stderr, flush=True)
 
     mark = time.perf_counter()
-    fc = dayloop.forecast_days(panel, model, days, settings.history_days, on_day=on_day)
-    timings["forecast every day"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    until_ms = (req.last_day + 1 + CLOSE_DAYS) * DAY_MS  # enough of the next days to close the last one
+    out = dayloop.replay(settings, EventFiles(req.data, until_ms=until_ms).rows, list(panel.skus), days, scorer,
+                         on_day)
+    fc, runs, alerts, tracked = out.forecasts, out.runs, out.alerts, out.tracked
+    timings["replay (the worker's day step, with and without calibration)"] = time.perf_counter() - mark
     cal_rules, trk_rules = calibration_rules(settings), tracker_rules(settings)
-    runs = {"calibrated": dayloop.publish(fc, panel, groups, cal_rules),
-            "uncalibrated": dayloop.publish(fc, panel, groups, None)}
-    alerts, tracked = dayloop.track_days(fc, trk_rules, panel, evidence_rules(settings), settings.history_days)
-    timings["calibrate and track"] = time.perf_counter() - mark
     published = {k: r.quantiles for k, r in runs.items()}
     actual = dayloop.outcomes(panel, days)
     stages = label_stages(req.labels_path, panel.skus, days)

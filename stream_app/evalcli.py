@@ -161,11 +161,13 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tu
     from stream_app.forecastcli import CLOSE_DAYS
     from stream_app.offline_worker import published
     from stream_app.data.replay import EventFiles
+    from stream_app.scoring import build_scorer
     from stream_app.settings import load_settings
 
     settings = load_settings(forecaster="model", **({} if req.model == "default" else {"model_path": req.model}))
     rows = EventFiles(folder, until_ms=(int(origins[-1]) + 1 + CLOSE_DAYS) * 86_400_000).rows()
-    by_day, alerts = published(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)))
+    by_day, alerts = published(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)),
+                               scorer=build_scorer(settings))
     quantiles, ages = held(by_day, bt.skus, origins)
     bt.quantiles[PUBLISHED] = quantiles
     bt.stage_probs[PUBLISHED] = np.full((len(origins), len(bt.skus), 4), 0.25)

@@ -38,6 +38,7 @@ def run_forecast(settings: Settings, data: Path, source: str, days: list[int], o
     """Replay ``data`` through the worker's day loop; write the forecasts made at the close of ``days``. Lines to print."""
     from stream_app.offline_worker import published_forecasts
     from stream_app.data.replay import ADAPTERS
+    from stream_app.scoring import build_scorer
 
     if source not in ADAPTERS:
         raise BadRequest(f"unknown --source {source!r}; one of: {', '.join(ADAPTERS)}")
@@ -46,7 +47,7 @@ def run_forecast(settings: Settings, data: Path, source: str, days: list[int], o
     until_ms = (max(days) + 1 + CLOSE_DAYS) * DAY_MS
     adapter = ADAPTERS[source](data, until_ms=until_ms)
     try:
-        by_day = published_forecasts(settings, adapter.rows(), set(days))
+        by_day = published_forecasts(settings, adapter.rows(), set(days), scorer=build_scorer(settings))
     except (ValueError, OSError) as exc:
         raise BadRequest(f"{data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import Any  # the metrics: stream_app.metrics.Metrics, duck-typed (the offline replay imports no Prometheus)
 
 from models import calibration_codec
 from models.calibration import CalibrationRules, Calibrator
 from models.calibration_codec import RecordError
 from models.interface import HORIZONS
-from stream_app.metrics import Metrics
 from stream_app.outcomes import Pending, decode, encode
 from stream_app.ticks import OutcomeStats, TickResult
 
@@ -44,7 +44,7 @@ log = logging.getLogger("trendcast")
 class PartitionLearning:
     """Calibrators and pending forecasts of the partitions this worker owns."""
 
-    def __init__(self, rules: CalibrationRules, metrics: Metrics | None = None) -> None:
+    def __init__(self, rules: CalibrationRules, metrics: Any = None) -> None:
         self.rules = rules
         self.metrics = metrics
         self.calibrators: dict[int, Calibrator] = {}
@@ -127,7 +127,7 @@ class PartitionLearning:
 ROLLING_DAYS = 7  # window of the WAPE and coverage gauges, closed days
 
 
-def record_outcomes(metrics: Metrics, recent: dict[int, dict[int, OutcomeStats]], result: TickResult,
+def record_outcomes(metrics: Any, recent: dict[int, dict[int, OutcomeStats]], result: TickResult,
                     day: int) -> None:
     """Count a tick's outcomes and drift detections; refresh the rolling WAPE and coverage gauges.
 

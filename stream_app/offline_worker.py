@@ -34,7 +34,6 @@ from stream_app.learning import PartitionLearning
 from stream_app.partitioning import partition_for
 from stream_app.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
 from stream_app.scorer import Scorer, embedding_record
-from stream_app.scoring import build_scorer
 from stream_app.settings import Settings
 from stream_app.ticks import UNKNOWN_GROUP, TickResult, TickTools, run_tick
 
@@ -55,13 +54,13 @@ class Rec:
 class OfflineWorker:
     """Replays ``(kind, event)`` rows through the worker's day loop; see the module docstring.
 
-    ``scorer`` defaults to the one ``settings`` ask for (the shipped model
-    unless ``TRENDCAST_FORECASTER=baseline``).
+    ``scorer``: usually the one ``settings`` ask for,
+    :func:`stream_app.scoring.build_scorer` (the caller's edge loads it).
     """
 
-    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+    def __init__(self, settings: Settings, scorer: Scorer) -> None:
         self.settings = settings
-        self.scorer = scorer if scorer is not None else build_scorer(settings)
+        self.scorer = scorer
         s = settings
         self.ingestor = Ingestor({}, window_spec(s), grace_ms=int(s.grace_s * 1000), max_ahead_ms=int(s.max_ahead_s * 1000),
                                  future_confirm=s.future_confirm, idle_s=0.0)
@@ -150,17 +149,17 @@ class OfflineWorker:
                 self.embeddings[key] = embedding_record(text, vec)
 
 
-def published_forecasts(settings: Settings, rows: Iterable[tuple[str, dict]], days: set[int] | None = None,
-                        scorer: Scorer | None = None) -> dict[int, list[dict]]:
+def published_forecasts(settings: Settings, rows: Iterable[tuple[str, dict]], days: set[int] | None = None, *,
+                        scorer: Scorer) -> dict[int, list[dict]]:
     """The forecast messages a worker publishes at the close of each day (``days``: only these), by day.
 
     Days are days since 1970-01-01 UTC; a message's ``as_of`` is the end of its day.
     """
-    return published(settings, rows, days, scorer)[0]
+    return published(settings, rows, days, scorer=scorer)[0]
 
 
-def published(settings: Settings, rows: Iterable[tuple[str, dict]], days: set[int] | None = None,
-              scorer: Scorer | None = None) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+def published(settings: Settings, rows: Iterable[tuple[str, dict]], days: set[int] | None = None, *,
+              scorer: Scorer) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
     """The forecast and the stage-alert messages a worker publishes at the close of each day, by day.
 
     As :func:`published_forecasts`, with the alerts of the same days beside the forecasts.

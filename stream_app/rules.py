@@ -24,7 +24,7 @@ def tracker_rules(settings: Settings) -> TrackerRules:
 
 def evidence_rules(settings: Settings) -> EvidenceRules | None:
     """What a SKU's sales must show for a stage; None when the settings let the stage head decide alone."""
-    return EvidenceRules() if settings.stage_evidence else None
+    return EvidenceRules(enter_z=settings.stage_evidence_z) if settings.stage_evidence else None
 
 
 def stock_rules(settings: Settings) -> inventory.StockRules:

@@ -128,7 +128,11 @@ class Settings(BaseSettings):
     stage_smoothing: float = Field(0.3, gt=0, le=1, description="Weight of a day's stage probabilities in the smoothed ones (1: no smoothing).")
     stage_evidence: bool = Field(
         True,
-        description="A stage must agree with the SKU's sales: decline only while the last 28 days sell less than the 28 before, growth only while more, introduction only in a SKU's first weeks (models/stage_evidence.py).",
+        description="A stage must agree with the SKU's sales: decline only on a significant fall (the last 28 days, or the last 14 a day, below 0.9 of the 28 days before) and never while they sell over 1.1 times as much, growth the other way round, introduction only in a SKU's first weeks (models/stage_evidence.py).",
+    )
+    stage_evidence_z: float = Field(
+        2.0, ge=0, le=10,
+        description="With the stage evidence, how significant a rise or fall of sales (Poisson z-score of the daily rates) must be before growth or decline is taken up; 0: the ratio alone.",
     )
     lead_time_days: int = Field(7, ge=1, le=14, description="Restocking lead time of alerts' demand, days (1..14).")
     service_level: float = Field(

@@ -172,11 +172,12 @@ def summary_markdown(doc: dict) -> str:
 DEFINITIONS = [
     "## Definitions",
     "",
-    "* **Replay.** Each day from the data's first day, in the worker's tick order: forecasts whose horizon "
-    "ended that day meet the units sold and teach the calibrator; every SKU with an event that day is forecast "
-    "from the 56 days up to it (the worker's features), calibrated once the calibrator has learned anything, "
-    "and its stage tracker advances. Both runs publish the same model forecasts; *uncalibrated* publishes them "
-    "raw. One calibrator learns from every SKU (the worker keeps one per partition).",
+    "* **Replay.** The event files go through the worker's own day step offline (stream_app/offline_worker.py: "
+    "the ingest, then per closed day and partition the tick of stream_app/ticks.py, rules from the settings): "
+    "forecasts whose horizon ended that day meet the units sold and teach the partition's calibrator; every "
+    "active SKU is forecast from the 56 days up to it, calibrated once the calibrator has learned anything, "
+    "and its stage tracker advances. The published forecast and stage-alert messages are read back. Both runs "
+    "forecast the same SKUs with the same model; *uncalibrated* (calibration off) publishes its quantiles raw.",
     "* **Scored forecasts**: made on a day of the period whose horizon ends inside it.",
     "* **Offset** of a forecast from an event on day e: (first day it covers) − e. Offset 0 is made the "
     "evening before the event's first day; offset 1 is the first made after one day of the new regime.",

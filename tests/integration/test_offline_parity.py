@@ -18,6 +18,7 @@ from kafka_helpers import json_values, produce, read_topic, wait_for
 
 from stream_app.data.eventfiles import event_files, merged
 from stream_app.offline_worker import published_forecasts
+from stream_app.scoring import build_scorer
 from stream_app.data.replay import EventFiles
 from stream_app.sim import Simulator, write_simulation
 
@@ -41,7 +42,7 @@ def test_the_offline_day_loop_publishes_what_the_worker_publishes(make_run, tmp_
     produce(run.bootstrap, [(run.topic(k), v["sku"].encode(), orjson.dumps(v)) for k, v in rows if k != "catalog"])
 
     closed = set(range(20_300, last_day - 1))
-    offline = published_forecasts(run.settings, EventFiles(folder).rows(), closed)
+    offline = published_forecasts(run.settings, EventFiles(folder).rows(), closed, scorer=build_scorer(run.settings))
     want = {(m["sku"], m["as_of"]): m for day in closed for m in offline.get(day, [])}
     assert len(want) > 500
 

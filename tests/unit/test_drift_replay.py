@@ -1,4 +1,4 @@
-"""The offline day loop: it publishes what the worker's ticks publish, and calibration recovers a ×2 shift."""
+"""The drift replay reads back what the worker's ticks publish, and calibration recovers a ×2 shift."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ from collections import namedtuple
 
 import numpy as np
 import orjson
-import pytest
 
 from models.baselines import EwmaForecaster
 from models.calibration import CalibrationRules, Calibrator
 from models.interface import HORIZONS, STAGES, TEXT_DIM, ForecastBatch
 from models.panel import Panel
 from stream_app.data.samples import panel_from_series
-from models.stage_evidence import EvidenceRules
 from models.stage_tracker import TrackerRules
 from stream_app.data.eventfiles import event_files, read_lines
+from stream_app.data.replay import EventFiles
 from stream_app.evaluation import dayloop
 from stream_app.evaluation.dataset import daily_series
 from stream_app.evaluation.drift import Event, evaluate_scenarios
@@ -25,12 +24,15 @@ from stream_app.outcomes import Pending
 from stream_app.sim import Scenarios, Simulator
 from stream_app.sim.output import write_simulation
 from stream_app.scorer import Scorer
+from stream_app.settings import Settings
 from stream_app.ticks import TickTools, run_tick
 from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 
 Rec = namedtuple("Rec", "offset key value")
 DAY, HOUR = 86_400_000, 3_600_000
 KINDS = {"clicks": KIND_CLICK, "carts": KIND_CART, "orders": KIND_ORDER}
+# The worker's defaults on one partition, the baseline forecasting (the tests' scorer replaces it).
+SETTINGS = Settings(partitions=1, forecaster="baseline")
 
 
 def worker_ticks(folder, categories):
@@ -68,27 +70,32 @@ def worker_ticks(folder, categories):
 
 
 def test_the_replay_publishes_what_the_worker_publishes(tmp_path):
+    """The drift replay's arrays hold the messages of the worker's ticks fed day by day (one partition)."""
     sim = Simulator(n_skus=12, days=40, start_ms=19_900 * DAY, seed=4,
                     scenarios=Scenarios(level_shift_factors=(2.0,)))
     write_simulation(sim, tmp_path)
     categories = {r["sku"]: r["category"] for r in sim.catalog()}
     want, want_alerts = worker_ticks(tmp_path, categories)
-
     panel = panel_from_series(daily_series(tmp_path))
+    # A replay of files ends with its last day open (no later event closes it); the ticks above close it by hand.
+    want = {k: v for k, v in want.items() if k[1] < panel.last_day}
+    want_alerts = {a for a in want_alerts if a[1] < panel.last_day}
+
     days = np.arange(panel.first_day, panel.last_day + 1)
-    fc = dayloop.forecast_days(panel, EwmaForecaster(), days, 56)
-    groups = np.array([categories[s] for s in panel.skus], dtype=object)
-    got = dayloop.publish(fc, panel, groups, CalibrationRules()).quantiles
-    i, j = np.nonzero(fc.forecast)
+    out = dayloop.replay(SETTINGS, EventFiles(tmp_path).rows, list(panel.skus), days, Scorer(EwmaForecaster()))
+    got, raw = out.runs["calibrated"].quantiles, out.runs["uncalibrated"].quantiles
+    i, j = np.nonzero(out.forecasts.forecast)
     mine = {(panel.skus[c], int(days[r])): got[r, c].ravel().tolist() for r, c in zip(i, j)}
     assert set(mine) == set(want) and len(want) > 200
     assert np.allclose([mine[k] for k in want], list(want.values()), rtol=1e-4, atol=2e-4)
-    assert any(mine[k] != pytest.approx(fc.raw[days.tolist().index(k[1]), panel.skus.index(k[0])].ravel())
-               for k in want)  # calibration did change something
-    changes, _ = dayloop.track_days(fc, TrackerRules(), panel, EvidenceRules())
+    assert np.isnan(got[~out.forecasts.forecast]).all()
+    assert (np.abs(got - raw)[out.forecasts.forecast] > 1e-3).any()  # calibration did change something
+    changes = out.alerts
     assert len(want_alerts) > 3
     assert {(panel.skus[r], int(d), STAGES[s]) for r, d, s in zip(changes.rows, changes.days, changes.stage)} \
         == want_alerts
+    last = out.tracked[-1]
+    assert (last >= 0).sum() == len({k[0] for k in want})  # every forecast SKU holds a stage
 
 
 class PreShiftForecaster:
@@ -110,15 +117,27 @@ def test_calibration_recovers_coverage_after_a_doubling_that_the_model_ignores()
     n, n_days, shift, first = 60, 120, 70, 19_000
     rng = np.random.default_rng(1)
     rate = np.where(np.arange(n_days) >= shift, 8.0, 4.0)
+    units = rng.poisson(rate, (n, n_days))
     values = np.zeros((n, 6, n_days), np.float32)
-    values[:, 3] = rng.poisson(rate, (n, n_days))
-    panel = Panel(values, [f"s{i}" for i in range(n)], first, np.full(n, first), np.zeros((n, TEXT_DIM), np.float32),
+    values[:, 3] = units
+    skus = [f"s{i}" for i in range(n)]
+    panel = Panel(values, skus, first, np.full(n, first), np.zeros((n, TEXT_DIM), np.float32),
                   np.zeros(n, bool), False)
+
+    def rows():  # one order a SKU-day at noon, with that day's units; one category
+        yield from (("catalog", {"schema_version": 1, "sku": s, "title": s, "description": "", "category": "a",
+                                 "ts": first * DAY}) for s in skus)
+        for d in range(n_days):
+            for i in np.flatnonzero(units[:, d]):
+                yield "orders", {"schema_version": 1, "event_id": f"o{i}-{d}", "order_id": f"o{i}-{d}", "sku": skus[i],
+                                 "ts": (first + d) * DAY + 12 * HOUR, "qty": int(units[i, d]), "unit_price": 1.0,
+                                 "currency": "EUR"}
+
     days = np.arange(first, first + n_days)
-    fc = dayloop.forecast_days(panel, PreShiftForecaster(), days, 56)
-    groups = np.full(n, "a", dtype=object)
-    published = {"calibrated": dayloop.publish(fc, panel, groups, CalibrationRules()).quantiles,
-                 "uncalibrated": dayloop.publish(fc, panel, groups, None).quantiles}
+    out = dayloop.replay(SETTINGS, rows, skus, days, Scorer(PreShiftForecaster()))
+    fc = out.forecasts
+    assert fc.forecast[1:-1].all()  # every SKU active from its first sale; nothing closes the last day
+    published = {k: r.quantiles for k, r in out.runs.items()}
     event = Event(np.arange(n), np.full(n, first + shift), "x2")
     out = evaluate_scenarios({"level_shift": event}, fc, published, dayloop.outcomes(panel, days), first + 20,
                              days[-1], RecoveryRules())["level_shift"]["horizons"]

@@ -138,7 +138,9 @@ def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stoc
         if d == 3:
             stock[b"A"] = inventory.replace_count(stock[b"A"], 1.0, T + d * DAY)  # short again
         day = T + d * DAY
-        ing.process(KIND_ORDER, 0, [order(10 * d, "A", day + H), order(10 * d + 1, "B", day + H)], now=0.0)
+        # 6 units a day: enough for the sales to show growth significantly (models/stage_evidence.py)
+        ing.process(KIND_ORDER, 0, [order(10 * d, "A", day + H, qty=6), order(10 * d + 1, "B", day + H, qty=6)],
+                    now=0.0)
         out = ing.process(KIND_CLICK, 0, [Rec(10 * d + 2, b"A", orjson.dumps(
             {"schema_version": 1, "event_id": f"c{d}", "sku": "A", "ts": day + DAY + 2 * H}))], now=11.0)
         for closed in out.closed_days:

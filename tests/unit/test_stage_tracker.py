@@ -153,3 +153,68 @@ def test_introduction_is_for_young_skus_only():
     for d in range(10):
         state = track(state, intro, 100 + d, TrackerRules(), allowed_stages(flat, np.array([5 + d]), EvidenceRules())).state
     assert state.stage[0] == INTRODUCTION
+
+
+def _track_days(state, probs, first_day, units, age, days=10, ev=None):
+    from models.stage_evidence import EvidenceRules, allowed_stages
+
+    steps = []
+    for d in range(days):
+        step = track(state, probs, first_day + d, TrackerRules(), allowed_stages(units, np.array([age]), ev or EvidenceRules()))
+        state = step.state
+        steps.append(step)
+    return state, steps
+
+
+DECLINE_PROBS = np.array([[0.02, 0.02, 0.06, 0.9]], dtype=np.float32)
+
+
+def test_a_decline_stays_inside_the_hysteresis_band():
+    """Sales at 0.95 of before may not start a decline but may keep one: no flip to maturity and back."""
+    from models.stage_evidence import DECLINE
+
+    falling = np.r_[np.full(28, 10.0), np.full(28, 8.0)][None, :]
+    state, _ = _track_days(TrackerState.empty(1), DECLINE_PROBS, 100, falling, 300)
+    assert state.stage[0] == DECLINE
+    almost_flat = np.r_[np.full(28, 10.0), np.full(28, 9.5)][None, :]  # ratio 0.95: between enter and stay
+    state, steps = _track_days(state, DECLINE_PROBS, 110, almost_flat, 300, days=40)
+    assert state.stage[0] == DECLINE and not any(s.changed[0] for s in steps)
+
+
+def test_a_slow_sellers_noise_does_not_start_a_decline_but_a_significant_fall_does():
+    """5 units then 3 is a ratio of 0.64 by chance (z −0.7): no decline; 40 then 10 (z −4.2) is one."""
+    from models.stage_evidence import DECLINE, MATURITY, rate_change_z
+
+    noisy = np.zeros((1, 56))
+    noisy[0, [3, 10, 15, 20, 25]] = 1.0
+    noisy[0, [30, 40, 50]] = 1.0
+    assert rate_change_z(noisy)[0] > -2
+    state, _ = _track_days(TrackerState.empty(1), DECLINE_PROBS, 100, noisy, 300)
+    assert state.stage[0] == MATURITY
+    falling = np.zeros((1, 56))
+    falling[0, :28:7] = 10.0  # 40 units
+    falling[0, 30::3] = 1.0  # 9 units
+    assert rate_change_z(falling)[0] < -2
+    state, steps = _track_days(state, DECLINE_PROBS, 110, falling, 300, days=10)
+    assert state.stage[0] == DECLINE and sum(s.changed[0] for s in steps) == 1
+
+
+def test_a_fall_in_the_last_two_weeks_may_start_a_decline_before_the_28_day_totals_show_it():
+    from models.stage_evidence import DECLINE, EvidenceRules, sales_ratio
+
+    recent_fall = np.r_[np.full(42, 100.0), np.full(14, 85.0)][None, :]  # 15 % less a day for two weeks
+    assert sales_ratio(recent_fall)[0] > 0.9  # the 28-day totals do not show it yet (0.93)
+    state, _ = _track_days(TrackerState.empty(1), DECLINE_PROBS, 100, recent_fall, 300)
+    assert state.stage[0] == DECLINE
+    state, _ = _track_days(TrackerState.empty(1), DECLINE_PROBS, 100, recent_fall, 300,
+                           ev=EvidenceRules(recent_days=0))
+    assert state.stage[0] != DECLINE
+
+
+@pytest.mark.parametrize("kwargs", [dict(exit_z=-1.0), dict(enter_z=-0.5), dict(recent_days=28), dict(recent_days=-1),
+                                    dict(decline_enter=1.2), dict(young_days=60)])
+def test_bad_evidence_rules_are_refused(kwargs):
+    from models.stage_evidence import EvidenceRules
+
+    with pytest.raises(ValueError):
+        EvidenceRules(**kwargs)
