@@ -84,11 +84,26 @@ class TrendcastNet(nn.Module):
         4)`` and the units scale ``s`` ``(n,)``.
         """
         n = history.shape[0]
+        x, scale, shared = self.prepare(history, age, weekday)
+        weeks = F.relu(self.conv(x)).flatten(1)
+        text_vec = torch.where(has_text[:, None], self.text_proj(text), self.unknown_text.expand(n, -1))
+        h = self.trunk(torch.cat([weeks, shared, text_vec], dim=1))
+        raw = self.quantile_head(h).view(n, len(HORIZONS), len(QUANTILES))
+        return quantiles_from(raw, scale, self.horizons), self.stage_head(h), scale[:, UNITS]
+
+    def prepare(self, history: torch.Tensor, age: torch.Tensor, weekday: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The parameter-free part of the input, the same for every network of one configuration.
+
+        ``(x, scale, shared)``: the scaled history ``(n, channels, days)``
+        the convolution reads, the per-channel scales ``(n, channels)`` and
+        the inputs between the weekly features and the text, ``(n, k)``:
+        the recent days, levels, funnel flag, sale stats and weekday.
+        """
         history = history[:, : self.channels]
         scale = 1.0 + history[:, :, -SCALE_DAYS:].mean(dim=2)  # (n, channels)
         x = torch.log1p(history.clamp(min=0) / scale[:, :, None])
         units = history[:, UNITS]
-        weeks = F.relu(self.conv(x)).flatten(1)
         sold = (units > 0).float()
         funnel = (history[:, :UNITS].sum(dim=(1, 2)) > 0).float()
         # days since the last sale in the window (history_days when none)
@@ -99,16 +114,18 @@ class TrendcastNet(nn.Module):
             (age >= 0).float(),
             torch.log1p(age.clamp(min=0)) / 5.0,
         ], dim=1)
-        text_vec = torch.where(has_text[:, None], self.text_proj(text), self.unknown_text.expand(n, -1))
-        inputs = torch.cat([
-            weeks, x[:, self.recent, -RECENT_DAYS:].flatten(1), torch.log(scale) / 4.0, funnel[:, None], stats,
-            F.one_hot(weekday.long(), WEEK).float(), text_vec,
-        ], dim=1)
-        h = self.trunk(inputs)
-        raw = self.quantile_head(h).view(n, len(HORIZONS), len(QUANTILES))
-        rate = torch.cumsum(torch.cat([F.relu(raw[..., :1]), F.softplus(raw[..., 1:])], dim=2), dim=2)
-        quantiles = rate * (scale[:, UNITS, None, None] * self.horizons[None, :, None])
-        return quantiles, self.stage_head(h), scale[:, UNITS]
+        shared = torch.cat([x[:, self.recent, -RECENT_DAYS:].flatten(1), torch.log(scale) / 4.0, funnel[:, None], stats,
+                            F.one_hot(weekday.long(), WEEK).float()], dim=1)
+        return x, scale, shared
+
+
+def quantiles_from(raw: torch.Tensor, scale: torch.Tensor, horizons: torch.Tensor) -> torch.Tensor:
+    """Non-crossing quantiles ``(..., 3, 3)`` in units from the head's raw outputs ``(..., 3 horizons, 3 levels)``.
+
+    ``scale`` ``(n, channels)``: the units channel sets the level.
+    """
+    rate = torch.cumsum(torch.cat([F.relu(raw[..., :1]), F.softplus(raw[..., 1:])], dim=-1), dim=-1)
+    return rate * (scale[:, UNITS, None, None] * horizons[None, :, None])
 
 
 class TrendcastEnsemble(nn.Module):
@@ -129,11 +146,79 @@ class TrendcastEnsemble(nn.Module):
 
     def forward(self, history: torch.Tensor, age: torch.Tensor, weekday: torch.Tensor, text: torch.Tensor,
                 has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """As :meth:`TrendcastNet.forward`: ``(quantiles (n, 3, 3) units, stage logits (n, 4), units scale (n,))``."""
-        outs = [net(history, age, weekday, text, has_text) for net in self.nets]
-        quantiles = torch.stack([o[0] for o in outs]).mean(dim=0)
-        probs = torch.stack([torch.softmax(o[1], dim=1) for o in outs]).mean(dim=0)
-        return quantiles, torch.log(probs.clamp(min=1e-12)), outs[0][2]
+        """As :meth:`TrendcastNet.forward`: ``(quantiles (n, 3, 3) units, stage logits (n, 4), units scale (n,))``.
+
+        Without gradients (scoring) the members run together
+        (:class:`_Stacked`): the input is prepared once and each layer is
+        one batched matrix product over the members, about 1.3x faster on
+        one CPU thread than member by member; the results agree to float
+        rounding.
+        """
+        if torch.is_grad_enabled() or len(self.nets) == 1:
+            outs = [net(history, age, weekday, text, has_text) for net in self.nets]
+            quantiles = torch.stack([o[0] for o in outs])
+            probs = torch.stack([torch.softmax(o[1], dim=1) for o in outs])
+            scale = outs[0][2]
+        else:
+            quantiles, logits, scale = self._stacked()(history, age, weekday, text, has_text)
+            probs = torch.softmax(logits, dim=2)
+        return quantiles.mean(dim=0), torch.log(probs.mean(dim=0).clamp(min=1e-12)), scale
+
+    def _stacked(self) -> "_Stacked":
+        # Rebuilt when any parameter changed: in place (load_state_dict, an optimiser step) or moved (.to(device)).
+        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if getattr(self, "_stack_key", None) != key:
+            self._stack, self._stack_key = _Stacked(self.nets), key
+        return self._stack
+
+
+class _Stacked:
+    """The members of an ensemble as stacked weights: one convolution, one text projection, batched layers.
+
+    Built from the members' parameters (copies, not views: the members stay
+    what training updates). The first layer's weights are split by input
+    block so the block every member reads alike (``prepare``'s shared
+    inputs) is multiplied once for all members.
+    """
+
+    def __init__(self, nets: nn.ModuleList) -> None:
+        with torch.no_grad():
+            first = nets[0]
+            self.first, self.m = first, len(nets)
+            self.conv_w = torch.cat([n.conv.weight for n in nets])  # (m*C, channels, 7)
+            self.conv_b = torch.cat([n.conv.bias for n in nets])
+            self.text_w = torch.cat([n.text_proj.weight for n in nets])  # (m*T, 384)
+            self.text_b = torch.cat([n.text_proj.bias for n in nets])
+            self.unknown = torch.stack([n.unknown_text for n in nets])[:, None, :]  # (m, 1, T)
+            w1 = torch.stack([n.trunk[0].weight.T for n in nets])  # (m, inputs, hidden)
+            self.n_weeks = first.conv.out_channels * (first.history_days // WEEK)
+            t = first.text_proj.out_features
+            self.w1_weeks, self.w1_text = w1[:, : self.n_weeks].contiguous(), w1[:, -t:].contiguous()
+            shared = w1[:, self.n_weeks: -t]  # (m, k, hidden)
+            self.w1_shared = shared.permute(1, 0, 2).reshape(shared.shape[1], -1).contiguous()  # (k, m*hidden)
+            self.b1 = torch.stack([n.trunk[0].bias for n in nets])[:, None, :]
+            self.w2 = torch.stack([n.trunk[2].weight.T for n in nets]).contiguous()
+            self.b2 = torch.stack([n.trunk[2].bias for n in nets])[:, None, :]
+            self.w_head = torch.stack([torch.cat([n.quantile_head.weight, n.stage_head.weight]).T for n in nets]).contiguous()
+            self.b_head = torch.stack([torch.cat([n.quantile_head.bias, n.stage_head.bias]) for n in nets])[:, None, :]
+
+    def __call__(self, history: torch.Tensor, age: torch.Tensor, weekday: torch.Tensor, text: torch.Tensor,
+                 has_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per member ``(quantiles (m, n, 3, 3), stage logits (m, n, 4))`` and the units scale ``(n,)``."""
+        n, m = history.shape[0], self.m
+        x, scale, shared = self.first.prepare(history, age, weekday)
+        weeks = F.relu(F.conv1d(x, self.conv_w, self.conv_b, stride=WEEK))  # (n, m*C, weeks)
+        weeks = weeks.view(n, m, self.n_weeks).transpose(0, 1)  # member m's (C, weeks), flattened as flatten(1)
+        text_vec = F.linear(text, self.text_w, self.text_b).view(n, m, -1).transpose(0, 1)
+        text_vec = torch.where(has_text[None, :, None], text_vec, self.unknown)
+        h = (shared @ self.w1_shared).view(n, m, -1).transpose(0, 1) + self.b1
+        h = torch.baddbmm(h, weeks, self.w1_weeks)
+        h = torch.relu(torch.baddbmm(h, text_vec, self.w1_text))
+        h = torch.relu(torch.baddbmm(self.b2, h, self.w2))
+        out = torch.baddbmm(self.b_head, h, self.w_head)  # (m, n, 9 + 4)
+        k = len(HORIZONS) * len(QUANTILES)
+        raw = out[..., :k].reshape(m, n, len(HORIZONS), len(QUANTILES))
+        return quantiles_from(raw, scale, self.first.horizons), out[..., k:], scale[:, UNITS]
 
 
 def build_network(config: dict) -> nn.Module:

@@ -100,3 +100,29 @@ def test_an_ensemble_averages_its_members_quantiles_level_by_level():
     torch.testing.assert_close(scale, outs[0][2])
     assert isinstance(build_network({"members": 2, "hidden": 16}), TrendcastEnsemble)
     assert isinstance(build_network({"hidden": 16}), TrendcastNet)
+
+
+def test_scoring_runs_the_members_stacked_with_the_same_results_and_follows_new_weights():
+    """Without gradients the members run as one batched network: same quantiles and stages as one by one."""
+    torch.manual_seed(0)
+    ens = TrendcastEnsemble(members=3, channels=6, recent_funnel=True).eval()
+    history, age, weekday, text, has_text = _inputs(256)
+    history = torch.cat([history, history[:, 3:4].clamp(max=2)], dim=1)
+    args = (history, age, weekday, text, has_text)
+
+    def one_by_one():
+        with torch.enable_grad():
+            return [t.detach() for t in ens(*args)]
+
+    with torch.inference_mode():
+        stacked = ens(*args)
+    slow = one_by_one()
+    torch.testing.assert_close(stacked[0], slow[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(stacked[1], slow[1], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(stacked[2], slow[2])
+    other = TrendcastEnsemble(members=3, channels=6, recent_funnel=True)
+    ens.load_state_dict(other.state_dict())  # new weights in place: the stack must not keep the old ones
+    with torch.inference_mode():
+        again = ens(*args)
+    assert not torch.allclose(again[0], stacked[0])
+    torch.testing.assert_close(again[0], one_by_one()[0], rtol=1e-4, atol=1e-4)
