@@ -297,8 +297,12 @@ def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
     return table
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
-    """Build the Faust app and its worker state for ``settings`` (connects to nothing yet)."""
+def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: Any = None) -> Worker:
+    """Build the Faust app and its worker state for ``settings`` (connects to nothing yet).
+
+    ``producer``: what the publisher sends through (default: librdkafka's
+    for ``settings.broker``; the in-process tests pass a recording one).
+    """
     ledger = CommitLedger()
     sources = frozenset(settings.source_topics)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
@@ -314,7 +318,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Worker:
         idle_s=settings.idle_timeout_s,
     )
     metrics = metrics or Metrics.create()
-    scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics)
+    scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics, producer)
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,
         ledger=ledger, windows=windows, learning_table=learning_table,

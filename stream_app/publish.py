@@ -15,6 +15,7 @@ import base64
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 
@@ -89,15 +90,18 @@ class Publisher:
     metrics and readiness follow it.
     """
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        from confluent_kafka import Producer
-
+    def __init__(self, settings: Settings, metrics: Metrics, producer: Any = None) -> None:
         self.settings = settings
         self.metrics = metrics
         self.failed = 0
         self.last_error: str | None = None
         self.outage_since: float | None = None
-        self._producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery})
+        if producer is None:
+            from confluent_kafka import Producer
+
+            producer = Producer({**producer_config(settings), "on_delivery": self._on_delivery})
+        # ``producer``: librdkafka's, or one with its produce/poll/flush/list_topics for in-process tests
+        self._producer = producer
 
     def note_broker(self, answered: bool) -> None:
         """Record whether the broker answered; counts and logs the start and the end of an outage."""

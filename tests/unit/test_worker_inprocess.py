@@ -1,0 +1,211 @@
+"""The worker driven in-process: batches in, the messages it would send out, flush, revoke and restore.
+
+The worker is the real one (:func:`stream_app.app.create_app`: Faust tables
+in memory, the ingest, the tick, the commit ledger, the publisher); only
+the librdkafka producer and, for the revoke, the consumer's commit are
+stand-ins that record what would reach Kafka (no broker runs in these
+tests; the same paths against the embedded broker are in
+tests/integration). The baseline forecasts, so nothing loads a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import namedtuple
+
+import orjson
+from faust.types import TP
+
+from schemas import validate
+from stream_app.app import Worker, create_app
+from stream_app.faust_adapter import BatchMessage
+from stream_app.metrics import Metrics
+from stream_app.settings import Settings
+
+Rec = namedtuple("Rec", "offset key value timestamp timestamp_type")
+DAY, HOUR = 86_400_000, 3_600_000
+T0 = 20_000 * DAY
+SKUS = [b"A", b"B", b"C", b"D"]
+
+
+class RecordingProducer:
+    """librdkafka's Producer as the publisher uses it, keeping what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, int]] = []
+
+    def produce(self, topic, value, key, partition):
+        self.sent.append((topic, key, value, partition))
+
+    def poll(self, timeout):
+        return 0
+
+    def flush(self, timeout):
+        return 0  # everything delivered
+
+    def list_topics(self, timeout):
+        return None
+
+    def on(self, topic: str) -> list[tuple[bytes | None, bytes, int]]:
+        return [(k, v, p) for t, k, v, p in self.sent if t == topic]
+
+
+class CommitRecorder:
+    """The consumer's commit of released offsets, recorded."""
+
+    def __init__(self) -> None:
+        self.committed: list[set] = []
+
+    async def commit_released(self, tps):
+        self.committed.append(set(tps))
+        return True
+
+
+@dataclasses.dataclass
+class FakeApp:
+    consumer: CommitRecorder
+
+
+def make_worker(name: str) -> tuple[Worker, RecordingProducer]:
+    producer = RecordingProducer()
+    settings = Settings(forecaster="baseline", partitions=2, app_id=f"inproc-{name}")
+    worker = create_app(settings, metrics=Metrics.create(), producer=producer)
+    return dataclasses.replace(worker, app=FakeApp(CommitRecorder())), producer
+
+
+def day_batches(worker: Worker, day: int, offsets: dict, partition: int = 0, skus=SKUS, bad: bool = False):
+    """One batch per source topic of ``partition``: each SKU clicked, carted and ordered at noon of ``day``."""
+    ts = T0 + day * DAY + 12 * HOUR
+    s = worker.settings
+    out = []
+    for topic in s.source_topics:
+        recs = []
+        for i, sku in enumerate(skus):
+            ev = {"schema_version": 1, "event_id": f"{topic}-{day}-{sku.decode()}", "sku": sku.decode(), "ts": ts + i}
+            if topic == s.topic_carts:
+                ev.update(qty=1, action="add")
+            elif topic == s.topic_orders:
+                ev.update(order_id=f"o{day}{sku.decode()}", qty=1 + (day + i) % 3, unit_price=2.0)
+            recs.append((sku, orjson.dumps(ev), ts + i))
+        if bad and topic == s.topic_orders:
+            recs.append((b"A", b'{"schema_version": 1, "sku": "A", "qty": "many"}', ts))
+        tp = TP(topic, partition)
+        start = offsets.get(tp, 0)
+        offsets[tp] = start + len(recs)
+        out.append(BatchMessage(tp, [Rec(start + j, k, v, t, 0) for j, (k, v, t) in enumerate(recs)], 1))
+    return out
+
+
+async def feed(worker: Worker, days, offsets: dict, **kw) -> None:
+    for day in days:
+        for batch in day_batches(worker, day, offsets, **kw):
+            await worker.handle_batch(batch)
+
+
+def messages(producer: RecordingProducer, topic: str) -> list[dict]:
+    return [orjson.loads(v) for _, v, _ in producer.on(topic)]
+
+
+def test_batches_close_days_and_every_sku_gets_a_valid_forecast_for_each_closed_day():
+    async def run():
+        worker, producer = make_worker("forecast")
+        await feed(worker, range(6), {})
+        return worker, producer
+
+    worker, producer = asyncio.run(run())
+    forecasts = messages(producer, worker.settings.topic_forecasts)
+    for m in forecasts:
+        validate("forecasts", m)
+    days = sorted({m["as_of"] // DAY - 1 - 20_000 for m in forecasts})
+    assert days == list(range(len(days))) and len(days) >= 4  # every closed day, in order
+    by_day = {d: sorted(m["sku"] for m in forecasts if m["as_of"] // DAY - 1 - 20_000 == d) for d in days}
+    assert all(v == ["A", "B", "C", "D"] for v in by_day.values())
+    # what the window saw is in the forecast: the orders of that day
+    last = [m for m in forecasts if m["sku"] == "B" and m["as_of"] == (20_000 + days[-1] + 1) * DAY][0]
+    assert last["observed"]["units_1d"] == 1 + (days[-1] + 1) % 3
+
+
+def test_offsets_are_released_only_by_the_flush_that_writes_the_state_they_caused():
+    async def run():
+        worker, producer = make_worker("ledger")
+        offsets: dict = {}
+        await feed(worker, range(3), offsets)
+        before = dict(worker.ledger.released)
+        changelog = worker.changelog_topic
+        assert not producer.on(changelog)  # nothing written yet
+        written = await worker.flush()
+        return worker, producer, offsets, before, written, changelog
+
+    worker, producer, offsets, before, written, changelog = asyncio.run(run())
+    assert before == {}  # held, not released, before the flush
+    assert written == len(SKUS)
+    assert sorted(k for k, _, _ in producer.on(changelog)) == sorted(SKUS)
+    released = worker.ledger.released
+    # every decided record is released; records of days too far ahead still wait (the clock's lead days)
+    assert set(released) == set(offsets)
+    assert all(0 < released[tp] <= offsets[tp] for tp in offsets)
+
+
+def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_rest_applied():
+    async def run():
+        worker, producer = make_worker("dead")
+        await feed(worker, range(4), {}, bad=True)
+        await worker.flush()
+        return worker, producer
+
+    worker, producer = asyncio.run(run())
+    dead = messages(producer, worker.settings.topic_dead_letters)
+    assert len(dead) >= 3  # one per fed day that was decided
+    assert all(d["source_topic"] == worker.settings.topic_orders and d["reason"] for d in dead)
+    forecasts = messages(producer, worker.settings.topic_forecasts)
+    assert {m["sku"] for m in forecasts} == {"A", "B", "C", "D"}
+
+
+def test_a_revoke_commits_what_was_released_and_forgets_the_partition():
+    async def run():
+        worker, producer = make_worker("revoke")
+        await feed(worker, range(4), {}, partition=0)
+        await feed(worker, range(4), {}, partition=1, skus=[b"P", b"Q"])
+        await worker.on_revoked({0})
+        return worker
+
+    worker = asyncio.run(run())
+    committed = worker.app.consumer.committed
+    assert len(committed) == 1 and {tp.partition for tp in committed[0]} == {0}
+    assert {tp.topic for tp in committed[0]} == set(worker.settings.source_topics)
+    assert sorted(worker.ingestor.store) == [b"P", b"Q"]  # partition 1's SKUs stay
+    parts = {int(k.split(b":")[1]) for k in worker.learning_store}
+    assert parts == {1}  # the calibration state of partition 0 went with it
+    assert 0 not in worker.ready_partitions and 1 in worker.ready_partitions
+
+
+def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_stopped_publishes():
+    """What Faust's recovery does (the changelog into the table), then the same batches: the same forecasts."""
+
+    async def run():
+        steady, steady_out = make_worker("steady")
+        first, first_out = make_worker("first")
+        offs_steady, offs_first = {}, {}
+        await feed(steady, range(5), offs_steady)
+        await feed(first, range(5), offs_first)
+        await first.flush()
+        restored, restored_out = make_worker("restored")
+        for topic, store in ((first.changelog_topic, restored.ingestor.store),
+                             (first.learning_table.changelog_topic.get_topic_name(), restored.learning_store)):
+            for key, value, _ in first_out.on(topic):
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
+        steady_out.sent.clear()
+        await feed(steady, range(5, 9), offs_steady)
+        await feed(restored, range(5, 9), dict(offs_first))
+        return steady, steady_out, restored_out
+
+    steady, steady_out, restored_out = asyncio.run(run())
+    topic = steady.settings.topic_forecasts
+    want, got = messages(steady_out, topic), messages(restored_out, topic)
+    assert len(want) >= 3 * len(SKUS)
+    key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
