@@ -31,6 +31,7 @@ from stream_app.scoring import build_scorer
 from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.side_inputs import SideInputs
+from stream_app.state import StateStore, Table
 from stream_app.ticks import OutcomeStats, TickTools, run_tick
 
 log = logging.getLogger("trendcast")
@@ -56,8 +57,7 @@ class Worker:
     metrics: Metrics
     publisher: Publisher
     ledger: CommitLedger
-    windows: Any
-    learning_table: Any
+    state: StateStore
     side: SideInputs
     learning: PartitionLearning | None
     rules: TrackerRules
@@ -79,36 +79,27 @@ class Worker:
                  partition, n, waiting)
 
     async def flush(self) -> int:
-        """Write coalesced window changes to the changelog, wait for delivery, then release their offsets.
+        """Write every table's changes to its changelog, wait for delivery, then release their offsets.
 
-        Returns the number of SKU states written. The batches to release are
-        taken first: a batch is held only after its effects are in the store,
-        so the dirty states taken next include all of them, and batches that
-        finish while we wait are left for the next flush. Released offsets
-        are committed by the consumer's commit timer.
+        Returns the number of changelog records written. The batches to
+        release are taken first: a batch is held only after its effects are
+        in the tables, so the changes sent next include all of them, and
+        batches that finish while we wait are left for the next flush.
+        Released offsets are committed by the consumer's commit timer.
         """
         held = self.ledger.take()
-        dirty = self.ingestor.take_dirty()
-        store = self.ingestor.store
-        topic = self.changelog_topic
-        produce = self.publisher.produce
-        n = 0
-        for partition, keys in dirty.items():
-            for key in keys:
-                value = store.get(key)
-                if value is not None:
-                    produce(topic, key, value, partition)
-                    n += 1
-        await self.publisher.flush()
+        sent = await self.state.flush(self.publisher)
         self.ledger.release(held)
+        n = sum(sent.values())
         self.metrics.changelog_writes.inc(n)
-        self.metrics.skus_tracked.set(len(store))
+        self.metrics.skus_tracked.set(len(self.ingestor.store))
         self.metrics.records_waiting.set(sum(self.ingestor.waiting(p) for p in self.ready_partitions))
         return n
 
     @property
     def changelog_topic(self) -> str:
-        return self.windows.changelog_topic.get_topic_name()
+        """The SKU windows' changelog topic."""
+        return self.state[WINDOWS_TABLE].topic
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions move away: persist their state, commit its offsets, drop it from memory."""
@@ -120,17 +111,16 @@ class Worker:
         self.ingestor.forget(partitions)
         if self.learning:
             self.learning.forget(partitions)
-            learning = self.learning_store
-            for key in [k for k in learning if int(k.split(b":")[1]) in partitions]:
-                del learning[key]
+            learning = self.state[LEARNING_TABLE]
+            learning.forget([k for k in learning if int(k.split(b":")[1]) in partitions], partitions)
         self.ready_partitions -= partitions
-        store = self.ingestor.store
         spec = self.ingestor.spec
         # Keys we inserted ourselves are unknown to Faust's memory store, so it
         # would not drop them: a stale copy would shadow the changelog when the
-        # partition comes back.
-        for key in [k for k, v in store.items() if spec.load(v).partition in partitions]:
-            del store[key]
+        # partition comes back. (Catalog, embedding and stock records are never
+        # deleted, so the restore's newer record always replaces a stale copy.)
+        windows = self.state[WINDOWS_TABLE]
+        windows.forget([k for k, v in windows.items() if spec.load(v).partition in partitions], partitions)
 
     # --- the hot path -------------------------------------------------------------
     async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
@@ -210,19 +200,16 @@ class Worker:
         result = run_tick(self.ingestor, partition, as_of_day, tools)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
-        if result.inventory:
-            topic = side.stock.changelog_topic.get_topic_name()
-            for key in result.inventory:
-                self.publisher.produce(topic, key, stock[key], partition)
+        stock_table = self.state[INVENTORY_TABLE]
+        for key in result.inventory:  # alert marks the tick set in the stock records
+            stock_table.put(key, stock[key], partition)
         if self.learning:
-            topic = self.learning_table.changelog_topic.get_topic_name()
-            store = self.learning_store
+            learning = self.state[LEARNING_TABLE]
             for key, value in self.learning.records(partition, as_of_day, result.expired):
                 if value is None:
-                    store.pop(key, None)
+                    learning.delete(key, partition)
                 else:
-                    store[key] = value
-                self.publisher.produce(topic, key, value, partition)
+                    learning.put(key, value, partition)
         record_outcomes(self.metrics, self.recent_outcomes, result, as_of_day)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
@@ -232,8 +219,8 @@ class Worker:
 
     @property
     def learning_store(self) -> dict[bytes, bytes]:
-        """The learning table's local dict (written directly, as the windows are)."""
-        return local_store(self.learning_table)
+        """The learning table's local dict (read by the restore; written through :attr:`state`)."""
+        return self.state[LEARNING_TABLE].data
 
     async def advance_idle(self) -> None:
         """Settle what idle topics left waiting, and move idle partitions' event time forward so their days close."""
@@ -305,11 +292,13 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: 
     """
     ledger = CommitLedger()
     sources = frozenset(settings.source_topics)
-    app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger), **faust_config(settings))
-    windows, catalog, learning_table, embeddings, stock = (_raw_table(app, name, settings.partitions)
-                                                          for name in TABLES)
+    side_topics = frozenset(t for t in (settings.topic_catalog, settings.topic_inventory) if t)
+    app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger, side_topics),
+                         **faust_config(settings))
+    # Faust's tables restore the local dicts from the changelogs; the worker writes through the state store.
+    faust_tables = {name: _raw_table(app, name, settings.partitions) for name in TABLES}
     spec = window_spec(settings)
-    store = local_store(windows)
+    store = local_store(faust_tables[WINDOWS_TABLE])
     ingestor = Ingestor(
         store, spec,
         grace_ms=int(settings.grace_s * 1000),
@@ -319,10 +308,15 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: 
     )
     metrics = metrics or Metrics.create()
     scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics, producer)
+    state = StateStore(
+        Table(name, t.changelog_topic.get_topic_name(), local_store(t),
+              dirty=ingestor.take_dirty if name == WINDOWS_TABLE else None)
+        for name, t in faust_tables.items())
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,
-        ledger=ledger, windows=windows, learning_table=learning_table,
-        side=SideInputs(settings, metrics, publisher, scorer, catalog, embeddings, stock),
+        ledger=ledger, state=state,
+        side=SideInputs(settings, metrics, publisher, scorer, ledger, state[CATALOG_TABLE], state[EMBEDDINGS_TABLE],
+                        state[INVENTORY_TABLE]),
         learning=PartitionLearning(calibration_rules(settings), metrics) if settings.calibration else None,
         rules=tracker_rules(settings), stock_rules=stock_rules(settings),
     )

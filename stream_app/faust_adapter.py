@@ -152,6 +152,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     """A Faust aiokafka consumer that batches records of the configured topics and commits from a ledger."""
 
     batch_topics: frozenset[str] = frozenset()
+    ledger_topics: frozenset[str] = frozenset()  # committed from the ledger: the batch topics and the side inputs
     ledger: CommitLedger | None = None
 
     async def highwaters(self, *partitions: TP) -> Any:
@@ -203,10 +204,11 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         return iter(tps)
 
     def _new_offset(self, tp: TP) -> int | None:
-        if tp.topic not in self.batch_topics:
+        if tp.topic not in self.ledger_topics:
             return super()._new_offset(tp)
-        # The compiled stream appends each batch message's offset to Faust's
-        # ack list; that list is not ours to commit from, drop it.
+        # Faust's streams append each message's offset to its ack list (the
+        # compiled one for batch messages too); that list is not ours to
+        # commit from: a record's state reaches Kafka at our flush. Drop it.
         self._acked.pop(tp, None)
         self._acked_index.pop(tp, None)
         return self.ledger.committable(tp) if self.ledger is not None else None
@@ -261,10 +263,15 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             yield tp, BatchMessage(tp, recs, generation)
 
 
-def batching_transport(topics: frozenset[str], ledger: CommitLedger) -> type:
-    """A Faust transport class whose consumer batches ``topics`` and commits what ``ledger`` released."""
+def batching_transport(topics: frozenset[str], ledger: CommitLedger, side_topics: frozenset[str] = frozenset()) -> type:
+    """A Faust transport class whose consumer batches ``topics`` and commits what ``ledger`` released.
+
+    ``side_topics`` are read record by record (Faust's own path) and also
+    committed from the ledger: their records change tables too.
+    """
     consumer_cls = type(
-        "TrendcastConsumer", (BatchingConsumer,), {"batch_topics": topics, "ledger": ledger}
+        "TrendcastConsumer", (BatchingConsumer,),
+        {"batch_topics": topics, "ledger_topics": topics | side_topics, "ledger": ledger}
     )
     return type("TrendcastTransport", (faust_aiokafka.Transport,), {"Consumer": consumer_cls})
 

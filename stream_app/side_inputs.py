@@ -1,10 +1,13 @@
 """What the worker knows of a SKU besides its event windows: catalog record, text embedding, stock count.
 
-Three changelog-backed tables, each written by its own low-volume input
-(one record per message, unlike the batched event path): the latest
-catalog record, the text embedding of that record (made in batches off the
-event loop), and the newest stock count. The tick reads them through the
-plain-dict views below.
+Three changelog-backed tables of the state store (:mod:`stream_app.state`),
+each written by its own low-volume input (one record per message, unlike
+the batched event path): the latest catalog record, the text embedding of
+that record (made in batches off the event loop), and the newest stock
+count. Their changes reach the changelogs at the worker's flush, and a
+catalog or inventory record's offset is held in the commit ledger until
+then, as a batch of events is. The tick reads them through the plain-dict
+views below.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from stream_app import inventory
 from stream_app.decode import Invalid, decode_catalog, decode_inventory
 from stream_app.ingest import Rejected
 from stream_app.metrics import Metrics
-from stream_app.faust_adapter import local_store
+from faust.types import TP
+
+from stream_app.faust_adapter import CommitLedger
 from stream_app.publish import Publisher
 from stream_app.scorer import Scorer, embedding_is_current, embedding_record
 from stream_app.settings import Settings
+from stream_app.state import Table
 from stream_app.ticks import UNKNOWN_GROUP
 
 
@@ -37,9 +43,10 @@ class SideInputs:
     metrics: Metrics
     publisher: Publisher
     scorer: Scorer
-    catalog: Any
-    embeddings: Any
-    stock: Any
+    ledger: CommitLedger
+    catalog: Table
+    embeddings: Table
+    stock: Table
     categories: dict[bytes, str] = field(default_factory=dict)
     to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
 
@@ -58,13 +65,18 @@ class SideInputs:
             return None
         return got
 
+    def decided(self, msg: Any) -> None:
+        """The record's effects are in the tables (or its dead letter is queued): commit it after the next flush."""
+        self.ledger.hold(TP(msg.topic, msg.partition), msg.offset + 1)
+
     async def handle_catalog(self, event: Any) -> None:
         """Keep a SKU's latest valid catalog record and queue its text for embedding; dead-letter an invalid one."""
         msg = event.message
         rec = self.accept(msg, decode_catalog)
+        self.decided(msg)
         if rec is None:
             return
-        self.catalog[msg.key] = msg.value
+        self.catalog.put(msg.key, msg.value, msg.partition)
         self.categories.pop(msg.key, None)
         if self.scorer.encoder is not None:
             self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
@@ -79,12 +91,11 @@ class SideInputs:
         # Faust awaits each timer run before the next: batches never overlap.
         if not self.to_embed:
             return 0
-        store = local_store(self.embeddings)
+        table = self.embeddings
         todo, self.to_embed = self.to_embed, {}
-        todo = {k: v for k, v in todo.items() if not embedding_is_current(store.get(k), v[0])}
+        todo = {k: v for k, v in todo.items() if not embedding_is_current(table.get(k), v[0])}
         keys = list(todo)
         encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
-        topic = self.embeddings.changelog_topic.get_topic_name()
         size = self.settings.embed_batch_size
         for start in range(0, len(keys), size):
             chunk = keys[start : start + size]
@@ -92,9 +103,7 @@ class SideInputs:
             # torch releases the GIL inside its kernels: ingest goes on meanwhile.
             vectors = await loop.run_in_executor(None, encoder.encode, texts)
             for key, text, vec in zip(chunk, texts, vectors):
-                record = embedding_record(text, vec)
-                store[key] = record
-                self.publisher.produce(topic, key, record, todo[key][1])
+                table.put(key, embedding_record(text, vec), todo[key][1])
         self.metrics.embeddings.inc(len(keys))
         return len(keys)
 
@@ -102,12 +111,13 @@ class SideInputs:
         """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
         msg = event.message
         got = self.accept(msg, decode_inventory)
+        self.decided(msg)
         if got is None:
             return
         on_hand, ts = got
-        old = local_store(self.stock).get(msg.key)
+        old = self.stock.get(msg.key)
         if inventory.newer(old, ts):
-            self.stock[msg.key] = inventory.replace_count(old, on_hand, ts)
+            self.stock.put(msg.key, inventory.replace_count(old, on_hand, ts), msg.partition)
 
     def groups_of(self, keys: list[bytes]) -> np.ndarray:
         """Calibration group (catalog category) of each SKU; "unknown" without a catalog record."""
@@ -126,9 +136,9 @@ class SideInputs:
     @property
     def stock_store(self) -> dict[bytes, bytes] | None:
         """The stock counts the tick reads and marks, or None without an inventory topic."""
-        return local_store(self.stock) if self.settings.topic_inventory else None
+        return self.stock.data if self.settings.topic_inventory else None
 
     @property
     def embedding_store(self) -> dict[bytes, bytes] | None:
         """The embeddings the tick reads, or None when the model reads no text."""
-        return local_store(self.embeddings) if self.scorer.encoder is not None else None
+        return self.embeddings.data if self.scorer.encoder is not None else None

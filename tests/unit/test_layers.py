@@ -20,7 +20,7 @@ EDGES = ("faust", "aiokafka", "confluent_kafka", "prometheus_client")
 # "Layers"); the worker edge (app, faust_adapter, publish, metrics, scoring, ...) and the CLI sit above them.
 CORE = ("stream_app.clock", "stream_app.decode", "stream_app.windows", "stream_app.features", "stream_app.ingest",
         "stream_app.inventory", "stream_app.outcomes", "stream_app.partitioning", "stream_app.sequence",
-        "stream_app.rules", "stream_app.scorer", "stream_app.ticks")
+        "stream_app.rules", "stream_app.scorer", "stream_app.state", "stream_app.ticks")
 CORE_PACKAGES = ("stream_app.data", "stream_app.evaluation", "stream_app.sim")
 
 

@@ -18,7 +18,8 @@ import orjson
 from faust.types import TP
 
 from schemas import validate
-from stream_app.app import Worker, create_app
+from stream_app import inventory
+from stream_app.app import INVENTORY_TABLE, LEARNING_TABLE, Worker, create_app
 from stream_app.faust_adapter import BatchMessage
 from stream_app.metrics import Metrics
 from stream_app.settings import Settings
@@ -74,8 +75,9 @@ def make_worker(name: str) -> tuple[Worker, RecordingProducer]:
     return dataclasses.replace(worker, app=FakeApp(CommitRecorder())), producer
 
 
-def day_batches(worker: Worker, day: int, offsets: dict, partition: int = 0, skus=SKUS, bad: bool = False):
-    """One batch per source topic of ``partition``: each SKU clicked, carted and ordered at noon of ``day``."""
+def day_batches(worker: Worker, day: int, offsets: dict, partition: int = 0, skus=SKUS, bad: bool = False,
+                qty=lambda day, i: 1 + (day + i) % 3):
+    """One batch per source topic of ``partition``: each SKU clicked, carted and ordered (``qty(day, i)`` units) at noon."""
     ts = T0 + day * DAY + 12 * HOUR
     s = worker.settings
     out = []
@@ -86,7 +88,7 @@ def day_batches(worker: Worker, day: int, offsets: dict, partition: int = 0, sku
             if topic == s.topic_carts:
                 ev.update(qty=1, action="add")
             elif topic == s.topic_orders:
-                ev.update(order_id=f"o{day}{sku.decode()}", qty=1 + (day + i) % 3, unit_price=2.0)
+                ev.update(order_id=f"o{day}{sku.decode()}", qty=qty(day, i), unit_price=2.0)
             recs.append((sku, orjson.dumps(ev), ts + i))
         if bad and topic == s.topic_orders:
             recs.append((b"A", b'{"schema_version": 1, "sku": "A", "qty": "many"}', ts))
@@ -139,8 +141,9 @@ def test_offsets_are_released_only_by_the_flush_that_writes_the_state_they_cause
 
     worker, producer, offsets, before, written, changelog = asyncio.run(run())
     assert before == {}  # held, not released, before the flush
-    assert written == len(SKUS)
     assert sorted(k for k, _, _ in producer.on(changelog)) == sorted(SKUS)
+    learning = producer.on(worker.state[LEARNING_TABLE].topic)  # the calibration the ticks changed
+    assert learning and written == len(SKUS) + len(learning)
     released = worker.ledger.released
     # every decided record is released; records of days too far ahead still wait (the clock's lead days)
     assert set(released) == set(offsets)
@@ -192,7 +195,7 @@ def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_sto
         await first.flush()
         restored, restored_out = make_worker("restored")
         for topic, store in ((first.changelog_topic, restored.ingestor.store),
-                             (first.learning_table.changelog_topic.get_topic_name(), restored.learning_store)):
+                             (first.state[LEARNING_TABLE].topic, restored.learning_store)):
             for key, value, _ in first_out.on(topic):
                 if value is None:
                     store.pop(key, None)
@@ -209,3 +212,45 @@ def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_sto
     assert len(want) >= 3 * len(SKUS)
     key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
     assert sorted(got, key=key) == sorted(want, key=key)
+
+
+class Event:
+    """What a Faust agent's ``stream.events()`` yields: the record as ``.message``."""
+
+    def __init__(self, topic, partition, offset, key, value):
+        self.message = dataclasses.make_dataclass("Msg", ["topic", "partition", "offset", "key", "value"])(
+            topic, partition, offset, key, value)
+
+
+def test_stock_counts_and_the_ticks_alert_marks_reach_one_changelog_in_order_and_commit_after_the_flush():
+    """One producer writes the stock table: the last record of a SKU is what the worker holds."""
+
+    async def run():
+        producer = RecordingProducer()
+        settings = Settings(forecaster="baseline", partitions=1, app_id="inproc-stock", topic_inventory="inventory",
+                            low_cover_days=30.0)
+        worker = dataclasses.replace(create_app(settings, metrics=Metrics.create(), producer=producer),
+                                     app=FakeApp(CommitRecorder()))
+        side = worker.side
+        offsets: dict = {}
+        for i, sku in enumerate(SKUS):
+            body = {"schema_version": 1, "sku": sku.decode(), "on_hand": 3.0, "ts": T0 + i}
+            await side.handle_inventory(Event("inventory", 0, i, sku, orjson.dumps(body)))
+        await side.handle_inventory(Event("inventory", 0, 4, b"A", b'{"sku": "A"}'))  # invalid: dead-lettered
+        held = list(worker.ledger.held)
+        await feed(worker, range(30), offsets, qty=lambda day, i: 1 + day)  # ramping up: growth, short of stock
+        await worker.flush()
+        return worker, producer, held
+
+    worker, producer, held = asyncio.run(run())
+    assert (TP("inventory", 0), 5) in held  # the invalid record too is decided (its dead letter queued)
+    assert worker.ledger.released[TP("inventory", 0)] == 5  # committed only after the flush
+    records = producer.on(worker.state[INVENTORY_TABLE].topic)
+    latest = {k: v for k, v, _ in records}
+    assert latest == {k: worker.side.stock[k] for k in SKUS}  # the changelog's last word is the worker's state
+    alerts = messages(producer, worker.settings.topic_alerts)
+    marked = {a["sku"] for a in alerts if a["kind"] == "low_cover"}
+    assert marked  # growing SKUs short of stock were alerted
+    for sku in marked:
+        on_hand, _, alerted_day = inventory.decode(latest[sku.encode()])
+        assert on_hand == 3.0 and alerted_day != inventory.NOT_ALERTED  # the count and the tick's mark, one record

@@ -1,0 +1,50 @@
+"""The state store in memory: every table's changes go out at the flush, in order, tombstones included."""
+
+from __future__ import annotations
+
+import asyncio
+
+from stream_app.state import StateStore, table_of
+
+
+class Sender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, int]] = []
+        self.flushes = 0
+
+    def produce(self, topic, key, value, partition=-1):
+        self.sent.append((topic, key, value, partition))
+
+    async def flush(self):
+        self.flushes += 1
+
+
+def test_a_flush_sends_each_changed_key_once_with_its_latest_value_and_tombstones():
+    windows_dirty = {0: {b"w1"}}
+    windows = table_of("windows", "w-changelog", {b"w1": b"state"}, dirty=lambda: windows_dirty)
+    stock = table_of("stock", "s-changelog")
+    learning = table_of("learning", "l-changelog", {b"cal:1": b"old"})
+    store = StateStore([windows, stock, learning])
+    stock.put(b"A", b"count 5", 0)
+    stock.put(b"A", b"count 7", 0)  # changed twice: its latest value goes out once
+    learning.delete(b"cal:1", 1)
+    sender = Sender()
+    sent = asyncio.run(store.flush(sender))
+    assert sent == {"windows": 1, "stock": 1, "learning": 1} and sender.flushes == 1
+    assert sorted(sender.sent) == [("l-changelog", b"cal:1", None, 1), ("s-changelog", b"A", b"count 7", 0),
+                                   ("w-changelog", b"w1", b"state", 0)]
+    assert b"cal:1" not in learning and stock[b"A"] == b"count 7"
+    windows_dirty.clear()
+    sender.sent.clear()
+    assert asyncio.run(store.flush(sender)) == {"windows": 0, "stock": 0, "learning": 0} and not sender.sent
+
+
+def test_forgetting_partitions_drops_their_records_and_pending_changes_without_sending():
+    table = table_of("catalog", "c")
+    table.put(b"A", b"a", 0)
+    table.put(b"B", b"b", 1)
+    store = StateStore([table])
+    store.forget_partitions({0}, partition_of=lambda k: 0 if k == b"A" else 1)
+    sender = Sender()
+    asyncio.run(store.flush(sender))
+    assert list(table) == [b"B"] and sender.sent == [("c", b"B", b"b", 1)]
