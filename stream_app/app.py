@@ -8,6 +8,8 @@ builds everything from one :class:`~stream_app.settings.Settings`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from stream_app.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.side_inputs import SideInputs
 from stream_app.state import StateStore, Table
-from stream_app.ticks import OutcomeStats, TickTools, run_tick
+from stream_app.ticks import OutcomeStats, TickResult, TickTools, tick_steps
 
 log = logging.getLogger("trendcast")
 
@@ -66,6 +68,16 @@ class Worker:
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
+    # One step at a time per partition: a tick yields to the loop between micro-batches, and
+    # nothing else may touch that partition's state meanwhile (its ingest, an idle settle, a revoke).
+    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, partition: int) -> asyncio.Lock:
+        """The lock that serialises everything that changes ``partition``'s state."""
+        got = self.locks.get(partition)
+        if got is None:
+            got = self.locks[partition] = asyncio.Lock()
+        return got
 
     # --- partition lifecycle ---------------------------------------------------
     def ensure_partition(self, partition: int) -> None:
@@ -102,7 +114,16 @@ class Worker:
         return self.state[WINDOWS_TABLE].topic
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Before partitions move away: persist their state, commit its offsets, drop it from memory."""
+        """Before partitions move away: persist their state, commit its offsets, drop it from memory.
+
+        Waits for a tick of theirs in progress to finish first.
+        """
+        async with contextlib.AsyncExitStack() as held:
+            for p in sorted(partitions):
+                await held.enter_async_context(self.lock(p))
+            await self._revoke(partitions)
+
+    async def _revoke(self, partitions: set[int]) -> None:
         await self.flush()
         tps = {tp for tp in self.ledger.released if tp.partition in partitions}
         if tps:
@@ -126,17 +147,23 @@ class Worker:
     async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
         """Take in one fetched batch of one source topic partition, publish what it causes."""
         partition = batch.partition
-        self.ensure_partition(partition)
-        kind = self.kind_of[batch.topic]
-        mono = time.monotonic()
-        self._note_backlog(partition)
-        out = self.ingestor.process(kind, partition, batch.records, now=mono)
-        self.last_event_wall[partition] = mono
-        m = self.metrics
-        m.events_consumed.labels(batch.topic).inc(out.consumed)
-        m.batch_size.observe(out.consumed)
-        m.processing_latency.observe(max(0.0, time.time() - batch.records[0].timestamp / 1000.0))
-        await self.settle(partition, out, mono)
+        async with self.lock(partition):
+            generation = getattr(self.app, "consumer_generation_id", None)
+            if generation is not None and batch.generation_id != generation:
+                # A rebalance happened while it waited for a tick: Faust's own stream skips such a
+                # message, and the partition's owner reads it again from the committed offset.
+                return BatchOutcome()
+            self.ensure_partition(partition)
+            kind = self.kind_of[batch.topic]
+            mono = time.monotonic()
+            self._note_backlog(partition)
+            out = self.ingestor.process(kind, partition, batch.records, now=mono)
+            self.last_event_wall[partition] = mono
+            m = self.metrics
+            m.events_consumed.labels(batch.topic).inc(out.consumed)
+            m.batch_size.observe(out.consumed)
+            m.processing_latency.observe(max(0.0, time.time() - batch.records[0].timestamp / 1000.0))
+            await self.settle(partition, out, mono)
         return out
 
     async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None,
@@ -197,7 +224,11 @@ class Worker:
                           groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
-        result = run_tick(self.ingestor, partition, as_of_day, tools)
+        result = TickResult()
+        for _ in tick_steps(self.ingestor, partition, as_of_day, tools, result):
+            # Between micro-batches the loop serves timers (flush, commit), the web server (liveness)
+            # and other partitions' catalog records; this partition is ours until the tick ends.
+            await asyncio.sleep(0)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)
         stock_table = self.state[INVENTORY_TABLE]
@@ -229,22 +260,26 @@ class Worker:
         wallclock = self.settings.idle_advance == "wallclock"
         clocks = self.ingestor.clocks
         for partition in sorted(self.ready_partitions):
-            clock = clocks.get(partition)
-            if clock is None:
-                continue
-            peers = [c.newest for p, c in clocks.items() if p != partition and c.newest is not None]
-            reach, wall_ms = max(peers, default=None), int(time.time() * 1000)
-            self._note_backlog(partition)
-            idle = now - self.last_event_wall.get(partition, now) >= idle_after
-            # A partition with records waiting, or still in Kafka, is not out of data:
-            # moving its clock would make them late.
-            if idle and clock.newest is not None and not self.ingestor.waiting(partition) \
-                    and not any(clock.backlog):
-                if wallclock:
-                    clock.advance_to(wall_ms)
-                elif peers:
-                    clock.advance_to(max(peers))
-            await self.settle(partition, self.ingestor.drain(partition, now, reach, wall_ms), now, reach, wall_ms)
+            async with self.lock(partition):
+                if partition not in self.ready_partitions:  # revoked while we waited
+                    continue
+                clock = clocks.get(partition)
+                if clock is None:
+                    continue
+                peers = [c.newest for p, c in clocks.items() if p != partition and c.newest is not None]
+                reach, wall_ms = max(peers, default=None), int(time.time() * 1000)
+                self._note_backlog(partition)
+                idle = now - self.last_event_wall.get(partition, now) >= idle_after
+                # A partition with records waiting, or still in Kafka, is not out of data:
+                # moving its clock would make them late.
+                if idle and clock.newest is not None and not self.ingestor.waiting(partition) \
+                        and not any(clock.backlog):
+                    if wallclock:
+                        clock.advance_to(wall_ms)
+                    elif peers:
+                        clock.advance_to(max(peers))
+                await self.settle(partition, self.ingestor.drain(partition, now, reach, wall_ms), now, reach,
+                                  wall_ms)
 
     @property
     def kind_of(self) -> dict[str, int]:

@@ -17,7 +17,7 @@ Pure with respect to Kafka. In order:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -276,19 +276,31 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
     ``tools.active_days`` days, or events due (not yet covered by a
     forecast). Updates the forecast SKUs' windows (last forecast day,
     tracked stage) in the store and marks them dirty so the changelog gets
-    them.
+    them. All at once: :func:`tick_steps` is the same tick in steps.
     """
     if not isinstance(tools, TickTools):
         tools = TickTools(Scorer(tools))
     out = TickResult()
+    for _ in tick_steps(ingestor, partition, as_of_day, tools, out):
+        pass
+    return out
+
+
+def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
+    """:func:`run_tick` one micro-batch of ``tools.batch_size`` SKUs at a time, its results gathered in ``out``.
+
+    Yields the SKUs done so far after each micro-batch, so a caller on an
+    event loop can let other work run in between (timers, a flush, the web
+    server). What it may not let run is another step of the same
+    partition's state (a second tick, its ingest, a revoke): the worker
+    holds a lock per partition around it. A flush in between is fine:
+    every micro-batch leaves its SKUs' states complete and marked dirty.
+    """
     learn_outcomes(ingestor, as_of_day, tools, out)
     pending = ingestor.pending.setdefault(partition, {})
     tracked = ingestor.tracked.setdefault(partition, set())
     keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
-    if not keys:
-        return out
     store, spec = ingestor.store, ingestor.spec
-    dirty = ingestor.dirty.setdefault(partition, set())
     since = as_of_day - tools.active_days
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
@@ -306,6 +318,7 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
                 tracked.add(k)
             else:
                 tracked.discard(k)
-        dirty.update(chunk)
-    out.skus = len(keys)
-    return out
+        # Looked up afresh: a flush between two steps takes the dirty sets away.
+        ingestor.dirty.setdefault(partition, set()).update(chunk)
+        out.skus = start + len(chunk)
+        yield out.skus

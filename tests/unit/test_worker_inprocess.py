@@ -68,9 +68,9 @@ class FakeApp:
     consumer: CommitRecorder
 
 
-def make_worker(name: str) -> tuple[Worker, RecordingProducer]:
+def make_worker(name: str, **settings_kw) -> tuple[Worker, RecordingProducer]:
     producer = RecordingProducer()
-    settings = Settings(forecaster="baseline", partitions=2, app_id=f"inproc-{name}")
+    settings = Settings(forecaster="baseline", partitions=2, app_id=f"inproc-{name}", **settings_kw)
     worker = create_app(settings, metrics=Metrics.create(), producer=producer)
     return dataclasses.replace(worker, app=FakeApp(CommitRecorder())), producer
 
@@ -254,3 +254,44 @@ def test_stock_counts_and_the_ticks_alert_marks_reach_one_changelog_in_order_and
     for sku in marked:
         on_hand, _, alerted_day = inventory.decode(latest[sku.encode()])
         assert on_hand == 3.0 and alerted_day != inventory.NOT_ALERTED  # the count and the tick's mark, one record
+
+
+def test_a_tick_lets_the_loop_run_between_micro_batches_but_holds_its_partition():
+    """Timers and the web server run during a long tick; the partition's next batch waits for its end."""
+    skus = [b"S%03d" % i for i in range(40)]
+
+    async def run():
+        worker, producer = make_worker("yield", score_batch_size=4)
+        offsets: dict = {}
+        await feed(worker, range(3), offsets, skus=skus)
+        turns, order, taken = [], [], []
+        ticking, in_tick = True, [False]
+
+        async def other_work():  # stands for the flush timer, the health endpoint, ...
+            while ticking:
+                turns.append(in_tick[0])
+                if in_tick[0]:
+                    taken.append(dict(worker.ingestor.fetched))  # what the ingest took in, tick running
+                await asyncio.sleep(0)
+
+        async def next_batch():
+            for batch in day_batches(worker, 3, offsets, skus=skus):
+                await worker.handle_batch(batch)
+            order.append("batch")
+
+        spinner = asyncio.create_task(other_work())
+        async with worker.lock(0):
+            waiting = asyncio.create_task(next_batch())
+            in_tick[0] = True
+            await worker.tick(0, 20_000 + 2)
+            in_tick[0] = False
+            order.append("tick")
+        await waiting
+        ticking = False
+        await spinner
+        return turns, order, taken
+
+    turns, order, taken = asyncio.run(run())
+    assert sum(turns) >= 40 // 4 - 1  # the loop ran between the tick's 10 micro-batches
+    assert all(t == taken[0] for t in taken)  # and the partition's next batch was not taken in meanwhile
+    assert order == ["tick", "batch"]
