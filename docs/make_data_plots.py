@@ -28,7 +28,7 @@ from stream_app.sim import STAGES, Simulator  # noqa: E402
 from stream_app.sim.catalogue import CATEGORY_NAMES  # noqa: E402
 from stream_app.sim.scenarios import EARLY_DECLINE, REGULAR, SEASONAL, SLOW_MOVER  # noqa: E402
 from stream_app.sim.simulator import MEAN_QTY  # noqa: E402
-from stream_app.windows import CLICKS, DAY_MS, UNITS  # noqa: E402
+from stream_app.core.windows import CLICKS, DAY_MS, UNITS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_COLOURS = {"introduction": "#dbe9f6", "growth": "#d5efd5", "maturity": "#fff1c9", "decline": "#f6d6d6"}

@@ -1,7 +1,7 @@
 """Model input from daily histories: one function for training, evaluation and the worker.
 
 Pure: arrays in, arrays out. The worker calls :func:`build_features` on the
-histories of its windows (``stream_app/features.py``), training and
+histories of its windows (``stream_app/core/features.py``), training and
 evaluation on the offline panel (:func:`models.panel.features_at`), so what a
 model sees online is what it was trained on
 (tests/integration/test_feature_parity.py).

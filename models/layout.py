@@ -1,6 +1,6 @@
 """The feature layout the worker and the models agree on: history channels, their order, the spec version.
 
-The worker's windows (``stream_app/windows.py``) write daily histories in
+The worker's windows (``stream_app/core/windows.py``) write daily histories in
 this channel order, and the network, the baselines, the training panel and
 the evaluation read them by these indices, so the layout is stated once,
 here, below both. A checkpoint records :data:`FEATURE_SPEC_VERSION`; a

@@ -2,7 +2,7 @@
 
 The wire format only: imports neither torch nor faust nor the app. ``validate``
 checks a decoded message against its schema; the worker's hot path uses its
-own fast decoder (stream_app.decode), and the tests check the two agree.
+own fast decoder (stream_app.core.decode), and the tests check the two agree.
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ class Settings(BaseSettings):
 
     @property
     def source_topics(self) -> tuple[str, str, str]:
-        """The three event topics, in the order of :data:`stream_app.decode.KINDS`."""
+        """The three event topics, in the order of :data:`stream_app.core.decode.KINDS`."""
         return (self.topic_clicks, self.topic_carts, self.topic_orders)
 
     @property

@@ -1,17 +1,17 @@
 """Offline aggregation: event files -> the daily per-SKU series the worker holds.
 
 Training and evaluation read the same numbers the worker keeps in its
-windows (:mod:`stream_app.windows`): per SKU and UTC day, clicks, cart adds,
+windows (:mod:`stream_app.core.windows`): per SKU and UTC day, clicks, cart adds,
 cart removes (units), units sold, revenue (currency units) and order lines
 (order events, whatever their qty). The rules are
 the worker's, not a copy of them:
 
 * every event is decoded and validated by the worker's own decoder
-  (:func:`stream_app.decode.decode`); invalid ones are dropped and counted by
+  (:func:`stream_app.core.decode.decode`); invalid ones are dropped and counted by
   its reason code;
 * with :class:`WorkerRules`, every event is judged by the worker's own
-  event-time clock (:class:`stream_app.clock.PartitionClock`) and order of
-  decisions (:mod:`stream_app.sequence`), one per Kafka partition (Kafka's
+  event-time clock (:class:`stream_app.core.clock.PartitionClock`) and order of
+  decisions (:mod:`stream_app.core.sequence`), one per Kafka partition (Kafka's
   default partitioner on the SKU key), in each topic's file order, which is
   the order a producer sends it in: events the worker dead-letters as
   ``late`` or ``future`` are dropped here too, and a
@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from stream_app.clock import FUTURE, LATE, ON_TIME, PartitionClock
-from stream_app.decode import KINDS, Invalid, decode
+from stream_app.core.clock import FUTURE, LATE, ON_TIME, PartitionClock
+from stream_app.core.decode import KINDS, Invalid, decode
 from stream_app.data.eventfiles import event_files, read_lines
-from stream_app.partitioning import partition_for
-from stream_app.sequence import decide_queue, settle_queue
-from stream_app.windows import CHANNELS, COUNT_ROWS, DAY_MS, ORDER_LINES_ROW, REVENUE, event_id_hash
+from stream_app.core.partitioning import partition_for
+from stream_app.core.sequence import decide_queue, settle_queue
+from stream_app.core.windows import CHANNELS, COUNT_ROWS, DAY_MS, ORDER_LINES_ROW, REVENUE, event_id_hash
 
 COUNT_CHANNELS = tuple(CHANNELS[ch] for ch in COUNT_ROWS)  # clicks, cart_adds, cart_removes, units, order_lines
 
@@ -92,7 +92,7 @@ class DailySeries:
     def rows(self) -> dict[tuple[str, int], tuple[int, int, int, int, float, int]]:
         """``{(sku, day): (clicks, cart adds, cart removes, units, revenue, order lines)}`` for exact comparisons.
 
-        The channels in the order of a worker history (:data:`stream_app.windows.CHANNELS`).
+        The channels in the order of a worker history (:data:`stream_app.core.windows.CHANNELS`).
         """
         lines = ORDER_LINES_ROW
         return {(self.skus[s], int(d)): (*(int(x) for x in c[:lines]), float(r), int(c[lines]))
@@ -111,7 +111,7 @@ class DailySeries:
         return out
 
     def dense(self, first_day: int, last_day: int) -> np.ndarray:
-        """``(n_skus, 6, days)`` float64 array (channels of :data:`stream_app.windows.CHANNELS`) for days
+        """``(n_skus, 6, days)`` float64 array (channels of :data:`stream_app.core.windows.CHANNELS`) for days
         ``first_day..last_day`` (inclusive), zeros filled in."""
         n_days = last_day - first_day + 1
         out = np.zeros((len(self.skus), len(CHANNELS), n_days))
@@ -126,7 +126,7 @@ class WorkerClocks:
     """The worker's event-time rules offline: one clock and one queue per topic for each partition.
 
     Events are offered in each topic's send order and decided as the worker
-    decides them (:mod:`stream_app.sequence`): a suspect waits for the events
+    decides them (:mod:`stream_app.core.sequence`): a suspect waits for the events
     after it. Offline no day closes, so nothing waits for one; :meth:`finish`
     settles what is still waiting when the input ends, as an idle topic is
     settled in the worker, against the newest event time of all partitions.

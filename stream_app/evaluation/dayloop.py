@@ -2,8 +2,8 @@
 
 ``trendcast evaluate --scenarios`` scores what a worker publishes around
 each scenario's events, so it runs the worker's day step itself
-(:class:`~stream_app.offline_worker.OfflineWorker`: the ingest, and
-:func:`stream_app.ticks.run_tick` per closed day and partition, with the
+(:class:`~stream_app.data.offline_worker.OfflineWorker`: the ingest, and
+:func:`stream_app.core.ticks.run_tick` per closed day and partition, with the
 rules built from the settings) and reads back the forecast and stage-alert
 messages, as a consumer would. There is no second implementation of the day
 step to keep equal to the worker's.
@@ -24,11 +24,11 @@ import orjson
 
 from models.interface import HORIZONS, QUANTILES, STAGES
 from models.panel import Panel, targets_at
-from stream_app.offline_worker import OfflineWorker
-from stream_app.scorer import Scorer
+from stream_app.data.offline_worker import OfflineWorker
+from stream_app.core.scorer import Scorer
 from stream_app.settings import Settings
-from stream_app.ticks import TickResult
-from stream_app.windows import DAY_MS
+from stream_app.core.ticks import TickResult
+from stream_app.core.windows import DAY_MS
 
 Rows = Callable[[], Iterable[tuple[str, dict]]]  # a fresh pass over the stream's (topic kind, event) rows
 

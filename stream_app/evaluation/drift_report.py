@@ -172,8 +172,8 @@ def summary_markdown(doc: dict) -> str:
 DEFINITIONS = [
     "## Definitions",
     "",
-    "* **Replay.** The event files go through the worker's own day step offline (stream_app/offline_worker.py: "
-    "the ingest, then per closed day and partition the tick of stream_app/ticks.py, rules from the settings): "
+    "* **Replay.** The event files go through the worker's own day step offline (stream_app/data/offline_worker.py: "
+    "the ingest, then per closed day and partition the tick of stream_app/core/ticks.py, rules from the settings): "
     "forecasts whose horizon ended that day meet the units sold and teach the partition's calibrator; every "
     "active SKU is forecast from the 56 days up to it, calibrated once the calibrator has learned anything, "
     "and its stage tracker advances. The published forecast and stage-alert messages are read back. Both runs "

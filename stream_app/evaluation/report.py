@@ -229,7 +229,7 @@ def _published_section(doc: dict) -> list[str]:
         return []
     lines = ["", "## What consumers hold, by forecast age", "",
              "`published` in the tables above is the worker's day loop replayed over the data "
-             "(`stream_app/offline_worker.py`: the same ingest, calibration per partition and model), and at "
+             "(`stream_app/data/offline_worker.py`: the same ingest, calibration per partition and model), and at "
              "each origin the newest forecast each SKU's consumer holds, scored against what sold after the "
              "origin. Age: the origin minus the day the forecast was made at.", "",
              "| age (days) | pairs 7 d | WAPE 7 d | coverage 7 d | pairs 14 d | WAPE 14 d | coverage 14 d |",

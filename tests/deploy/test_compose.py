@@ -20,9 +20,9 @@ import pytest
 import typer
 import yaml
 
-from stream_app.app import TABLES
-from stream_app.cli import cli
-from stream_app.runner import all_topics
+from stream_app.worker.app import TABLES
+from stream_app.cli.main import cli
+from stream_app.worker.runner import all_topics
 from stream_app.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

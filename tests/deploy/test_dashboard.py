@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from promql import PROMETHEUS_OWN, exported_names, metric_names
 
-from stream_app.metrics import Metrics
+from stream_app.worker.metrics import Metrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "trendcast.json"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from kafka_helpers import Run
 
-from stream_app.broker import EmbeddedBroker
+from stream_app.worker.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")

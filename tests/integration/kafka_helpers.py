@@ -10,10 +10,10 @@ import time
 import orjson
 import pytest
 
-from stream_app.bench import WorkerProc
-from stream_app.broker import EmbeddedBroker
+from stream_app.cli.bench import WorkerProc
+from stream_app.worker.broker import EmbeddedBroker
 from stream_app.settings import Settings
-from stream_app.windows import WindowSpec
+from stream_app.core.windows import WindowSpec
 
 _runs = itertools.count()
 

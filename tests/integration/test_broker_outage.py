@@ -21,7 +21,7 @@ import pytest
 from kafka_helpers import Run, latest_windows, produce, wait_for
 from test_crash_recovery import ledger_events
 
-from stream_app.broker import EmbeddedBroker
+from stream_app.worker.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

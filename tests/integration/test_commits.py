@@ -17,7 +17,7 @@ import orjson
 import pytest
 from kafka_helpers import committed_offsets, latest_windows, produce_ends, wait_for
 
-from stream_app.bench import WorkerProc
+from stream_app.cli.bench import WorkerProc
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from kafka_helpers import read_topic
 
 from stream_app.data.replay import UciOnlineRetail
 from stream_app.sim import Simulator
-from stream_app.windows import DAY_MS
+from stream_app.core.windows import DAY_MS
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ import pytest
 from kafka_helpers import json_values, latest_windows, produce, read_topic, wait_for
 
 from stream_app.sim import Simulator
-from stream_app.windows import WindowSpec
+from stream_app.core.windows import WindowSpec
 
 pytestmark = pytest.mark.integration
 

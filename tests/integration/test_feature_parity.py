@@ -2,7 +2,7 @@
 
 A stream replayed through a real worker on the embedded broker, and the
 same event files aggregated offline (:mod:`stream_app.data.samples` and :mod:`models.panel`, the training
-path): at the last day of the data, :func:`stream_app.features.features_from_batch`
+path): at the last day of the data, :func:`stream_app.core.features.features_from_batch`
 over the worker's windows (read back from its changelog) and
 :func:`models.panel.features_at` over the offline panel give the same
 arrays, SKU by SKU, to the last bit.
@@ -18,11 +18,11 @@ from test_parity import held_buckets, sim_files, uci_files
 
 from models.panel import features_at
 from stream_app.data.samples import panel_from_series
-from stream_app.datacli import worker_rules
+from stream_app.cli.datacli import worker_rules
 from stream_app.data.eventfiles import event_files, merged
-from stream_app.features import features_from_batch
+from stream_app.core.features import features_from_batch
 from stream_app.data.offline import aggregate_files
-from stream_app.windows import H_HEAD_DAY, NO_DAY, StateBatch, WindowSpec
+from stream_app.core.windows import H_HEAD_DAY, NO_DAY, StateBatch, WindowSpec
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from stream_app.broker import EmbeddedBroker, free_port
-from stream_app.kafka_io import KafkaUnavailable, Producer, ensure_topics, produce_file, read_all, tail
+from stream_app.worker.broker import EmbeddedBroker, free_port
+from stream_app.worker.kafka_io import KafkaUnavailable, Producer, ensure_topics, produce_file, read_all, tail
 
 pytestmark = pytest.mark.integration
 

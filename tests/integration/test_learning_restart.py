@@ -22,7 +22,7 @@ from models.calibration_codec import decode
 from models.interface import HORIZONS
 from stream_app.data.eventfiles import event_files, merged
 from stream_app.sim import Simulator, write_simulation
-from stream_app.windows import DAY_MS
+from stream_app.core.windows import DAY_MS
 
 pytestmark = pytest.mark.integration
 

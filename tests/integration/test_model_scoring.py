@@ -25,7 +25,7 @@ from models.checkpoint import read_meta
 from models.neural import DEFAULT_CHECKPOINT
 from models.text import TextEncoder, catalog_text, unpack_embeddings
 from schemas import validate
-from stream_app.scorer import TEXT_HASH_BYTES, text_digest
+from stream_app.core.scorer import TEXT_HASH_BYTES, text_digest
 
 pytestmark = pytest.mark.integration
 

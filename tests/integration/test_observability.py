@@ -23,8 +23,8 @@ import pytest
 import yaml
 from kafka_helpers import produce, wait_for
 
-from stream_app.broker import free_port
-from stream_app.lag import LagProbe
+from stream_app.worker.broker import free_port
+from stream_app.worker.lag import LagProbe
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_lag_is_end_offset_minus_committed_as_the_broker_reports_them(broker):
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
     from aiokafka.structs import OffsetAndMetadata
 
-    from stream_app.kafka_io import ensure_topics
+    from stream_app.worker.kafka_io import ensure_topics
 
     one, many, group = f"lag-one-{time.time_ns()}", f"lag-many-{time.time_ns()}", f"lag-g-{time.time_ns()}"
 

@@ -2,7 +2,7 @@
 
 A simulation (catalog first, then events) is replayed into a real worker
 running the shipped model, and the same files go through the worker's day
-loop offline (:mod:`stream_app.offline_worker`, what ``trendcast forecast``
+loop offline (:mod:`stream_app.data.offline_worker`, what ``trendcast forecast``
 and ``trendcast evaluate``'s published stream use). Every forecast of every
 closed day must be equal, message for message.
 """
@@ -17,8 +17,8 @@ import pytest
 from kafka_helpers import json_values, produce, read_topic, wait_for
 
 from stream_app.data.eventfiles import event_files, merged
-from stream_app.offline_worker import published_forecasts
-from stream_app.scoring import build_scorer
+from stream_app.data.offline_worker import published_forecasts
+from stream_app.worker.scoring import build_scorer
 from stream_app.data.replay import EventFiles
 from stream_app.sim import Simulator, write_simulation
 

@@ -29,12 +29,12 @@ import orjson
 import pytest
 from kafka_helpers import produce, read_topic, wait_for
 
-from stream_app.datacli import worker_rules
+from stream_app.cli.datacli import worker_rules
 from stream_app.data.eventfiles import TopicFiles, event_files, merged, read_lines
 from stream_app.data.offline import aggregate_files
 from stream_app.data.replay import UciOnlineRetail
 from stream_app.sim import Simulator, write_simulation
-from stream_app.windows import CHANNELS, DAY_MS, H_HEAD_DAY, NO_DAY, ORDER_LINES_ROW, WindowSpec
+from stream_app.core.windows import CHANNELS, DAY_MS, H_HEAD_DAY, NO_DAY, ORDER_LINES_ROW, WindowSpec
 
 pytestmark = pytest.mark.integration
 

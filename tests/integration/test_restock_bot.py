@@ -15,7 +15,7 @@ from kafka_helpers import produce, read_topic, wait_for
 from schemas import validate
 from stream_app.data.eventfiles import event_files, merged
 from stream_app.sim import Simulator, write_simulation
-from stream_app.windows import DAY_MS
+from stream_app.core.windows import DAY_MS
 
 pytestmark = pytest.mark.integration
 

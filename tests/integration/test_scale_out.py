@@ -78,7 +78,7 @@ def check_published(run, units, clicks) -> list[dict]:
 
 def calibration_never_restarts(forecasts) -> None:
     """Once a partition's forecasts are calibrated, they stay calibrated across handovers."""
-    from stream_app.partitioning import partition_for
+    from stream_app.core.partitioning import partition_for
 
     calibrated_from: dict[int, int] = {}
     for f in sorted(forecasts, key=lambda f: f["as_of"]):

@@ -22,8 +22,8 @@ from kafka_helpers import json_values, produce, read_topic, wait_for
 from models.calibration import CalibrationRules
 from models.calibration_codec import decode
 from models.interface import HORIZONS
-from stream_app.kafka_io import ensure_topics
-from stream_app.partitioning import partition_for
+from stream_app.worker.kafka_io import ensure_topics
+from stream_app.core.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
 

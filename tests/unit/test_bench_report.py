@@ -1,4 +1,4 @@
-from stream_app.bench import write_section
+from stream_app.cli.bench import write_section
 
 
 def test_each_bench_part_rewrites_only_its_own_section(tmp_path):

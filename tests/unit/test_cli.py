@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from stream_app.broker import free_port
+from stream_app.worker.broker import free_port
 
 
 def run_cli(*args, **env):

@@ -2,8 +2,8 @@
 
 from collections import deque
 
-from stream_app.clock import FUTURE, LATE, ON_TIME, WAIT, PartitionClock
-from stream_app.sequence import decide_queue, settle_queue, waiting_for_day
+from stream_app.core.clock import FUTURE, LATE, ON_TIME, WAIT, PartitionClock
+from stream_app.core.sequence import decide_queue, settle_queue, waiting_for_day
 
 H = 3_600_000
 DAY = 86_400_000

@@ -15,7 +15,7 @@ from models.confidence import META_KEY, ConfidenceMap, fit, reliability
 from models.neural import DEFAULT_CHECKPOINT
 from stream_app import confidencecli
 from stream_app.requests import day_of
-from stream_app.scoring import build_scorer
+from stream_app.worker.scoring import build_scorer
 from stream_app.settings import load_settings
 
 
@@ -89,8 +89,8 @@ def test_too_few_alerts_is_one_line(sim, tmp_path):  # noqa: F811
 
 def test_a_published_stage_change_carries_the_mapped_confidence_and_low_cover_its_belief():
     from models.stage_tracker import StageStep, TrackerState
-    from stream_app.inventory import StockRules
-    from stream_app.ticks import alert_messages
+    from stream_app.core.inventory import StockRules
+    from stream_app.core.ticks import alert_messages
 
     state = TrackerState.empty(2)
     state = TrackerState(np.array([1, 1]), state.since, state.candidate, state.run, state.support,

@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
-from stream_app.decode import Event, Invalid, decode, decode_catalog
-from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER
+from stream_app.core.decode import Event, Invalid, decode, decode_catalog
+from stream_app.core.windows import KIND_CART, KIND_CLICK, KIND_ORDER
 
 
 def enc(obj):

@@ -15,7 +15,7 @@ WITH_EXAMPLES = sorted(
 
 
 def test_the_examples_are_found():
-    assert "stream_app.clock" in WITH_EXAMPLES and "models.baselines" in WITH_EXAMPLES
+    assert "stream_app.core.clock" in WITH_EXAMPLES and "models.baselines" in WITH_EXAMPLES
 
 
 @pytest.mark.parametrize("module", WITH_EXAMPLES)

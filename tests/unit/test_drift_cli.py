@@ -9,7 +9,7 @@ import pytest
 from test_cli import assert_one_line_error, run_cli
 
 from models.baselines import UNITS, EwmaForecaster
-from stream_app.driftcli import DriftRequest, run_drift
+from stream_app.cli.driftcli import DriftRequest, run_drift
 from stream_app.requests import day_of
 
 START = "2024-01-01"  # 90 days run to 2024-03-30; the shift comes on day 54 (2024-02-24)

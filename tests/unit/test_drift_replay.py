@@ -19,14 +19,14 @@ from stream_app.evaluation import dayloop
 from stream_app.evaluation.dataset import daily_series
 from stream_app.evaluation.drift import Event, evaluate_scenarios
 from stream_app.evaluation.drift_metrics import RecoveryRules
-from stream_app.ingest import Ingestor
-from stream_app.outcomes import Pending
+from stream_app.core.ingest import Ingestor
+from stream_app.core.outcomes import Pending
 from stream_app.sim import Scenarios, Simulator
 from stream_app.sim.output import write_simulation
-from stream_app.scorer import Scorer
+from stream_app.core.scorer import Scorer
 from stream_app.settings import Settings
-from stream_app.ticks import TickTools, run_tick
-from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
+from stream_app.core.ticks import TickTools, run_tick
+from stream_app.core.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 
 Rec = namedtuple("Rec", "offset key value")
 DAY, HOUR = 86_400_000, 3_600_000

@@ -95,7 +95,7 @@ def test_evaluate_runs_the_anchors_by_name(sim, tmp_path):
 
 
 def _request(baselines, named, tmp_path):
-    from stream_app.evalcli import EvalRequest
+    from stream_app.cli.evalcli import EvalRequest
 
     return EvalRequest(data=tmp_path, source="events", first_day=0, last_day=60, out=tmp_path / "r",
                        baselines=baselines, named_baselines=named)

@@ -1,4 +1,4 @@
-"""The Faust internals stream_app/faust_adapter.py relies on are still there (no broker needed).
+"""The Faust internals stream_app/worker/faust_adapter.py relies on are still there (no broker needed).
 
 A Faust upgrade that renames or drops one of them fails here, by name,
 before any worker test hangs on a consumer that stopped committing.

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from models.features import build_features
-from stream_app.features import features_from_batch
-from stream_app.windows import KIND_ORDER, StateBatch, WindowSpec, event_id_hash
+from stream_app.core.features import features_from_batch
+from stream_app.core.windows import KIND_ORDER, StateBatch, WindowSpec, event_id_hash
 
 DAY = 86_400_000
 

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from stream_app.health import Health, serve
-from stream_app.metrics import Metrics
+from stream_app.worker.health import Health, serve
+from stream_app.worker.metrics import Metrics
 
 
 class Clock:

@@ -5,9 +5,9 @@ from collections import namedtuple
 import orjson
 
 from models.baselines import EwmaForecaster
-from stream_app.ingest import Ingestor
-from stream_app.ticks import run_tick
-from stream_app.windows import KIND_CLICK, KIND_ORDER, WindowSpec
+from stream_app.core.ingest import Ingestor
+from stream_app.core.ticks import run_tick
+from stream_app.core.windows import KIND_CLICK, KIND_ORDER, WindowSpec
 
 Rec = namedtuple("Rec", "offset key value")  # what the worker passes: aiokafka ConsumerRecords
 DAY = 86_400_000
@@ -124,8 +124,8 @@ def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stoc
     from models.stage_tracker import TrackerRules
     from schemas import validate
     from stream_app import inventory
-    from stream_app.scorer import Scorer
-    from stream_app.ticks import TickTools
+    from stream_app.core.scorer import Scorer
+    from stream_app.core.ticks import TickTools
 
     ing = ingestor()
     stock = {b"A": inventory.encode(5.0, T), b"B": inventory.encode(500.0, T)}

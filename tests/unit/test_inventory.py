@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from models.restock import lead_time_quantiles
-from stream_app.decode import Invalid, decode_inventory
-from stream_app.inventory import NOT_ALERTED, StockRules, decode, encode, low_cover, newer, replace_count, stock_view
+from stream_app.core.decode import Invalid, decode_inventory
+from stream_app.core.inventory import NOT_ALERTED, StockRules, decode, encode, low_cover, newer, replace_count, stock_view
 
 HORIZONS = (1, 7, 14)
 

@@ -1,6 +1,6 @@
 """Consumer lag arithmetic (the broker-facing probe is tested in tests/integration/test_observability.py)."""
 
-from stream_app.lag import lags, partition_lag
+from stream_app.worker.lag import lags, partition_lag
 
 
 def test_lag_is_end_minus_committed_never_negative():

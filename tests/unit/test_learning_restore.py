@@ -10,9 +10,9 @@ import pytest
 
 from models.calibration import CalibrationRules
 from models.calibration_codec import encode as encode_calibrator
-from stream_app.learning import PartitionLearning
-from stream_app.metrics import Metrics
-from stream_app.outcomes import Made, encode
+from stream_app.core.learning import PartitionLearning
+from stream_app.worker.metrics import Metrics
+from stream_app.core.outcomes import Made, encode
 
 H = 3
 

@@ -7,7 +7,7 @@ import json
 import logging
 import logging.config
 
-from stream_app.logs import RedactSecrets, log_tick, logging_config
+from stream_app.worker.logs import RedactSecrets, log_tick, logging_config
 
 
 def capture(fmt: str, secrets=()) -> tuple[logging.Logger, io.StringIO]:

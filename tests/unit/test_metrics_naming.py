@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.metrics import Metrics
+from stream_app.worker.metrics import Metrics
 
 # Label names whose values are bounded sets (topics, partitions, reason codes, horizons, categories, devices,
 # kinds of state record, and the constant info labels); never an SKU, user, session or event id.

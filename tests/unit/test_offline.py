@@ -12,9 +12,9 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from stream_app.data.eventfiles import read_lines
 from stream_app.data.offline import DailySeries, WorkerRules, aggregate, aggregate_files
-from stream_app.partitioning import murmur2, partition_for
+from stream_app.core.partitioning import murmur2, partition_for
 from stream_app.sim import Simulator, write_simulation
-from stream_app.windows import DAY_MS
+from stream_app.core.windows import DAY_MS
 
 D = 20_000  # a day index (2024-10-04)
 H = 3_600_000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.calibration_codec import RecordError
-from stream_app.outcomes import CHUNK_SKUS, Made, Pending, decode, encode, realised
+from stream_app.core.outcomes import CHUNK_SKUS, Made, Pending, decode, encode, realised
 
 
 def made(n, seed=0, prefix="S"):

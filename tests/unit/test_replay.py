@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from schemas import validate
-from stream_app.decode import KINDS, Event, decode, decode_catalog
+from stream_app.core.decode import KINDS, Event, decode, decode_catalog
 from stream_app.data.eventfiles import TopicFiles
 from stream_app.data.replay import ADAPTERS, EventFiles, UciOnlineRetail
 

@@ -15,11 +15,11 @@ from schemas import (
     DeadLetterReason, Forecast, HorizonQuantiles, InventoryLevel, Order, StageAlert, VERSIONS, load_schema, validate,
     validator,
 )
-from stream_app.decode import Invalid, decode
-from stream_app.ingest import Ingestor, Rejected
-from stream_app.publish import dead_letter_value
-from stream_app.ticks import run_tick
-from stream_app.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
+from stream_app.core.decode import Invalid, decode
+from stream_app.core.ingest import Ingestor, Rejected
+from stream_app.worker.publish import dead_letter_value
+from stream_app.core.ticks import run_tick
+from stream_app.core.windows import KIND_CART, KIND_CLICK, KIND_ORDER, WindowSpec
 
 DAY = 86_400_000
 T = 20_000 * DAY

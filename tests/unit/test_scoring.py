@@ -10,9 +10,9 @@ from models.fallback import GuardedForecaster
 from models.interface import ForecastBatch
 from models.network import TrendcastNet
 from models.features import build_features
-from stream_app.metrics import Metrics
-from stream_app.scorer import Scorer, embedding_is_current, embedding_record, text_features
-from stream_app.scoring import build_scorer
+from stream_app.worker.metrics import Metrics
+from stream_app.core.scorer import Scorer, embedding_is_current, embedding_record, text_features
+from stream_app.worker.scoring import build_scorer
 from stream_app.settings import Settings, SettingsError
 
 CONFIG = {"history_days": 56, "hidden": 16, "conv_channels": 2, "text_dim": 2}

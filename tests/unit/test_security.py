@@ -12,9 +12,9 @@ import faust
 import pytest
 from test_cli import run_cli
 
-from stream_app.app import faust_config
-from stream_app.publish import producer_config
-from stream_app.security import aiokafka_kwargs, faust_credentials, librdkafka_config
+from stream_app.worker.app import faust_config
+from stream_app.worker.publish import producer_config
+from stream_app.worker.security import aiokafka_kwargs, faust_credentials, librdkafka_config
 from stream_app.settings import SettingsError, load_settings
 from stream_app.settings_doc import effective
 

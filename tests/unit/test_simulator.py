@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from schemas import validate
-from stream_app.decode import KINDS, Event, decode, decode_catalog
+from stream_app.core.decode import KINDS, Event, decode, decode_catalog
 from stream_app.sim import SCENARIOS, STAGES, Scenarios, Simulator, write_simulation
 from stream_app.sim.bass import adoption_rate, stage_boundaries
 from stream_app.sim.scenarios import EARLY_DECLINE, REGULAR, SEASONAL, SLOW_MOVER

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stream_app.state import StateStore, table_of
+from stream_app.core.state import StateStore, table_of
 
 
 class Sender:

@@ -12,7 +12,7 @@ from models.neural import load_forecaster
 from models.panel import features_at
 from stream_app.data.trainset import build_samples, load_dataset, split_days
 from models.training import TrainConfig, train, validation_loss
-from stream_app.traincli import TrainRequest, run_train
+from stream_app.cli.traincli import TrainRequest, run_train
 
 TINY = {"history_days": 28, "hidden": 32, "conv_channels": 8, "text_dim": 8}
 

@@ -5,7 +5,7 @@ import pytest
 
 from models.stage_tracker import TrackerState
 
-from stream_app.windows import (
+from stream_app.core.windows import (
     APPLIED,
     DUPLICATE,
     KIND_CART,
@@ -139,7 +139,7 @@ def test_day_of_is_utc_days():
 
 
 def test_state_batch_forecast_marks_equal_the_per_window_ones():
-    from stream_app.windows import StateBatch
+    from stream_app.core.windows import StateBatch
 
     spec = WindowSpec(history_days=14, dedup_ids=4)
     rng = np.random.default_rng(1)
@@ -161,7 +161,7 @@ def test_state_batch_forecast_marks_equal_the_per_window_ones():
 
 
 def test_stage_tracker_state_round_trips_through_stored_states(spec):
-    from stream_app.windows import StateBatch
+    from stream_app.core.windows import StateBatch
 
     rng = np.random.default_rng(2)
     batch = StateBatch.from_blobs([spec.new(0).to_bytes() for _ in range(6)], spec)

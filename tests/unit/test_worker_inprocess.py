@@ -1,6 +1,6 @@
 """The worker driven in-process: batches in, the messages it would send out, flush, revoke and restore.
 
-The worker is the real one (:func:`stream_app.app.create_app`: Faust tables
+The worker is the real one (:func:`stream_app.worker.app.create_app`: Faust tables
 in memory, the ingest, the tick, the commit ledger, the publisher); only
 the librdkafka producer and, for the revoke, the consumer's commit are
 stand-ins that record what would reach Kafka (no broker runs in these
@@ -19,9 +19,9 @@ from faust.types import TP
 
 from schemas import validate
 from stream_app import inventory
-from stream_app.app import INVENTORY_TABLE, LEARNING_TABLE, Worker, create_app
-from stream_app.faust_adapter import BatchMessage
-from stream_app.metrics import Metrics
+from stream_app.worker.app import INVENTORY_TABLE, LEARNING_TABLE, Worker, create_app
+from stream_app.worker.faust_adapter import BatchMessage
+from stream_app.worker.metrics import Metrics
 from stream_app.settings import Settings
 
 Rec = namedtuple("Rec", "offset key value timestamp timestamp_type")

@@ -1,0 +1,82 @@
+"""The edge of ``trendcast fit-confidence``: a stage-alert confidence map fitted on validation data, into a checkpoint.
+
+The worker's day loop is replayed offline over a simulator run that was
+not used for training (:mod:`stream_app.data.offline_worker`, the worker's own
+settings), with the raw tracker confidence; each ``stage_change`` alert is
+judged against the simulator's true stage on its day, and an isotonic map
+from raw confidence to the share right (:mod:`models.confidence`) is fitted
+and, with ``--write``, stored in the checkpoint's metadata. The worker then
+publishes calibrated confidences; ``trendcast evaluate`` shows how well
+they hold on a test run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stream_app.requests import BadRequest, iso
+from stream_app.settings import Settings
+
+MIN_ALERTS = 50  # fewer judged alerts than this make no map worth publishing
+
+
+def run_fit_confidence(settings: Settings, data: Path, labels: Path, first_day: int, last_day: int,
+                       write: bool) -> list[str]:
+    """Fit the map on the alerts of days ``first_day``..``last_day`` (inclusive); lines to print."""
+    from models.checkpoint import update_meta
+    from models.confidence import META_KEY, fit, reliability
+    from models.neural import DEFAULT_CHECKPOINT
+    from stream_app.evaluation.dataset import label_stages
+    from stream_app.evaluation.stages import alert_outcomes
+    from stream_app.data.offline_worker import published
+    from stream_app.data.replay import EventFiles
+    from stream_app.worker.scoring import build_scorer
+
+    if not data.is_dir():
+        raise BadRequest(f"--data needs a folder of event files (e.g. from 'trendcast simulate'), got {data}")
+    if not labels.is_file():
+        raise BadRequest(f"no such labels file: {labels}")
+    if last_day < first_day:
+        raise BadRequest(f"--until {iso(last_day)} is before --from {iso(first_day)}")
+    scorer = build_scorer(settings)
+    if scorer.serving != "model":
+        raise BadRequest("the model did not load (see the log above): fit the map for a checkpoint that serves")
+    raw = dataclasses.replace(scorer, confidence=None)
+    try:
+        _, alerts = published(settings, EventFiles(data).rows(), set(range(first_day, last_day + 1)), scorer=raw)
+    except (ValueError, OSError) as exc:
+        raise BadRequest(f"{data}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    skus = sorted({a["sku"] for day in alerts.values() for a in day})
+    try:
+        truth = label_stages(labels, skus, np.arange(first_day, last_day + 1)).T
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    conf, right = alert_outcomes(alerts, skus, truth, first_day, first_day, last_day)
+    if len(conf) < MIN_ALERTS:
+        raise BadRequest(f"only {len(conf)} stage-change alerts with a true stage from {iso(first_day)} to "
+                         f"{iso(last_day)}; need {MIN_ALERTS}: use a longer period or a larger simulator run")
+    cmap = fit(conf, right, fitted_on=f"{_describe(data)}, stage changes {iso(first_day)}..{iso(last_day)}")
+    before, after = reliability(conf, right), reliability(cmap(conf), right)
+    lines = [f"{len(conf):,} stage-change alerts judged, {before['share_right']:.3f} right; expected calibration "
+             f"error raw {before['ece']:.3f}, mapped {after['ece']:.3f} (in sample)",
+             "map (raw -> share right): " + ", ".join(f"{x:.3f}->{y:.3f}" for x, y in zip(cmap.x, cmap.y))]
+    path = Path(settings.model_path) if settings.model_path else DEFAULT_CHECKPOINT
+    if write:
+        model_id = update_meta(path, {META_KEY: cmap.to_meta()})
+        lines.append(f"wrote the map into {path} ({model_id}, weights and id unchanged)")
+    else:
+        lines.append(f"not written (add --write to store it in {path})")
+    return lines
+
+
+def _describe(data: Path) -> str:
+    """The run's name, with its simulator seed and size when its simulation.json says them."""
+    try:
+        sim = json.loads((data / "simulation.json").read_text())
+        return f"simulator seed {sim['seed']} ({sim['n_skus']} SKUs, {sim['days']} days)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return data.name

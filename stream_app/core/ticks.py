@@ -1,0 +1,324 @@
+"""The forecast tick: when a day closes on a partition, learn from its outcomes and forecast what changed.
+
+Pure with respect to Kafka. In order:
+
+1. outcomes: forecasts made 1, 7 and 14 days ago meet the units sold since
+   (from the windows, zero for SKUs that sold nothing) and teach the
+   partition's calibrator; drift detections are reported;
+2. forecasts: every active SKU (an event in the last ``active_days``, and
+   any SKU with new events) is scored in micro-batches, events that day or
+   not, its quantiles calibrated, the raw ones kept until their outcomes
+   close; a SKU that just went inactive gets one last forecast of zeros
+   (``active: false``) and no more until its next event, so no consumer
+   holds a stale one;
+3. stages: the stage tracker turns the day's stage probabilities into
+   confirmed stages; a confirmed change becomes one ``stage-alerts`` message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from models.calibration import Calibrator
+from models.calibration_groups import calibration_groups
+from models.interface import HORIZONS, STAGES, Forecaster
+from models.restock import lead_time_quantiles
+from models.stage_evidence import EvidenceRules, allowed_stages
+from models.stage_tracker import NONE, TrackerRules, track
+from schemas import VERSIONS
+from stream_app.core.features import features_from_batch
+from stream_app.core.ingest import Ingestor
+from stream_app.core.inventory import StockRules, StockView, encode, low_cover, stock_view
+from stream_app.core.outcomes import Made, Pending, realised
+from stream_app.core.scorer import Scorer, text_features
+from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch
+
+GROWTH = STAGES.index("growth")
+FORECAST_VERSION, ALERT_VERSION = VERSIONS["forecasts"], VERSIONS["stage-alerts"]
+UNKNOWN_GROUP = "unknown"
+
+
+@dataclass
+class TickTools:
+    """What a tick needs besides the windows: the scorer and one partition's learning state.
+
+    ``groups`` maps SKU keys to their catalog categories ("unknown" when
+    none; those are grouped by sales level, :mod:`models.calibration_groups`);
+    ``active_days``: a SKU is forecast every day until this many days pass
+    without an event;
+    ``calibrator`` and ``pending`` belong to the partition being ticked
+    (``None``: no calibration); ``embeddings`` holds the SKUs' text-embedding
+    records (``None``: the model reads no text); ``inventory`` the SKUs'
+    stock records (``None``: no inventory topic), updated in place;
+    ``evidence``: what a SKU's sales must show for a stage (``None``: the
+    stage head alone).
+    """
+
+    scorer: Scorer
+    rules: TrackerRules = field(default_factory=TrackerRules)
+    calibrator: Calibrator | None = None
+    pending: Pending | None = None
+    groups: Callable[[list[bytes]], np.ndarray] | None = None
+    batch_size: int = 4096
+    active_days: int = 56
+    embeddings: dict[bytes, bytes] | None = None
+    inventory: dict[bytes, bytes] | None = None
+    stock: StockRules = field(default_factory=StockRules)
+    evidence: EvidenceRules | None = field(default_factory=EvidenceRules)
+
+
+@dataclass
+class OutcomeStats:
+    """Scores of the published forecasts of one horizon whose outcomes closed in a tick.
+
+    ``abs_error``: Σ|actual − p50| (units); ``abs_error_raw``: the same for
+    the uncalibrated p50; ``units``: Σ actual; ``covered``: outcomes inside
+    p10–p90; ``n``: outcomes.
+    """
+
+    abs_error: float = 0.0
+    abs_error_raw: float = 0.0
+    units: float = 0.0
+    covered: int = 0
+    n: int = 0
+
+
+@dataclass
+class TickResult:
+    """Encoded messages of one tick, as ``(key, value)`` pairs, and what it learned."""
+
+    forecasts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    skus: int = 0
+    outcomes: dict[int, OutcomeStats] = field(default_factory=dict)  # by horizon (days)
+    drifted: list[str] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
+    inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
+
+
+def learn_outcomes(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> None:
+    """Pair the forecasts whose horizon ended with ``as_of_day`` with the units sold, and learn from them."""
+    pending, cal = tools.pending, tools.calibrator
+    if pending is None or cal is None:
+        return
+    store, spec = ingestor.store, ingestor.spec
+    for h_idx, made_day, made in pending.due(as_of_day):
+        rows = [i for i, k in enumerate(made.keys) if k in store]  # SKUs moved away are not ours to judge
+        if not rows:
+            continue
+        batch = StateBatch.from_blobs([store[made.keys[i]] for i in rows], spec)
+        history, _ = batch.histories(as_of_day)
+        actual = realised(history[:, UNITS, :], as_of_day, made_day, HORIZONS[h_idx])
+        out.drifted += cal.learn(h_idx, made.quantiles[rows, h_idx], actual, made.groups[rows])
+        pub, raw = made.published[rows, h_idx], made.quantiles[rows, h_idx]
+        out.outcomes[HORIZONS[h_idx]] = OutcomeStats(
+            abs_error=float(np.abs(actual - pub[:, 1]).sum()),
+            abs_error_raw=float(np.abs(actual - raw[:, 1]).sum()),
+            units=float(actual.sum()),
+            covered=int(((actual >= pub[:, 0]) & (actual <= pub[:, 2])).sum()),
+            n=len(rows),
+        )
+    out.expired = pending.expire(as_of_day)
+
+
+def forecast_messages(
+    keys: list[bytes],
+    batch: StateBatch,
+    as_of_day: int,
+    tools: TickTools,
+    out: TickResult,
+    live: np.ndarray | None = None,
+) -> None:
+    """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``.
+
+    ``live`` (default: all): rows still active; the others get their last
+    forecast, zeros with ``active: false``, and teach the calibrator nothing.
+    """
+    n = len(keys)
+    live = np.ones(n, dtype=bool) if live is None else live
+    text = text_features(keys, tools.embeddings)
+    feats = features_from_batch(batch, as_of_day, *(text or ()))
+    fb, models = tools.scorer.score(feats)
+    raw = np.asarray(fb.quantiles, dtype=np.float64)
+    cats = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
+    # SKUs without a category are grouped by sales level, so one drift resets a band, not a partition.
+    groups = calibration_groups(cats, feats.history[:, UNITS, -28:].sum(axis=1) / 28.0)
+    cal = tools.calibrator
+    calibrated = cal is not None and cal.ready
+    quant = np.round(cal.correct(raw, groups) if calibrated else raw, 4)
+    quant[~live] = 0.0
+    if tools.pending is not None and live.any():
+        rows = np.flatnonzero(live)
+        tools.pending.add(as_of_day, Made([keys[i] for i in rows], raw[rows].astype(np.float32),
+                                          quant[rows].astype(np.float32), groups[rows]))
+
+    probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
+    allowed = None
+    if tools.evidence is not None:
+        allowed = allowed_stages(feats.history[:, UNITS, :], feats.days_since_first_sale, tools.evidence)
+    step = track(batch.tracker(), probs_arr, as_of_day, tools.rules, allowed)
+    batch.set_tracker(step.state)
+    tracked = step.state.stage
+    shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()
+    changed = np.flatnonzero(step.changed).tolist()
+
+    flat = quant.reshape(n, -1).tolist()  # p10, p50, p90 of each horizon in turn
+    probs = np.round(probs_arr, 4).tolist()
+    seen = observed(feats.history)
+    as_of = (as_of_day + 1) * DAY_MS
+    h1, h7, h14 = (str(h) for h in HORIZONS)
+    s1, s2, s3, s4 = STAGES
+    on = live.tolist()
+    for i, key in enumerate(keys):
+        f = flat[i]
+        p = probs[i]
+        sku = key.decode()
+        m = models[i]
+        # Literal dicts, not comprehensions: this loop runs once per forecast.
+        msg = {
+            "schema_version": FORECAST_VERSION,
+            "id": f"{sku}/{as_of}/{m['name']}:{m['version']}",
+            "sku": sku,
+            "as_of": as_of,
+            "active": on[i],
+            "horizons": {
+                h1: {"p10": f[0], "p50": f[1], "p90": f[2]},
+                h7: {"p10": f[3], "p50": f[4], "p90": f[5]},
+                h14: {"p10": f[6], "p50": f[7], "p90": f[8]},
+            },
+            "stage": STAGES[shown[i]],
+            "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
+            "model": m,
+            "calibrated": calibrated,
+            "observed": seen[i],
+        }
+        out.forecasts.append((key, orjson.dumps(msg)))
+    lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
+    rows = [(i, "stage_change") for i in changed]
+    view = None
+    if tools.inventory is not None:
+        view = stock_view([tools.inventory.get(k) for k in keys], lead, tools.stock)
+    if view is not None:
+        fire, mark = low_cover(view, (tracked == GROWTH) & live, as_of_day, tools.stock)
+        rows += [(int(view.rows[j]), "low_cover") for j in np.flatnonzero(fire)]
+        for j in np.flatnonzero(mark != view.alerted):
+            key = keys[view.rows[j]]
+            tools.inventory[key] = encode(float(view.on_hand[j]), int(view.ts[j]), int(mark[j]))
+            out.inventory.append(key)
+    if rows:
+        out.alerts += alert_messages(keys, rows, feats.history[:, UNITS, :], feats.days_since_first_sale,
+                                     step, lead, as_of, tools.stock, view, tools.scorer.stage_confidence)
+
+
+def observed(history: np.ndarray) -> list[dict]:
+    """What each SKU's window holds as of the forecast: units sold that day, over 7 and 28 days, clicks over 7.
+
+    ``history``: ``(n, 5, days)`` as in :func:`models.features.build_features`.
+    """
+    units, clicks = history[:, UNITS, :].astype(np.float64), history[:, CLICKS, :].astype(np.float64)
+    cols = zip(units[:, -1].tolist(), units[:, -7:].sum(axis=1).tolist(), units[:, -28:].sum(axis=1).tolist(),
+               clicks[:, -7:].sum(axis=1).tolist())
+    return [{"units_1d": a, "units_7d": b, "units_28d": c, "clicks_7d": d} for a, b, c, d in cols]
+
+
+def alert_messages(keys, rows, units, age, step, lead, as_of, stock: StockRules, view: StockView | None,
+                   calibrate: Callable[[np.ndarray], np.ndarray] | None = None) -> list[tuple[bytes, bytes]]:
+    """One ``stage-alerts`` message per ``(row, kind)``, with its evidence, lead-time demand and stock position.
+
+    A stage change names the previous and the new stage, and its confidence
+    through ``calibrate`` (the checkpoint's map: the share of such alerts
+    that were right on validation data); a low-cover alert names the current
+    stage twice.
+    """
+    changes = step.confidence if calibrate is None else calibrate(step.confidence)
+    where = {} if view is None else {int(r): j for j, r in enumerate(view.rows.tolist())}
+    out = []
+    for i, kind in rows:
+        u = units[i].astype(np.float64)
+        u7, u7_before, u28 = float(u[-7:].sum()), float(u[-14:-7].sum()), float(u[-28:].sum())
+        si = int(step.state.stage[i])
+        stage = STAGES[si]
+        # a low-cover alert changes nothing: its confidence is today's smoothed belief in the stage
+        conf = changes[i] if kind == "stage_change" else step.state.smoothed[i, si]
+        sku = keys[i].decode()
+        alert = {
+            "schema_version": ALERT_VERSION,
+            "id": f"{sku}/{as_of}/{kind}",
+            "sku": sku,
+            "as_of": as_of,
+            "kind": kind,
+            "previous_stage": STAGES[int(step.previous[i])] if kind == "stage_change" else stage,
+            "stage": stage,
+            "confidence": round(float(conf), 4),
+            "lead_time": {"days": stock.lead_days, "p50": round(float(lead[i, 1]), 4),
+                          "p90": round(float(lead[i, 2]), 4)},
+            "evidence": {
+                "growth_7d": round(u7 / u7_before - 1.0, 4) if u7_before > 0 else None,
+                "units_7d": u7,
+                "units_28d": u28,
+                "days_since_first_sale": int(age[i]) if age[i] >= 0 else None,
+            },
+        }
+        if i in where:
+            alert["inventory"] = view.fields(where[i], stock.service_level)
+        out.append((keys[i], orjson.dumps(alert)))
+    return out
+
+
+def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools | Forecaster) -> TickResult:
+    """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast every active SKU as of that day.
+
+    Active: forecast at the previous tick and an event in the last
+    ``tools.active_days`` days, or events due (not yet covered by a
+    forecast). Updates the forecast SKUs' windows (last forecast day,
+    tracked stage) in the store and marks them dirty so the changelog gets
+    them. All at once: :func:`tick_steps` is the same tick in steps.
+    """
+    if not isinstance(tools, TickTools):
+        tools = TickTools(Scorer(tools))
+    out = TickResult()
+    for _ in tick_steps(ingestor, partition, as_of_day, tools, out):
+        pass
+    return out
+
+
+def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
+    """:func:`run_tick` one micro-batch of ``tools.batch_size`` SKUs at a time, its results gathered in ``out``.
+
+    Yields the SKUs done so far after each micro-batch, so a caller on an
+    event loop can let other work run in between (timers, a flush, the web
+    server). What it may not let run is another step of the same
+    partition's state (a second tick, its ingest, a revoke): the worker
+    holds a lock per partition around it. A flush in between is fine:
+    every micro-batch leaves its SKUs' states complete and marked dirty.
+    """
+    learn_outcomes(ingestor, as_of_day, tools, out)
+    pending = ingestor.pending.setdefault(partition, {})
+    tracked = ingestor.tracked.setdefault(partition, set())
+    keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
+    store, spec = ingestor.store, ingestor.spec
+    since = as_of_day - tools.active_days
+    for start in range(0, len(keys), tools.batch_size):
+        chunk = keys[start : start + tools.batch_size]
+        batch = StateBatch.from_blobs([store[k] for k in chunk], spec)
+        live = batch.last_active(as_of_day) > since
+        forecast_messages(chunk, batch, as_of_day, tools, out, live)
+        nxt = batch.mark_forecast(as_of_day).tolist()
+        for k, blob, day, on in zip(chunk, batch.blobs(), nxt, live.tolist()):
+            store[k] = blob
+            if day == NO_DAY:
+                pending.pop(k, None)
+            else:
+                pending[k] = day
+            if on:
+                tracked.add(k)
+            else:
+                tracked.discard(k)
+        # Looked up afresh: a flush between two steps takes the dirty sets away.
+        ingestor.dirty.setdefault(partition, set()).update(chunk)
+        out.skus = start + len(chunk)
+        yield out.skus

@@ -1,0 +1,413 @@
+"""The Faust app: topics, tables, the ingest agent, the catalog agent and the timers.
+
+Thin edge around the pure core (:mod:`stream_app.core.ingest`,
+:mod:`stream_app.core.ticks`): decode → validate → pure step → table update →
+emit → metrics. Nothing heavy happens at import time; :func:`create_app`
+builds everything from one :class:`~stream_app.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from models.stage_tracker import TrackerRules
+from stream_app import inventory
+from stream_app.worker.faust_adapter import (BatchMessage, BatchSchema, CommitLedger, TrendcastFaust, batching_transport,
+                                      local_store)
+from stream_app.core.ingest import BatchOutcome, Ingestor
+from stream_app.core.learning import PartitionLearning, record_outcomes
+from stream_app.worker.logs import log_tick
+from stream_app.worker.metrics import Metrics
+from stream_app.worker.publish import Publisher
+from stream_app.core.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
+from stream_app.core.scorer import Scorer
+from stream_app.worker.scoring import build_scorer
+from stream_app.worker.security import faust_credentials
+from stream_app.settings import Settings
+from stream_app.worker.side_inputs import SideInputs
+from stream_app.core.state import StateStore, Table
+from stream_app.core.ticks import OutcomeStats, TickResult, TickTools, tick_steps
+
+log = logging.getLogger("trendcast")
+
+# Table names become changelog topic names: version them with the layout.
+WINDOWS_TABLE = "sku-windows-v4"
+CATALOG_TABLE = "sku-catalog-v1"
+LEARNING_TABLE = "partition-learning-v1"
+EMBEDDINGS_TABLE = "sku-embeddings-v1"
+INVENTORY_TABLE = "sku-inventory-v1"
+EMBED_INTERVAL_S = 0.5  # catalog texts wait at most this long to be embedded in one batch
+TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE, EMBEDDINGS_TABLE, INVENTORY_TABLE)  # every changelog-backed table (deploy creates them)
+
+
+@dataclass
+class Worker:
+    """Everything one worker process runs, built by :func:`create_app`."""
+
+    settings: Settings
+    app: TrendcastFaust
+    ingestor: Ingestor
+    scorer: Scorer
+    metrics: Metrics
+    publisher: Publisher
+    ledger: CommitLedger
+    state: StateStore
+    side: SideInputs
+    learning: PartitionLearning | None
+    rules: TrackerRules
+    stock_rules: inventory.StockRules
+    ready_partitions: set[int] = field(default_factory=set)
+    recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
+    last_event_wall: dict[int, float] = field(default_factory=dict)
+    newest_event_ms: int = 0
+    # One step at a time per partition: a tick yields to the loop between micro-batches, and
+    # nothing else may touch that partition's state meanwhile (its ingest, an idle settle, a revoke).
+    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, partition: int) -> asyncio.Lock:
+        """The lock that serialises everything that changes ``partition``'s state."""
+        got = self.locks.get(partition)
+        if got is None:
+            got = self.locks[partition] = asyncio.Lock()
+        return got
+
+    # --- partition lifecycle ---------------------------------------------------
+    def ensure_partition(self, partition: int) -> None:
+        """First batch of a partition since assignment: restore its clock and pending forecasts."""
+        if partition in self.ready_partitions:
+            return
+        n = self.ingestor.restore_partition(partition, time.monotonic(), self.settings.forecast_active_days)
+        waiting = self.learning.restore(partition, self.learning_store) if self.learning else 0
+        self.ready_partitions.add(partition)
+        log.info("partition %d ready: %d SKUs await a forecast, %d forecasts await their outcome",
+                 partition, n, waiting)
+
+    async def flush(self) -> int:
+        """Write every table's changes to its changelog, wait for delivery, then release their offsets.
+
+        Returns the number of changelog records written. The batches to
+        release are taken first: a batch is held only after its effects are
+        in the tables, so the changes sent next include all of them, and
+        batches that finish while we wait are left for the next flush.
+        Released offsets are committed by the consumer's commit timer.
+        """
+        held = self.ledger.take()
+        sent = await self.state.flush(self.publisher)
+        self.ledger.release(held)
+        n = sum(sent.values())
+        self.metrics.changelog_writes.inc(n)
+        self.metrics.skus_tracked.set(len(self.ingestor.store))
+        self.metrics.records_waiting.set(sum(self.ingestor.waiting(p) for p in self.ready_partitions))
+        return n
+
+    @property
+    def changelog_topic(self) -> str:
+        """The SKU windows' changelog topic."""
+        return self.state[WINDOWS_TABLE].topic
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        """Before partitions move away: persist their state, commit its offsets, drop it from memory.
+
+        Waits for a tick of theirs in progress to finish first.
+        """
+        async with contextlib.AsyncExitStack() as held:
+            for p in sorted(partitions):
+                await held.enter_async_context(self.lock(p))
+            await self._revoke(partitions)
+
+    async def _revoke(self, partitions: set[int]) -> None:
+        await self.flush()
+        tps = {tp for tp in self.ledger.released if tp.partition in partitions}
+        if tps:
+            await self.app.consumer.commit_released(tps)
+        self.ledger.forget(tps)
+        self.ingestor.forget(partitions)
+        if self.learning:
+            self.learning.forget(partitions)
+            learning = self.state[LEARNING_TABLE]
+            learning.forget([k for k in learning if int(k.split(b":")[1]) in partitions], partitions)
+        self.ready_partitions -= partitions
+        spec = self.ingestor.spec
+        # Keys we inserted ourselves are unknown to Faust's memory store, so it
+        # would not drop them: a stale copy would shadow the changelog when the
+        # partition comes back. (Catalog, embedding and stock records are never
+        # deleted, so the restore's newer record always replaces a stale copy.)
+        windows = self.state[WINDOWS_TABLE]
+        windows.forget([k for k, v in windows.items() if spec.load(v).partition in partitions], partitions)
+
+    # --- the hot path -------------------------------------------------------------
+    async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
+        """Take in one fetched batch of one source topic partition, publish what it causes."""
+        partition = batch.partition
+        async with self.lock(partition):
+            generation = getattr(self.app, "consumer_generation_id", None)
+            if generation is not None and batch.generation_id != generation:
+                # A rebalance happened while it waited for a tick: Faust's own stream skips such a
+                # message, and the partition's owner reads it again from the committed offset.
+                return BatchOutcome()
+            self.ensure_partition(partition)
+            kind = self.kind_of[batch.topic]
+            mono = time.monotonic()
+            self._note_backlog(partition)
+            out = self.ingestor.process(kind, partition, batch.records, now=mono)
+            self.last_event_wall[partition] = mono
+            m = self.metrics
+            m.events_consumed.labels(batch.topic).inc(out.consumed)
+            m.batch_size.observe(out.consumed)
+            m.processing_latency.observe(max(0.0, time.time() - batch.records[0].timestamp / 1000.0))
+            await self.settle(partition, out, mono)
+        return out
+
+    async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None,
+                     now_ms: int | None = None) -> None:
+        """Publish what decided records caused and forecast the days they closed; repeat with what that released.
+
+        Records wait while their day is too far ahead of the closed days
+        (:mod:`stream_app.core.clock`): each round of forecasts lets more through.
+        Then the decided offsets are held for the next flush's commit.
+        """
+        ingestor = self.ingestor
+        while True:
+            self._count(partition, out)
+            if not out.closed_days:
+                break
+            for day in out.closed_days:
+                await self.tick(partition, day)
+            out = ingestor.drain(partition, mono, reach_ms, now_ms)
+        topics = self.settings.source_topics
+        for kind, topic in enumerate(topics):
+            offset = ingestor.committable(partition, kind)
+            if offset is not None:
+                self.ledger.hold(TP(topic, partition), offset)
+
+    def _note_backlog(self, partition: int) -> None:
+        # A topic with records still in Kafka is not idle, however long it was silent.
+        unread = getattr(self.app.consumer, "unread", None)
+        if unread is not None:
+            clock = self.ingestor.clock(partition)
+            taken = self.ingestor.fetched
+            clock.backlog = [unread(TP(t, partition), taken.get((partition, k)))
+                             for k, t in enumerate(self.settings.source_topics)]
+
+    def _count(self, partition: int, out: BatchOutcome) -> None:
+        m = self.metrics
+        topics = self.settings.source_topics
+        for kind, n in out.applied_by_kind.items():
+            m.events_applied.labels(topics[kind]).inc(n)
+        m.duplicates.inc(out.duplicates)
+        m.redelivered.inc(out.redelivered)
+        for code, n in out.reasons.items():
+            m.events_invalid.labels(code).inc(n)
+        newest = self.ingestor.clocks[partition].newest
+        if newest is not None and newest > self.newest_event_ms:
+            self.newest_event_ms = newest
+            m.event_time.set(newest / 1000.0)
+        if out.rejected:
+            self.publisher.dead_letters(out.rejected, topics)
+
+    async def tick(self, partition: int, as_of_day: int) -> None:
+        """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its SKUs that changed."""
+        t0 = time.perf_counter()
+        s = self.settings
+        cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
+        side = self.side
+        stock = side.stock_store
+        tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
+                          groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
+                          embeddings=side.embedding_store,
+                          inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
+        result = TickResult()
+        for _ in tick_steps(self.ingestor, partition, as_of_day, tools, result):
+            # Between micro-batches the loop serves timers (flush, commit), the web server (liveness)
+            # and other partitions' catalog records; this partition is ours until the tick ends.
+            await asyncio.sleep(0)
+        self.publisher.forecasts(result.forecasts)
+        self.publisher.alerts(result.alerts)
+        stock_table = self.state[INVENTORY_TABLE]
+        for key in result.inventory:  # alert marks the tick set in the stock records
+            stock_table.put(key, stock[key], partition)
+        if self.learning:
+            learning = self.state[LEARNING_TABLE]
+            for key, value in self.learning.records(partition, as_of_day, result.expired):
+                if value is None:
+                    learning.delete(key, partition)
+                else:
+                    learning.put(key, value, partition)
+        record_outcomes(self.metrics, self.recent_outcomes, result, as_of_day)
+        dt = time.perf_counter() - t0
+        self.metrics.tick_duration.observe(dt)
+        self.metrics.tick_skus.observe(result.skus)
+        log_tick(log, partition, as_of_day, result.skus, len(result.alerts), dt,
+                 outcomes=sum(o.n for o in result.outcomes.values()))
+
+    @property
+    def learning_store(self) -> dict[bytes, bytes]:
+        """The learning table's local dict (read by the restore; written through :attr:`state`)."""
+        return self.state[LEARNING_TABLE].data
+
+    async def advance_idle(self) -> None:
+        """Settle what idle topics left waiting, and move idle partitions' event time forward so their days close."""
+        now = time.monotonic()
+        idle_after = self.settings.idle_timeout_s
+        wallclock = self.settings.idle_advance == "wallclock"
+        clocks = self.ingestor.clocks
+        for partition in sorted(self.ready_partitions):
+            async with self.lock(partition):
+                if partition not in self.ready_partitions:  # revoked while we waited
+                    continue
+                clock = clocks.get(partition)
+                if clock is None:
+                    continue
+                peers = [c.newest for p, c in clocks.items() if p != partition and c.newest is not None]
+                reach, wall_ms = max(peers, default=None), int(time.time() * 1000)
+                self._note_backlog(partition)
+                idle = now - self.last_event_wall.get(partition, now) >= idle_after
+                # A partition with records waiting, or still in Kafka, is not out of data:
+                # moving its clock would make them late.
+                if idle and clock.newest is not None and not self.ingestor.waiting(partition) \
+                        and not any(clock.backlog):
+                    if wallclock:
+                        clock.advance_to(wall_ms)
+                    elif peers:
+                        clock.advance_to(max(peers))
+                await self.settle(partition, self.ingestor.drain(partition, now, reach, wall_ms), now, reach,
+                                  wall_ms)
+
+    @property
+    def kind_of(self) -> dict[str, int]:
+        s = self.settings
+        return {name: i for i, name in enumerate(s.source_topics)}
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """Faust settings derived from ours (tuned for the batch path)."""
+    return dict(
+        broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
+        store=settings.store,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 6),
+        broker_max_poll_records=settings.max_poll_records,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_max_fetch_size=settings.fetch_max_bytes,
+        stream_wait_empty=False,
+        producer_linger=0.02,
+        producer_max_batch_size=512 * 1024,
+        web_enabled=settings.web_port != 0,
+        web_bind=settings.web_host,
+        web_port=settings.web_port or 6066,
+        datadir=settings.data_dir,
+        autodiscover=False,
+        table_standby_replicas=0,
+    )
+
+
+def _raw_table(app: faust.App, name: str, partitions: int) -> Any:
+    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+    # Bytes in, bytes out: the changelog carries our own compact encoding.
+    table.key_serializer = table.value_serializer = "raw"
+    return table
+
+
+def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: Any = None) -> Worker:
+    """Build the Faust app and its worker state for ``settings`` (connects to nothing yet).
+
+    ``producer``: what the publisher sends through (default: librdkafka's
+    for ``settings.broker``; the in-process tests pass a recording one).
+    """
+    ledger = CommitLedger()
+    sources = frozenset(settings.source_topics)
+    side_topics = frozenset(t for t in (settings.topic_catalog, settings.topic_inventory) if t)
+    app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger, side_topics),
+                         **faust_config(settings))
+    # Faust's tables restore the local dicts from the changelogs; the worker writes through the state store.
+    faust_tables = {name: _raw_table(app, name, settings.partitions) for name in TABLES}
+    spec = window_spec(settings)
+    store = local_store(faust_tables[WINDOWS_TABLE])
+    ingestor = Ingestor(
+        store, spec,
+        grace_ms=int(settings.grace_s * 1000),
+        max_ahead_ms=int(settings.max_ahead_s * 1000),
+        future_confirm=settings.future_confirm,
+        idle_s=settings.idle_timeout_s,
+    )
+    metrics = metrics or Metrics.create()
+    scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics, producer)
+    state = StateStore(
+        Table(name, t.changelog_topic.get_topic_name(), local_store(t),
+              dirty=ingestor.take_dirty if name == WINDOWS_TABLE else None)
+        for name, t in faust_tables.items())
+    worker = Worker(
+        settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,
+        ledger=ledger, state=state,
+        side=SideInputs(settings, metrics, publisher, scorer, ledger, state[CATALOG_TABLE], state[EMBEDDINGS_TABLE],
+                        state[INVENTORY_TABLE]),
+        learning=PartitionLearning(calibration_rules(settings), metrics) if settings.calibration else None,
+        rules=tracker_rules(settings), stock_rules=stock_rules(settings),
+    )
+    _wire(worker)
+    return worker
+
+
+def _wire(worker: Worker) -> None:
+    app, s = worker.app, worker.settings
+    source_topic = app.topic(*s.source_topics, schema=BatchSchema(), partitions=s.partitions)
+    catalog_topic = app.topic(s.topic_catalog, key_type=bytes, value_type=bytes,
+                              key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+
+    @app.agent(source_topic, name="update_sku_windows")
+    async def update_sku_windows(stream: Any) -> None:
+        async for batch in stream:
+            await worker.handle_batch(batch)
+
+    @app.agent(catalog_topic, name="store_catalog_records")
+    async def store_catalog_records(stream: Any) -> None:
+        async for event in stream.events():
+            await worker.side.handle_catalog(event)
+
+    @app.timer(s.flush_interval_s)
+    async def flush_changelogs() -> None:
+        await worker.flush()
+
+    # A clean stop flushes the last batches' state before the final commit.
+    worker.ledger.before_final_commit = worker.flush
+
+    if s.topic_inventory:
+        inventory_topic = app.topic(s.topic_inventory, key_type=bytes, value_type=bytes,
+                                    key_serializer="raw", value_serializer="raw", partitions=s.partitions)
+
+        @app.agent(inventory_topic, name="store_inventory_counts")
+        async def store_inventory_counts(stream: Any) -> None:
+            async for event in stream.events():
+                await worker.side.handle_inventory(event)
+
+    @app.timer(EMBED_INTERVAL_S)
+    async def embed_catalog_texts() -> None:
+        await worker.side.embed_catalog()
+
+    @app.timer(s.tick_check_s)
+    async def advance_idle_partitions() -> None:
+        await worker.advance_idle()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set, **kwargs: Any) -> None:
+        parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
+        if parts:
+            await worker.on_revoked(parts)
+
+    # Faust calls on_rebalance_complete once tables are recovered and streams
+    # resume; readiness (trendcast_ready, /readyz) is stream_app.worker.health's.
+    @app.on_rebalance_complete.connect
+    def count_recovered(sender: Any, **kwargs: Any) -> None:
+        worker.metrics.skus_tracked.set(len(worker.ingestor.store))
+

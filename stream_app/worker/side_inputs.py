@@ -1,0 +1,144 @@
+"""What the worker knows of a SKU besides its event windows: catalog record, text embedding, stock count.
+
+Three changelog-backed tables of the state store (:mod:`stream_app.core.state`),
+each written by its own low-volume input (one record per message, unlike
+the batched event path): the latest catalog record, the text embedding of
+that record (made in batches off the event loop), and the newest stock
+count. Their changes reach the changelogs at the worker's flush, and a
+catalog or inventory record's offset is held in the commit ledger until
+then, as a batch of events is. The tick reads them through the plain-dict
+views below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from models.text import catalog_text
+from stream_app import inventory
+from stream_app.core.decode import Invalid, decode_catalog, decode_inventory
+from stream_app.core.ingest import Rejected
+from stream_app.worker.metrics import Metrics
+from faust.types import TP
+
+from stream_app.worker.faust_adapter import CommitLedger
+from stream_app.worker.publish import Publisher
+from stream_app.core.scorer import Scorer, embedding_is_current, embedding_record
+from stream_app.settings import Settings
+from stream_app.core.state import Table
+from stream_app.core.ticks import UNKNOWN_GROUP
+
+
+@dataclass
+class SideInputs:
+    """The catalog, embeddings and inventory tables with the handlers of their input topics."""
+
+    settings: Settings
+    metrics: Metrics
+    publisher: Publisher
+    scorer: Scorer
+    ledger: CommitLedger
+    catalog: Table
+    embeddings: Table
+    stock: Table
+    categories: dict[bytes, str] = field(default_factory=dict)
+    to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
+
+    def reject(self, msg: Any, why: Invalid) -> None:
+        """Dead-letter one record with its reason, and count it."""
+        self.metrics.events_invalid.labels(why.code).inc()
+        rejected = Rejected(-1, msg.partition, msg.offset, msg.key, msg.value, why.code, why.message)
+        self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
+
+    def accept(self, msg: Any, decode: Callable[[bytes | None, bytes | None], Any]) -> Any:
+        """Count one record and decode it; an invalid one is dead-lettered and ``None`` comes back."""
+        self.metrics.events_consumed.labels(msg.topic).inc()
+        got = decode(msg.key, msg.value)
+        if type(got) is Invalid:
+            self.reject(msg, got)
+            return None
+        return got
+
+    def decided(self, msg: Any) -> None:
+        """The record's effects are in the tables (or its dead letter is queued): commit it after the next flush."""
+        self.ledger.hold(TP(msg.topic, msg.partition), msg.offset + 1)
+
+    async def handle_catalog(self, event: Any) -> None:
+        """Keep a SKU's latest valid catalog record and queue its text for embedding; dead-letter an invalid one."""
+        msg = event.message
+        rec = self.accept(msg, decode_catalog)
+        self.decided(msg)
+        if rec is None:
+            return
+        self.catalog.put(msg.key, msg.value, msg.partition)
+        self.categories.pop(msg.key, None)
+        if self.scorer.encoder is not None:
+            self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
+
+    async def embed_catalog(self) -> int:
+        """Embed the catalog texts that arrived since the last call, in batches, off the event loop.
+
+        A SKU is embedded once per distinct text; until its embedding is
+        stored its forecasts use the model's "unknown" text vector. Returns
+        the number of texts embedded.
+        """
+        # Faust awaits each timer run before the next: batches never overlap.
+        if not self.to_embed:
+            return 0
+        table = self.embeddings
+        todo, self.to_embed = self.to_embed, {}
+        todo = {k: v for k, v in todo.items() if not embedding_is_current(table.get(k), v[0])}
+        keys = list(todo)
+        encoder, loop = self.scorer.encoder, asyncio.get_running_loop()
+        size = self.settings.embed_batch_size
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            texts = [todo[k][0] for k in chunk]
+            # torch releases the GIL inside its kernels: ingest goes on meanwhile.
+            vectors = await loop.run_in_executor(None, encoder.encode, texts)
+            for key, text, vec in zip(chunk, texts, vectors):
+                table.put(key, embedding_record(text, vec), todo[key][1])
+        self.metrics.embeddings.inc(len(keys))
+        return len(keys)
+
+    async def handle_inventory(self, event: Any) -> None:
+        """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
+        msg = event.message
+        got = self.accept(msg, decode_inventory)
+        self.decided(msg)
+        if got is None:
+            return
+        on_hand, ts = got
+        old = self.stock.get(msg.key)
+        if inventory.newer(old, ts):
+            self.stock.put(msg.key, inventory.replace_count(old, on_hand, ts), msg.partition)
+
+    def groups_of(self, keys: list[bytes]) -> np.ndarray:
+        """Calibration group (catalog category) of each SKU; "unknown" without a catalog record."""
+        cache, catalog = self.categories, self.catalog
+        out = []
+        for k in keys:
+            c = cache.get(k)
+            if c is None:
+                raw = catalog.get(k)
+                c = orjson.loads(raw).get("category") or UNKNOWN_GROUP if raw else UNKNOWN_GROUP
+                if raw:
+                    cache[k] = c
+            out.append(c)
+        return np.array(out, dtype=object)
+
+    @property
+    def stock_store(self) -> dict[bytes, bytes] | None:
+        """The stock counts the tick reads and marks, or None without an inventory topic."""
+        return self.stock.data if self.settings.topic_inventory else None
+
+    @property
+    def embedding_store(self) -> dict[bytes, bytes] | None:
+        """The embeddings the tick reads, or None when the model reads no text."""
+        return self.embeddings.data if self.scorer.encoder is not None else None
