@@ -307,15 +307,3 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool = False, limi
                                             idle_s=timeout_s, deadline=None, client=client)) as records:
         async for rec in records:
             yield rec
-
-
-async def read_all(bootstrap: str, topic: str, *, idle_s: float = 2.0, expect: int | None = None,
-                   max_wait_s: float = 60) -> list[Record]:
-    """Every message of ``topic`` from the beginning, for tests and tools.
-
-    Stops once ``expect`` messages were read, after ``idle_s`` seconds with
-    nothing new, or after ``max_wait_s`` seconds in all.
-    """
-    deadline = time.monotonic() + max_wait_s
-    return [r async for r in _records(bootstrap, topic, from_beginning=True, limit=expect,
-                                      idle_s=idle_s, deadline=deadline)]

@@ -10,13 +10,18 @@ import orjson
 import pytest
 
 from stream_app.worker.broker import EmbeddedBroker, free_port
-from stream_app.worker.kafka_io import KafkaUnavailable, Producer, ensure_topics, produce_file, read_all, tail
+from stream_app.worker.kafka_io import KafkaUnavailable, Producer, ensure_topics, produce_file, tail
 
 pytestmark = pytest.mark.integration
 
 PARTS = {"clicks": 2, "carts": 3, "orders": 4, "catalog": 1}
 BAD_LINE = b"this is {not json"
 DAY_MS = 86_400_000
+
+
+async def read_all(bootstrap: str, topic: str, *, expect: int) -> list:
+    """Every message of ``topic`` from the beginning: ``tail`` until ``expect`` or 2 s of quiet."""
+    return [r async for r in tail(bootstrap, topic, from_beginning=True, limit=expect, timeout_s=2.0)]
 
 
 def shop(n_skus: int = 30, days: int = 3, per_sku_day: int = 15, seed: int = 11) -> list[tuple[str, dict]]:
