@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.calibration import CalibrationRules
 from models.stage_evidence import EvidenceRules
 from models.stage_tracker import TrackerRules
-from stream_app import inventory
+from stream_app.core import inventory
 from stream_app.settings import Settings
 from stream_app.core.windows import WindowSpec
 

@@ -103,6 +103,15 @@ class StateStore:
 
     async def flush(self, sender: Sender) -> dict[str, int]:
         """Send every table's changed records and wait until they are delivered; records sent per table."""
+        sent = self.send(sender)
+        await sender.flush()
+        return sent
+
+    def send(self, sender: Sender) -> dict[str, int]:
+        """Queue every table's changed records with ``sender`` (no wait); records queued per table.
+
+        Synchronous, so nothing changes a table while its changes are taken.
+        """
         sent = {}
         for table in self.tables.values():
             n = 0
@@ -111,7 +120,6 @@ class StateStore:
                     sender.produce(table.topic, key, table.data.get(key), partition)
                     n += 1
             sent[table.name] = n
-        await sender.flush()
         return sent
 
     def forget_partitions(self, partitions: set[int], partition_of: Callable[[bytes], int],

@@ -19,7 +19,7 @@ import faust
 from faust.types import TP
 
 from models.stage_tracker import TrackerRules
-from stream_app import inventory
+from stream_app.core import inventory
 from stream_app.worker.faust_adapter import (BatchMessage, BatchSchema, CommitLedger, TrendcastFaust, batching_transport,
                                       local_store)
 from stream_app.core.ingest import BatchOutcome, Ingestor
@@ -79,6 +79,14 @@ class Worker:
             got = self.locks[partition] = asyncio.Lock()
         return got
 
+    @contextlib.asynccontextmanager
+    async def _every_partition(self):
+        # Always in partition order, so two holders of several locks never wait on each other.
+        async with contextlib.AsyncExitStack() as held:
+            for p in sorted(self.locks):
+                await held.enter_async_context(self.locks[p])
+            yield
+
     # --- partition lifecycle ---------------------------------------------------
     def ensure_partition(self, partition: int) -> None:
         """First batch of a partition since assignment: restore its clock and pending forecasts."""
@@ -99,8 +107,20 @@ class Worker:
         batches that finish while we wait are left for the next flush.
         Released offsets are committed by the consumer's commit timer.
         """
-        held = self.ledger.take()
-        sent = await self.state.flush(self.publisher)
+        async with self._every_partition():
+            # Between steps, not inside a tick: a tick's (and a batch's closed days') state changes go
+            # out together, so a SKU forecast on each of several days in a row is written once, not
+            # once a day (the changelog, not compacted by every broker, is what a restart reads).
+            # The wait for delivery below holds no lock: ingest goes on meanwhile.
+            held, sent = self.ledger.take(), self.state.send(self.publisher)
+        return await self._deliver(held, sent)
+
+    async def _flush(self) -> int:
+        """:meth:`flush` for a caller that holds every partition's lock."""
+        return await self._deliver(self.ledger.take(), self.state.send(self.publisher))
+
+    async def _deliver(self, held: list, sent: dict[str, int]) -> int:
+        await self.publisher.flush()
         self.ledger.release(held)
         n = sum(sent.values())
         self.metrics.changelog_writes.inc(n)
@@ -118,13 +138,13 @@ class Worker:
 
         Waits for a tick of theirs in progress to finish first.
         """
-        async with contextlib.AsyncExitStack() as held:
-            for p in sorted(partitions):
-                await held.enter_async_context(self.lock(p))
+        for p in partitions:
+            self.lock(p)
+        async with self._every_partition():
             await self._revoke(partitions)
 
     async def _revoke(self, partitions: set[int]) -> None:
-        await self.flush()
+        await self._flush()
         tps = {tp for tp in self.ledger.released if tp.partition in partitions}
         if tps:
             await self.app.consumer.commit_released(tps)

@@ -59,7 +59,7 @@ def run_worker(settings: Settings) -> None:
     """Run one worker in this process until SIGINT/SIGTERM (blocks)."""
     import faust
 
-    from stream_app import health, lag
+    from stream_app.worker import health, lag
     from stream_app.worker.app import create_app
     from stream_app.worker.logs import setup_logging
 

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from models.text import catalog_text
-from stream_app import inventory
+from stream_app.core import inventory
 from stream_app.core.decode import Invalid, decode_catalog, decode_inventory
 from stream_app.core.ingest import Rejected
 from stream_app.worker.metrics import Metrics

@@ -13,7 +13,7 @@ from test_evaluation_cli import FROM, UNTIL, sim  # noqa: F401 (the module's sim
 from models.checkpoint import read_meta
 from models.confidence import META_KEY, ConfidenceMap, fit, reliability
 from models.neural import DEFAULT_CHECKPOINT
-from stream_app import confidencecli
+from stream_app.cli import confidencecli
 from stream_app.requests import day_of
 from stream_app.worker.scoring import build_scorer
 from stream_app.settings import load_settings

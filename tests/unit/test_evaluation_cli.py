@@ -102,7 +102,7 @@ def _request(baselines, named, tmp_path):
 
 
 def test_without_lightgbm_a_named_anchor_is_an_error_and_the_default_set_skips_it(monkeypatch, tmp_path):
-    from stream_app import evalcli
+    from stream_app.cli import evalcli
 
     monkeypatch.setattr(evalcli, "lightgbm_missing", lambda: "the lightgbm package is not installed")
     everything = evalcli.parse_baselines("all")

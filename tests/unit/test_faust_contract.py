@@ -16,7 +16,7 @@ import pytest
 from faust.tables.table import Table
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_app import faust_adapter
+from stream_app.worker import faust_adapter
 
 PINNED = "0.15.3"
 CONSUMER = faust_aiokafka.Consumer

@@ -123,7 +123,7 @@ class Growing:
 def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stock_position():
     from models.stage_tracker import TrackerRules
     from schemas import validate
-    from stream_app import inventory
+    from stream_app.core import inventory
     from stream_app.core.scorer import Scorer
     from stream_app.core.ticks import TickTools
 

@@ -18,7 +18,7 @@ import orjson
 from faust.types import TP
 
 from schemas import validate
-from stream_app import inventory
+from stream_app.core import inventory
 from stream_app.worker.app import INVENTORY_TABLE, LEARNING_TABLE, Worker, create_app
 from stream_app.worker.faust_adapter import BatchMessage
 from stream_app.worker.metrics import Metrics
@@ -257,7 +257,7 @@ def test_stock_counts_and_the_ticks_alert_marks_reach_one_changelog_in_order_and
 
 
 def test_a_tick_lets_the_loop_run_between_micro_batches_but_holds_its_partition():
-    """Timers and the web server run during a long tick; the partition's next batch waits for its end."""
+    """Timers and the web server run during a long tick; the partition's next batch and a flush wait for its end."""
     skus = [b"S%03d" % i for i in range(40)]
 
     async def run():
@@ -279,19 +279,28 @@ def test_a_tick_lets_the_loop_run_between_micro_batches_but_holds_its_partition(
                 await worker.handle_batch(batch)
             order.append("batch")
 
+        async def flush():
+            await worker.flush()
+            order.append("flush")
+
         spinner = asyncio.create_task(other_work())
         async with worker.lock(0):
             waiting = asyncio.create_task(next_batch())
+            flushing = asyncio.create_task(flush())
             in_tick[0] = True
             await worker.tick(0, 20_000 + 2)
             in_tick[0] = False
             order.append("tick")
+            written_by_tick_end = len(producer.on(worker.changelog_topic))
         await waiting
+        await flushing
         ticking = False
         await spinner
-        return turns, order, taken
+        return turns, order, taken, written_by_tick_end
 
-    turns, order, taken = asyncio.run(run())
+    turns, order, taken, written_by_tick_end = asyncio.run(run())
     assert sum(turns) >= 40 // 4 - 1  # the loop ran between the tick's 10 micro-batches
     assert all(t == taken[0] for t in taken)  # and the partition's next batch was not taken in meanwhile
-    assert order == ["tick", "batch"]
+    # a flush waits for the tick, so the tick's changes go out together, not micro-batch by micro-batch
+    assert written_by_tick_end == 0 and order.index("tick") < order.index("flush")
+    assert order.index("tick") < order.index("batch")
