@@ -57,24 +57,23 @@ class SideInputs:
         self.publisher.dead_letters([rejected], self.settings.source_topics, topic=msg.topic)
 
     def accept(self, msg: Any, decode: Callable[[bytes | None, bytes | None], Any]) -> Any:
-        """Count one record and decode it; an invalid one is dead-lettered and ``None`` comes back.
-
-        Either way the record's offset is held for the commit after the next
-        flush: the caller puts a valid record's effects in the tables before
-        it awaits anything, so that flush carries them.
-        """
+        """Count one record and decode it; an invalid one is dead-lettered and ``None`` comes back."""
         self.metrics.events_consumed.labels(msg.topic).inc()
         got = decode(msg.key, msg.value)
-        self.ledger.hold(TP(msg.topic, msg.partition), msg.offset + 1)
         if type(got) is Invalid:
             self.reject(msg, got)
             return None
         return got
 
+    def decided(self, msg: Any) -> None:
+        """The record's effects are in the tables (or its dead letter is queued): commit it after the next flush."""
+        self.ledger.hold(TP(msg.topic, msg.partition), msg.offset + 1)
+
     async def handle_catalog(self, event: Any) -> None:
         """Keep a SKU's latest valid catalog record and queue its text for embedding; dead-letter an invalid one."""
         msg = event.message
         rec = self.accept(msg, decode_catalog)
+        self.decided(msg)
         if rec is None:
             return
         self.catalog.put(msg.key, msg.value, msg.partition)
@@ -112,6 +111,7 @@ class SideInputs:
         """Keep a SKU's newest stock count (by ``ts``); dead-letter an invalid record."""
         msg = event.message
         got = self.accept(msg, decode_inventory)
+        self.decided(msg)
         if got is None:
             return
         on_hand, ts = got
