@@ -68,6 +68,9 @@ class Worker:
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
+    # (topic, partition) -> (offset, Kafka timestamp ms) of the newest record taken in: the lag timer's
+    # "newest applied record" (trendcast_consumer_lag_seconds).
+    taken: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     # One step at a time per partition: a tick yields to the loop between micro-batches, and
     # nothing else may touch that partition's state meanwhile (its ingest, an idle settle, a revoke).
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
@@ -150,6 +153,8 @@ class Worker:
             await self.app.consumer.commit_released(tps)
         self.ledger.forget(tps)
         self.ingestor.forget(partitions)
+        for key in [k for k in self.taken if k[1] in partitions]:
+            del self.taken[key]
         if self.learning:
             self.learning.forget(partitions)
             learning = self.state[LEARNING_TABLE]
@@ -179,6 +184,8 @@ class Worker:
             self._note_backlog(partition)
             out = self.ingestor.process(kind, partition, batch.records, now=mono)
             self.last_event_wall[partition] = mono
+            last = batch.records[-1]
+            self.taken[(batch.topic, partition)] = (last.offset, last.timestamp)
             m = self.metrics
             m.events_consumed.labels(batch.topic).inc(out.consumed)
             m.batch_size.observe(out.consumed)

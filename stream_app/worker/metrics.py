@@ -46,6 +46,8 @@ class Metrics:
     model_info: Gauge
     build_info: Gauge
     consumer_lag: Gauge
+    consumer_lag_seconds: Gauge
+    event_time_lag: Gauge
     lag_probe_errors: Counter
     forecast_wape: Gauge
     interval_coverage: Gauge
@@ -167,9 +169,23 @@ class Metrics:
                 "source partition. The embedded broker under-reports end offsets (lag reads low there).",
                 ["topic", "partition"], registry=r,
             ),
+            consumer_lag_seconds=Gauge(
+                "trendcast_consumer_lag_seconds",
+                "Seconds of Kafka record timestamp between the newest record of the partition and the newest "
+                "the worker applied (0 when caught up), per assigned source partition. Reads low on the embedded "
+                "broker, as the message lag.",
+                ["topic", "partition"], registry=r,
+            ),
+            event_time_lag=Gauge(
+                "trendcast_event_time_lag_seconds",
+                "Wall clock minus the partition's event time (the newest event time seen on it), per assigned "
+                "partition: how stale the newest data is on a live stream; a replay reads its age.",
+                ["partition"], registry=r,
+            ),
             lag_probe_errors=Counter(
                 "trendcast_consumer_lag_probe_errors",
-                "Failed reads of end or committed offsets (the lag gauges keep their last value).", registry=r,
+                "Failed reads of end or committed offsets or record timestamps (the lag gauges keep their last value).",
+                registry=r,
             ),
             outcomes=Counter(
                 "trendcast_calibration_outcomes", "Forecasts paired with their realised units, by horizon (days).",

@@ -35,8 +35,9 @@ def test_every_panel_queries_exported_metrics() -> None:
             unknown = names - exported
             assert not unknown, f"panel {p['title']!r} queries {sorted(unknown)}, which the worker does not export"
             used |= names
-    # The list: throughput, lag, latency, error and coverage, alerts, dead letters, device and model.
-    for name in ("trendcast_events_consumed_total", "trendcast_consumer_lag_messages",
+    # The list: throughput, lag (messages, seconds, event time), latency, error and coverage, alerts, dead letters, device and model.
+    for name in ("trendcast_events_consumed_total", "trendcast_consumer_lag_messages", "trendcast_consumer_lag_seconds",
+                 "trendcast_event_time_lag_seconds",
                  "trendcast_processing_latency_seconds_bucket", "trendcast_forecast_wape",
                  "trendcast_interval_coverage", "trendcast_stage_alerts_published_total",
                  "trendcast_events_invalid_total", "trendcast_scoring_seconds_bucket", "trendcast_model_info"):

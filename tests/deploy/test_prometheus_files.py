@@ -30,7 +30,7 @@ def test_config_is_valid() -> None:
 
 @needs_promtool
 def test_rules_are_valid() -> None:
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "alerts.yml")
 
 
 @needs_promtool
@@ -44,7 +44,7 @@ def test_every_required_alert_exists_and_is_tested() -> None:
     rules = yaml.safe_load((PROM / "alerts.yml").read_text())
     names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert {
-        "TrendcastWorkerDown", "TrendcastConsumerLagGrowing", "TrendcastNoForecasts",
+        "TrendcastWorkerDown", "TrendcastConsumerLagGrowing", "TrendcastConsumerBehind", "TrendcastNoForecasts",
         "TrendcastCoverageOffTarget", "TrendcastDriftStorm", "TrendcastDeadLetterRateHigh",
     } <= names
     tests = yaml.safe_load((PROM / "alerts.test.yml").read_text())

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from kafka_helpers import produce, wait_for
 
+from stream_app.core.partitioning import partition_for
 from stream_app.worker.broker import free_port
 from stream_app.worker.lag import LagProbe
 
@@ -80,6 +81,62 @@ def test_lag_is_end_offset_minus_committed_as_the_broker_reports_them(broker):
     assert committed == {(one, 0): 4, (many, 0): 4}
     assert ends[(many, 0)] == 10 and lags[(many, 0)] == 6
     assert ends[(one, 0)] == 1 and lags[(one, 0)] == 0  # under-reported end offset: lag reads low
+
+
+def test_lag_in_seconds_is_the_record_time_between_the_newest_record_and_the_newest_applied(broker):
+    """Ten records ten seconds apart (one batch each): the probe reads the two timestamps it needs from the broker.
+
+    Committed at 4: behind by records 4-9, the newest applied is record 3,
+    so 90 - 30 = 60 s. The worker's own newest (record 6) beats the commit:
+    30 s. Nothing committed: measured from the oldest record, 90 s.
+    Committed at the end: 0.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from stream_app.worker.kafka_io import ensure_topics
+    from stream_app.worker.lag import positions
+
+    topic, group, t0 = f"lag-s-{time.time_ns()}", f"lag-sg-{time.time_ns()}", 1_700_000_000_000
+    tp = (topic, 0)
+
+    async def run():
+        await ensure_topics(broker.bootstrap, {topic: 1})
+        p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await p.start()
+        try:
+            for i in range(10):
+                await p.send_and_wait(topic, b"x", timestamp_ms=t0 + 10_000 * i)
+        finally:
+            await p.stop()
+        probe = LagProbe(broker.bootstrap, group)
+        try:
+            ends, none = await probe.read([tp])
+            fresh = await probe.seconds_behind(ends, positions(none, {}), {})
+            c = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
+            await c.start()
+            try:
+                c.assign([TopicPartition(topic, 0)])
+                await c.commit({TopicPartition(topic, 0): OffsetAndMetadata(4, "")})
+                ends, committed = await probe.read([tp])
+                at_commit = await probe.seconds_behind(ends, positions(committed, {}), {})
+                mine = await probe.seconds_behind(ends, positions(committed, {tp: (6, t0 + 60_000)}),
+                                                  {tp: t0 + 60_000})
+                await c.commit({TopicPartition(topic, 0): OffsetAndMetadata(10, "")})
+                ends, committed = await probe.read([tp])
+                done = await probe.seconds_behind(ends, positions(committed, {}), {})
+            finally:
+                await c.stop()
+        finally:
+            await probe.close()
+        return none, fresh, at_commit, mine, done
+
+    none, fresh, at_commit, mine, done = asyncio.run(run())
+    assert none == {tp: None}
+    assert fresh == {tp: 90.0}
+    assert at_commit == {tp: 60.0}
+    assert mine == {tp: 30.0}
+    assert done == {tp: 0.0}
 
 
 def test_a_sasl_worker_facing_a_broker_without_sasl_stops_in_one_line_without_the_password(broker, tmp_path):
@@ -205,6 +262,15 @@ def test_prometheus_scrapes_the_worker_and_gets_the_expected_series(make_run, tm
                  "a lag series per source partition", on_fail=lambda: str(prom.query("trendcast_consumer_lag_messages")))
         # Once everything is consumed and committed, no partition is behind.
         wait_for(lambda: prom.value("sum(trendcast_consumer_lag_messages)") == 0, 30, "lag to reach 0")
+        wait_for(lambda: prom.value("count(trendcast_consumer_lag_seconds)") == 4 * parts, 30,
+                 "a lag-in-seconds series per source partition")
+        wait_for(lambda: prom.value("sum(trendcast_consumer_lag_seconds)") == 0, 30, "lag in seconds to reach 0")
+        # The events are from October 2024: the partition with the newest of them is that old now.
+        newest_s = max(orjson.loads(v)["ts"] for _, _, v in msgs if v.startswith(b"{\"")) / 1000.0
+        with_events = len({partition_for(k, parts) for _, k, v in msgs if v.startswith(b"{\"")})
+        wait_for(lambda: prom.value("count(trendcast_event_time_lag_seconds)") == with_events, 30,
+                 "an event-time lag series per partition with events")
+        assert abs(prom.value("min(trendcast_event_time_lag_seconds)") - (time.time() - newest_s)) < 60
 
         # Days closed in event time produce forecasts; the histograms arrive with them.
         wait_for(lambda: (prom.value("sum(trendcast_forecasts_published_total)") or 0) > 0, 60, "forecasts")
@@ -216,7 +282,7 @@ def test_prometheus_scrapes_the_worker_and_gets_the_expected_series(make_run, tm
         # The real server loaded the repository's alert rules, and none fires for this healthy worker.
         rules = prom.api("rules")
         names = {r["name"] for g in rules["groups"] for r in g["rules"]}
-        assert "TrendcastWorkerDown" in names and len(names) == 8
+        assert "TrendcastWorkerDown" in names and len(names) == 9
         firing = [a["labels"]["alertname"] for a in prom.api("alerts")["alerts"] if a["state"] == "firing"]
         assert firing == []
     finally:
