@@ -14,8 +14,10 @@ COPY models ./models
 COPY schemas ./schemas
 RUN pip install .
 
-RUN useradd --system --home /var/lib/trendcast --create-home trendcast
-USER trendcast
+# A fixed numeric uid: Kubernetes' runAsNonRoot can only verify a numeric USER (deploy/k8s sets the same uid).
+RUN groupadd --gid 10001 trendcast \
+ && useradd --uid 10001 --gid 10001 --home /var/lib/trendcast --create-home trendcast
+USER 10001:10001
 ENV TRENDCAST_METRICS_HOST=0.0.0.0 TRENDCAST_METRICS_PORT=9464 TRENDCAST_DATA_DIR=/var/lib/trendcast
 EXPOSE 9464
 ENTRYPOINT ["trendcast"]
