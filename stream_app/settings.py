@@ -156,7 +156,10 @@ class Settings(BaseSettings):
         description="Also serve the forecast explorer at /explore on the metrics port; it reads the forecasts, "
         "stage-alerts and catalog topics from the start (memory: SKUs x explorer_days forecasts).",
     )
-    explorer_days: int = Field(120, ge=1, le=3650, description="Forecasts the explorer keeps per SKU (the newest).")
+    explorer_days: int = Field(
+        70, ge=15, le=3650,
+        description="Forecasts the explorer keeps per SKU, the newest (about 300 bytes each: 100k SKUs x 70 days is 2 GB).",
+    )
     web_host: str = Field("127.0.0.1", description="Address of Faust's own web server.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port; 0 disables the web server.")
     lag_interval_s: float = Field(

@@ -74,7 +74,7 @@ def fan_chart(daily: Sequence[tuple[int, float]], latest: Forecast, history_days
     shown = [(d, u) for d, u in daily if d >= latest.day - history_days]
     first = shown[0][0] if shown else latest.day - 1
     end = latest.day + max(HORIZONS) - 1
-    rate = {h: tuple(q / h for q in latest.quantiles[h]) for h in HORIZONS}
+    rate = {h: tuple(q / h for q in latest.q(h)) for h in HORIZONS}
     ymax = max([u for _, u in shown] + [r[2] for r in rate.values()] + [1.0]) * 1.1
     f = _Frame(first, end, ymax)
     parts = f.axes("units / day", [first, latest.day - 1, end])
@@ -94,7 +94,7 @@ def fan_chart(daily: Sequence[tuple[int, float]], latest: Forecast, history_days
     parts.append('<polyline class="median" points="'
                  + _points([start] + [(xs[h], f.y(rate[h][1])) for h in HORIZONS]) + '"/>')
     for h in HORIZONS:
-        p10, p50, p90 = latest.quantiles[h]
+        p10, p50, p90 = latest.q(h)
         parts.append(f'<circle class="fan-point" data-h="{h}" cx="{xs[h]}" cy="{f.y(rate[h][1])}" r="4">'
                      f'<title>next {h} d: p10 {num(p10)}, p50 {num(p50)}, p90 {num(p90)} units '
                      f'({num(rate[h][1])} / day)</title></circle>')

@@ -97,7 +97,7 @@ def _catalog(v: SkuView) -> str:
 def _latest_table(v: SkuView) -> str:
     f = v.latest
     rows = "".join(f'<tr><td>next {h} d</td>' + "".join(
-        f'<td class="n" data-h="{h}" data-q="{q}">{num(x)}</td>' for q, x in zip(QUANTILES, f.quantiles[h]))
+        f'<td class="n" data-h="{h}" data-q="{q}">{num(x)}</td>' for q, x in zip(QUANTILES, f.q(h)))
         + "</tr>" for h in HORIZONS)
     note = "" if f.active else ' <b>inactive</b>: no events lately; all quantiles 0 until the next one.'
     return (f'<p>Made at the close of <b id="as-of">{date(f.day - 1)}</b>, stage <b id="stage">{escape(f.stage)}</b>, '

@@ -63,7 +63,7 @@ def test_daily_units_fill_quiet_days_with_zero_and_past_forecasts_meet_what_then
     # Due are the forecasts whose 7 days all closed by day 11: made at the close of days 1..5 (those that exist).
     assert sorted(by_day) == [D0 + 2, D0 + 3, D0 + 4]
     assert [o.actual for o in v.outcomes[1]] == [sold.get(d, 0.0) for d in (2, 3, 4, 7, 8, 9, 10, 11)]
-    assert v.latest.day == D0 + 12 and v.latest.quantiles[7] == (3.5, 7.0, 14.0)
+    assert v.latest.day == D0 + 12 and v.latest.q(7) == (3.5, 7.0, 14.0)
 
 
 def test_a_quiet_sku_sold_nothing_while_event_time_went_on():
