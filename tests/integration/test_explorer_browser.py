@@ -126,6 +126,11 @@ def test_explorer_page_shows_what_the_topics_hold(make_run, tmp_path, monkeypatc
         code, worker_page = _get(f"http://127.0.0.1:{worker.port}/explore/?sku={sku}")
         assert code == 200 and _cells(worker_page) == _numbers(want["latest"]), worker_page[-800:]
         _check_in_browser(url, sku, want, by_sku[sku], sorted(by_sku), tmp_path)
+        # A second explorer on the same port: one line that says so, no traceback.
+        taken = subprocess.run([sys.executable, "-m", "stream_app.cli", "explore", "--port", str(port)],
+                               env=run.env, capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and taken.stderr.strip().count("\n") == 0, taken.stderr
+        assert f"cannot serve on 127.0.0.1:{port}" in taken.stderr and "--port" in taken.stderr
     finally:
         explore.terminate()
         explore.wait(10)
