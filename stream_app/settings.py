@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         9464, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 disables them."
     )
+    explorer: bool = Field(
+        False,
+        description="Also serve the forecast explorer at /explore on the metrics port; it reads the forecasts, "
+        "stage-alerts and catalog topics from the start (memory: SKUs x explorer_days forecasts).",
+    )
+    explorer_days: int = Field(
+        70, ge=15, le=3650,
+        description="Forecasts the explorer keeps per SKU, the newest (about 300 bytes each: 100k SKUs x 70 days is 2 GB).",
+    )
     web_host: str = Field("127.0.0.1", description="Address of Faust's own web server.")
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web port; 0 disables the web server.")
     lag_interval_s: float = Field(
@@ -182,6 +191,13 @@ class Settings(BaseSettings):
                 f"active_days ({self.active_days}) is longer than history_days ({self.history_days}): the windows "
                 "cannot tell activity that old; lower TRENDCAST_ACTIVE_DAYS or raise TRENDCAST_HISTORY_DAYS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _explorer_needs_the_metrics_port(self) -> "Settings":
+        if self.explorer and not self.metrics_port:
+            raise ValueError("explorer is served on the metrics port, which is 0 (disabled); set "
+                             "TRENDCAST_METRICS_PORT or TRENDCAST_EXPLORER=false (or run 'trendcast explore')")
         return self
 
     @property

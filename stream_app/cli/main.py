@@ -354,6 +354,17 @@ def tail(
 
 
 @cli.command()
+def explore(
+    port: int = typer.Option(8050, min=0, max=65535, help="Port of the page (0: any free one, printed)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to reach it from other machines)."),
+) -> None:
+    """Serve the forecast explorer: search a SKU, see its sales, forecasts, stages and alerts (from the topics)."""
+    from stream_app.cli.explorecli import run_explore
+
+    run_explore(_broker_settings(), host, port, typer.echo)
+
+
+@cli.command()
 def bench(
     events: int = typer.Option(400_000, min=10_000, help="Events in the throughput run."),
     skus: int = typer.Option(100_000, min=100, help="Distinct SKUs (each gets at least one event)."),

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -85,9 +85,14 @@ class Health:
         return all(self.conditions().values())
 
 
-def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable:
-    """A WSGI app answering ``/metrics``, ``/healthz`` and ``/readyz``."""
+def wsgi_app(registry: CollectorRegistry, health: Health, mounts: Mapping[str, Callable] | None = None) -> Callable:
+    """A WSGI app answering ``/metrics``, ``/healthz`` and ``/readyz``.
+
+    ``mounts``: more WSGI apps by path prefix (e.g. ``/explore``), each called
+    with the prefix moved from ``PATH_INFO`` to ``SCRIPT_NAME``.
+    """
     metrics_app = make_wsgi_app(registry)
+    mounts = dict(mounts or {})
 
     def reply(start_response: Callable, ok: bool, body: dict) -> list[bytes]:
         data = orjson.dumps(body)
@@ -99,6 +104,10 @@ def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable:
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
             return metrics_app(environ, start_response)
+        for prefix, mounted in mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return mounted({**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix,
+                                "PATH_INFO": path[len(prefix):] or "/"}, start_response)
         if path == "/healthz":
             live = health.live()
             return reply(start_response, live, {"live": live, "seconds_since_beat": round(
@@ -108,7 +117,8 @@ def wsgi_app(registry: CollectorRegistry, health: Health) -> Callable:
             return reply(start_response, ready, {"ready": ready, **health.conditions(),
                                                  "forecaster": health.forecaster})
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: try /metrics, /healthz or /readyz\n"]
+        more = "".join(f", {p}/" for p in mounts)
+        return [f"not found: try /metrics, /healthz or /readyz{more}\n".encode()]
 
     return app
 
@@ -123,9 +133,15 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> WSGIServer:
-    """Serve the three endpoints on ``host:port`` from a daemon thread; returns the server (``server_port``)."""
-    server = make_server(host, port, wsgi_app(registry, health), _ThreadingServer, handler_class=_QuietHandler)
+def http_server(host: str, port: int, app: Callable) -> WSGIServer:
+    """A threaded WSGI server for ``app`` on ``host:port`` that logs no request (not started); OSError if taken."""
+    return make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+
+
+def serve(host: str, port: int, registry: CollectorRegistry, health: Health,
+          mounts: Mapping[str, Callable] | None = None) -> WSGIServer:
+    """Serve the three endpoints (and ``mounts``) on ``host:port`` from a daemon thread; returns the server."""
+    server = http_server(host, port, wsgi_app(registry, health, mounts))
     threading.Thread(target=server.serve_forever, name="trendcast-http", daemon=True).start()
     return server
 

@@ -55,6 +55,15 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _explorer(settings: Settings) -> dict:
+    """``{"/explore": the explorer's WSGI app}`` with its feed started, when ``settings.explorer`` is on."""
+    if not settings.explorer:
+        return {}
+    from stream_app.explorer.server import Feed, wsgi_app
+
+    return {"/explore": wsgi_app(Feed(settings).start())}
+
+
 def run_worker(settings: Settings) -> None:
     """Run one worker in this process until SIGINT/SIGTERM (blocks)."""
     import faust
@@ -73,7 +82,8 @@ def run_worker(settings: Settings) -> None:
     tune_gc()
     if settings.metrics_port:
         try:
-            health.serve(settings.metrics_host, settings.metrics_port, worker.metrics.registry, state)
+            health.serve(settings.metrics_host, settings.metrics_port, worker.metrics.registry, state,
+                         mounts=_explorer(settings))
         except OSError as exc:
             raise SettingsError(  # reported as one line by the CLI
                 f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc.strerror}); "

@@ -30,6 +30,10 @@ def run_cli(*args, **env):
         (["worker"], {"TRENDCAST_PARTITIONS": "x"}, "TRENDCAST_PARTITIONS"),
         (["worker"], {"TRENDCAST_BROKER": "localhost:9092"}, "kafka://host:port"),
         (["produce", "/no/such/file.jsonl"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "no such file"),
+        (["explore"], {}, "TRENDCAST_BROKER"),
+        (["explore", "--port", "http"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "--port"),
+        (["worker"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9", "TRENDCAST_EXPLORER": "true",
+                      "TRENDCAST_METRICS_PORT": "0"}, "TRENDCAST_METRICS_PORT"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(args, env, needle):

@@ -22,7 +22,7 @@ CORE: tuple[str, ...] = ()
 CORE_PACKAGES = ("stream_app.core", "stream_app.data", "stream_app.evaluation", "stream_app.sim")
 # Layers from the bottom: a module may import its own layer and those below, never one above.
 LAYERS = (("schemas",), ("models",), ("stream_app.settings", "stream_app.requests", "stream_app.core"),
-          ("stream_app.data", "stream_app.evaluation", "stream_app.sim"), ("stream_app.worker",),
+          ("stream_app.data", "stream_app.evaluation", "stream_app.sim"), ("stream_app.worker", "stream_app.explorer"),
           ("stream_app.cli", "stream_app.settings_doc"))
 
 
