@@ -369,7 +369,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: 
         idle_s=settings.idle_timeout_s,
     )
     metrics = metrics or Metrics.create()
-    scorer, publisher = build_scorer(settings, metrics), Publisher(settings, metrics, producer)
+    scorer = build_scorer(settings, metrics, background_text=True)
+    publisher = Publisher(settings, metrics, producer)
     state = StateStore(
         Table(name, t.changelog_topic.get_topic_name(), local_store(t),
               dirty=ingestor.take_dirty if name == WINDOWS_TABLE else None)

@@ -23,7 +23,9 @@ What the rest of the worker gets from here:
   commits only released offsets. This holds with either build of Faust's
   stream (the compiled ``faust._cython.streams`` bypasses ``Message.ack``);
 * :func:`local_store`: a table's local key → value dict (the worker reads
-  and writes table state directly and sends changelog records itself).
+  and writes table state directly and sends changelog records itself);
+* :class:`BulkRestoreStore`: tables restore their changelogs in large
+  fetches before Faust's recovery, which then finds nothing left to read.
 
 The contract relied on (Faust 0.15.3): ``App._new_transport``; the aiokafka
 driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
@@ -31,21 +33,29 @@ driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
 ``_filter_tps_with_pending_acks``, ``_buffered_partitions``, ``_to_message``,
 ``_unacked_messages``, ``_thread._ensure_consumer()`` (aiokafka's
 ``last_poll_timestamp``); a table's ``data`` store keeping its dict in
-``.data``.
+``.data``; the ``Table`` setting, ``Collection._new_store_by_url``, the
+memory store's ``_key_partition``, ``Recovery._add`` reading a store's
+``persisted_offset`` and ``_build_highwaters`` subtracting 1, and the
+assignor's ``assigned_actives``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
 from faust.serializers.schemas import Schema
+from faust.stores import memory as faust_memory
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 from stream_app.worker.broker import true_highwaters
+from stream_app.worker.kafka_io import read_to_end
+
+log = logging.getLogger(__name__)
 
 # Faust's aiokafka consumer long-polls with fetch_max_wait_ms=1500, so a healthy fetcher hears about every
 # partition without buffered records at least that often; an older answer is not trusted to mean "no more".
@@ -159,9 +169,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         # Faust's table recovery reads changelogs up to these offsets; see
         # stream_app.worker.broker.true_highwaters for why they are checked.
         reported = dict(await super().highwaters(*partitions))
-        bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in self.app.conf.broker_consumer)
-        conf = self.app.conf
-        auth = faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+        bootstrap, auth = kafka_client(self.app)
         return await true_highwaters(bootstrap, reported, **auth)
 
     def unread(self, tp: TP, taken: int | None) -> bool:
@@ -276,11 +284,83 @@ def batching_transport(topics: frozenset[str], ledger: CommitLedger, side_topics
     return type("TrendcastTransport", (faust_aiokafka.Transport,), {"Consumer": consumer_cls})
 
 
+def kafka_client(app: Any) -> tuple[str, dict[str, Any]]:
+    """The bootstrap servers and aiokafka security arguments of a Faust app's consumer."""
+    conf = app.conf
+    bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in conf.broker_consumer)
+    return bootstrap, faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+
+
+class BulkRestoreStore(faust_memory.Store):
+    """Faust's in-memory store, restoring its newly assigned active changelog partitions in bulk.
+
+    Why: Faust's recovery hands every changelog record through an asyncio
+    queue with per-record bookkeeping; measured here (Tansu, 2 cores), it
+    restored ~3k records/s (34 s for the 85k records of 25k SKUs) while a
+    raw aiokafka consumer reads 150k/s. On a rebalance this store reads its
+    partitions itself (:func:`stream_app.worker.kafka_io.read_to_end`) before
+    Faust's recovery starts, and reports the last offset read as persisted,
+    so Faust finds nothing left to read. Only for that first recovery: once
+    Faust's recovery is complete, the offsets it tracks itself apply again,
+    as with the plain memory store.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._restored: dict[TP, int] = {}
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        return self._restored.get(tp)
+
+    async def on_rebalance(self, assigned: set, revoked: set, newly_assigned: set, generation_id: int = 0) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        for tp in revoked:
+            self._restored.pop(tp, None)
+        topic = self.table.changelog_topic.get_topic_name()
+        actives = self.app.assignor.assigned_actives()
+        todo = sorted((tp.topic, tp.partition) for tp in newly_assigned if tp.topic == topic and tp in actives)
+        if not todo:
+            return
+        bootstrap, auth = kafka_client(self.app)
+        data, partition_of = self.data, self._key_partition
+
+        def apply(tp: tuple[str, int], records: list) -> None:
+            for r in records:
+                if r.value is None:
+                    data.pop(r.key, None)
+                    partition_of.pop(r.key, None)
+                else:
+                    data[r.key] = r.value
+                    partition_of[r.key] = tp[1]  # the memory store drops keys of partitions that moved away
+
+        t0 = time.monotonic()
+        last = await read_to_end(bootstrap, todo, apply, client=auth)
+        self._restored.update({TP(t, p): off for (t, p), off in last.items()})
+        log.info("restored %s in bulk: %d partitions, %d keys, %.1f s", topic, len(todo), len(data),
+                 time.monotonic() - t0)
+
+    async def on_recovery_completed(self, active_tps: set, standby_tps: set) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self._restored.clear()
+
+
+class RestoringTable(faust.Table):
+    """A Faust table whose in-memory store is a :class:`BulkRestoreStore` (other stores as configured)."""
+
+    def _new_store_by_url(self, url: Any) -> Any:
+        if str(url).split(":", 1)[0] != "memory":
+            return super()._new_store_by_url(url)
+        return BulkRestoreStore(url, self.app, self, table_name=self.name, key_type=self.key_type,
+                                key_serializer=self.key_serializer, value_serializer=self.value_serializer,
+                                value_type=self.value_type, loop=self.loop, options=self.options)
+
+
 class TrendcastFaust(faust.App):
-    """A Faust app whose consumer delivers source batches (:func:`batching_transport`)."""
+    """A Faust app whose consumer delivers source batches (:func:`batching_transport`) and whose tables restore in bulk."""
 
     def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
         self._transport_cls = transport_cls
+        kwargs.setdefault("Table", RestoringTable)
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:

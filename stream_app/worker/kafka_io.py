@@ -307,3 +307,53 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool = False, limi
                                             idle_s=timeout_s, deadline=None, client=client)) as records:
         async for rec in records:
             yield rec
+
+
+async def read_to_end(bootstrap: str, partitions: Iterable[tuple[str, int]],
+                      apply: Callable[[tuple[str, int], list], None], *, client: Mapping | None = None,
+                      stall_s: float = 30.0) -> dict[tuple[str, int], int]:
+    """Read ``partitions`` from their first record to their high watermark in large fetches; ``apply`` each batch.
+
+    ``apply(partition, records)`` gets aiokafka ``ConsumerRecord``s in offset
+    order. The end is the high watermark of the fetch responses, not
+    ListOffsets' answer (which the embedded broker under-reports). Returns
+    the offset of the last record read per partition (empty partitions left
+    out). Raises :class:`KafkaUnavailable` when no record arrives for
+    ``stall_s`` seconds while some are due.
+    """
+    todo = [TopicPartition(t, p) for t, p in partitions]
+    last: dict[tuple[str, int], int] = {}
+    if not todo:
+        return last
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest", max_partition_fetch_bytes=16 * 1024 * 1024,
+                         fetch_max_bytes=64 * 1024 * 1024, fetch_max_wait_ms=100, **(client or {}))
+    try:
+        await c.start()
+    except (KafkaError, OSError) as exc:
+        await c.stop()
+        raise _unavailable(bootstrap, exc) from exc
+    try:
+        c.assign(todo)
+        await c.seek_to_beginning(*todo)
+        # An empty partition would cost a fetch wait; the embedded broker's low end offsets are low only
+        # within a partition's last batch, so end == beginning means empty there too.
+        first, ends = await c.beginning_offsets(todo), await c.end_offsets(todo)
+        pending, progress = {tp for tp in todo if ends[tp] > first[tp]}, time.monotonic()
+        while pending:
+            got = await c.getmany(*pending, timeout_ms=200, max_records=200_000)
+            for tp, records in got.items():
+                if records:
+                    apply((tp.topic, tp.partition), records)
+                    last[(tp.topic, tp.partition)] = records[-1].offset
+                    progress = time.monotonic()
+            for tp in list(pending):
+                hw = c.highwater(tp)  # known after the first fetch response of the partition
+                if hw is not None and await c.position(tp) >= hw:
+                    pending.discard(tp)
+            if pending and time.monotonic() - progress > stall_s:
+                raise KafkaUnavailable(f"reading {sorted(str(tp) for tp in pending)} from {bootstrap} stalled "
+                                       f"for {stall_s:.0f} s")
+    finally:
+        await _stop(c)
+    return last

@@ -6,6 +6,9 @@ What scoring does with them is pure and lives in :mod:`stream_app.core.scorer`.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from models.baselines import EwmaForecaster
 from models.confidence import ConfidenceMap
@@ -19,7 +22,7 @@ from stream_app.settings import Settings, SettingsError
 log = logging.getLogger("trendcast")
 
 
-def build_scorer(settings: Settings, metrics: Metrics | None = None) -> Scorer:
+def build_scorer(settings: Settings, metrics: Metrics | None = None, *, background_text: bool = False) -> Scorer:
     """The scorer ``settings`` ask for.
 
     ``forecaster="baseline"``: the EWMA baseline alone. ``"model"``: the
@@ -27,19 +30,22 @@ def build_scorer(settings: Settings, metrics: Metrics | None = None) -> Scorer:
     guarded by the baseline. A checkpoint built for another feature spec is
     refused (:class:`SettingsError`); any other failure to load leaves the
     baseline forecasting every SKU, counted as ``not_loaded`` fallbacks.
+    ``background_text``: load the text encoder in a thread
+    (:class:`BackgroundEncoder`, the worker's choice: a restart does not
+    wait for it) instead of before returning.
     """
     baseline = EwmaForecaster()
     if settings.forecaster == "baseline":
         scorer = Scorer(baseline, metrics=metrics)
     else:
-        scorer = _model_scorer(settings, baseline, metrics)
+        scorer = _model_scorer(settings, baseline, metrics, background_text)
     if metrics is not None:
         name, version = scorer.model
         metrics.model_info.labels(name, version, scorer.device).set(1)
     return scorer
 
 
-def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | None) -> Scorer:
+def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | None, background_text: bool) -> Scorer:
     from models.checkpoint import SpecMismatch
     from models.neural import DEFAULT_CHECKPOINT, CheckpointError, load_forecaster
     from models.text import TextEncoder
@@ -62,17 +68,72 @@ def _model_scorer(settings: Settings, baseline: Forecaster, metrics: Metrics | N
     except (CheckpointError, OSError, RuntimeError) as exc:
         log.warning("model not loaded, the baseline forecasts every SKU: %s", exc)
         return Scorer(GuardedForecaster(None, baseline, load_error=str(exc)), device="cpu", metrics=metrics)
-    try:
-        encoder = TextEncoder(device=device, batch_size=settings.embed_batch_size)
-    except (OSError, RuntimeError) as exc:
-        # Without text the model still runs: every SKU gets the learned "unknown" embedding.
-        log.warning("text encoder not loaded, SKUs are scored without product text: %s", exc)
-        encoder = None
+    def load() -> TextEncoder:
+        return TextEncoder(device=device, batch_size=settings.embed_batch_size)
+
+    if background_text:
+        encoder: Any = BackgroundEncoder(load)
+    else:
+        try:
+            encoder = load()
+        except (OSError, RuntimeError) as exc:
+            # Without text the model still runs: every SKU gets the learned "unknown" embedding.
+            log.warning("text encoder not loaded, SKUs are scored without product text: %s", exc)
+            encoder = None
     confidence = ConfidenceMap.from_meta(model.meta)
     log.info("model %s %s on %s, stage-alert confidence %s", model.name, model.version, device,
              f"calibrated on {confidence.fitted_on}" if confidence else "raw (the checkpoint has no map)")
     return Scorer(GuardedForecaster(model, baseline), device=device, encoder=encoder, metrics=metrics,
                   confidence=confidence)
+
+
+class EncoderUnavailable(RuntimeError):
+    """The text encoder did not load: SKUs are scored without product text."""
+
+
+class BackgroundEncoder:
+    """The text encoder, loaded in a thread while the worker joins its group and restores its tables.
+
+    Why: loading transformers and the MiniLM weights takes ~5 s, a third of
+    a restart, and nothing needs text before the first catalog record.
+    :meth:`encode` waits for the load; if it failed (logged once), it raises
+    :class:`EncoderUnavailable` and the SKUs keep the model's learned
+    "unknown" text vector, as they would without a catalog.
+    """
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._encoder: Any = None
+        self._error: BaseException | None = None
+        self._loaded = threading.Event()
+        threading.Thread(target=self._load, args=(load,), name="trendcast-text-encoder", daemon=True).start()
+
+    def _load(self, load: Callable[[], Any]) -> None:
+        try:
+            self._encoder = load()
+        except (OSError, RuntimeError, ImportError) as exc:
+            self._error = exc
+            log.warning("text encoder not loaded, SKUs are scored without product text: %s", exc)
+        finally:
+            self._loaded.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the load to end (``timeout`` seconds, None: as long as it takes); True once it loaded."""
+        self._loaded.wait(timeout)
+        return self._encoder is not None
+
+    def encode(self, texts: list[str]) -> Any:
+        """``(len(texts), 384)`` float32 unit vectors (blocks until the encoder is loaded)."""
+        if not self.wait():
+            raise EncoderUnavailable(f"text encoder not loaded: {self._error}")
+        return self._encoder.encode(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        # device, batch_size...: the loaded encoder's (only reached for names not defined here)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if not self.wait():
+            raise EncoderUnavailable(f"text encoder not loaded: {self._error}")
+        return getattr(self._encoder, name)
 
 
 def _device(setting: str) -> str:

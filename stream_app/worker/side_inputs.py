@@ -29,6 +29,7 @@ from faust.types import TP
 
 from stream_app.worker.faust_adapter import CommitLedger
 from stream_app.worker.publish import Publisher
+from stream_app.worker.scoring import EncoderUnavailable
 from stream_app.core.scorer import Scorer, embedding_is_current, embedding_record
 from stream_app.settings import Settings
 from stream_app.core.state import Table
@@ -101,7 +102,10 @@ class SideInputs:
             chunk = keys[start : start + size]
             texts = [todo[k][0] for k in chunk]
             # torch releases the GIL inside its kernels: ingest goes on meanwhile.
-            vectors = await loop.run_in_executor(None, encoder.encode, texts)
+            try:
+                vectors = await loop.run_in_executor(None, encoder.encode, texts)
+            except EncoderUnavailable:
+                return 0  # logged when the load failed; these SKUs keep the "unknown" text vector
             for key, text, vec in zip(chunk, texts, vectors):
                 table.put(key, embedding_record(text, vec), todo[key][1])
         self.metrics.embeddings.inc(len(keys))

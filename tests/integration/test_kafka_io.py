@@ -174,3 +174,40 @@ def test_unreachable_broker_is_one_clear_error():
         run(produce())
     with pytest.raises(KafkaUnavailable, match="cannot reach Kafka"):
         run(read_all(bootstrap, "x", expect=1))
+
+
+def test_read_to_end_reads_past_an_under_reported_end_offset_and_applies_tombstones(bootstrap):
+    """Ten records in one producer batch (the embedded broker reports end 1), a tombstone, and an empty partition."""
+    from aiokafka import AIOKafkaProducer
+
+    from stream_app.worker.kafka_io import read_to_end
+
+    topic = f"changelog-{time.time_ns()}"
+
+    async def run():
+        await ensure_topics(bootstrap, {topic: 2}, compacted=[topic])
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+        await p.start()
+        try:
+            await asyncio.gather(*[await p.send(topic, b"v%d" % i, key=b"k%d" % (i % 4), partition=0)
+                                   for i in range(10)])
+            await p.send_and_wait(topic, None, key=b"k1", partition=0)
+        finally:
+            await p.stop()
+        data: dict[bytes, bytes] = {}
+        batches = []
+
+        def apply(tp, records):
+            batches.append(tp)
+            for r in records:
+                if r.value is None:
+                    data.pop(r.key, None)
+                else:
+                    data[r.key] = r.value
+        last = await read_to_end(bootstrap, [(topic, 0), (topic, 1)], apply)
+        return data, last, batches
+
+    data, last, batches = asyncio.run(run())
+    assert data == {b"k0": b"v8", b"k2": b"v6", b"k3": b"v7"}  # newest value per key, k1 deleted
+    assert last == {(topic, 0): 10}  # the empty partition is left out
+    assert set(batches) == {(topic, 0)}

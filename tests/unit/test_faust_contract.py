@@ -61,3 +61,25 @@ def test_app_transport_hook_and_table_store():
     assert dict(table.items()) == {b"k": b"v"}, "a table's local store is no longer the dict the table reads"
     assert issubclass(app.transport.Consumer, faust_adapter.BatchingConsumer), \
         "Faust no longer asks the app for its transport"
+
+
+def test_the_bulk_restore_hooks():
+    """What BulkRestoreStore relies on: the Table setting, the store factory, the memory store's key partitions,
+    and the recovery taking a store's persisted offset as where to start reading."""
+    from faust.stores import memory
+    from faust.tables import recovery
+
+    app = faust_adapter.TrendcastFaust("contract-bulk", transport_cls=faust_adapter.batching_transport(
+        frozenset({"t"}), faust_adapter.CommitLedger()), broker="kafka://127.0.0.1:1", autodiscover=False)
+    table = app.Table("contract-bulk-table", partitions=1, key_type=bytes, value_type=bytes)
+    assert isinstance(table, faust_adapter.RestoringTable), "Faust no longer builds tables from the Table setting"
+    assert isinstance(table.data, faust_adapter.BulkRestoreStore)
+    assert "_key_partition" in inspect.getsource(memory.Store.__post_init__)
+    for name in ("on_rebalance", "on_recovery_completed", "persisted_offset"):
+        assert name in memory.Store.__dict__ or hasattr(memory.Store, name)
+    assert "table.persisted_offset(tp)" in inspect.getsource(recovery.Recovery._add)
+    assert "value - 1" in inspect.getsource(recovery.Recovery._build_highwaters), \
+        "the recovery's highwater is no longer end - 1: re-check what persisted_offset must return"
+    assert callable(getattr(type(app.assignor), "assigned_actives", None))
+    t = faust.Table(app, name="contract-plain", key_type=bytes, value_type=bytes)
+    assert callable(getattr(t, "_new_store_by_url", None))

@@ -113,3 +113,36 @@ def test_the_model_scorer_runs_torch_on_the_configured_threads():
         assert scorer.model_serving and scorer.serving == "model"
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_background_encoder_waits_for_its_load_and_a_failed_load_says_why_once(caplog):
+    import threading
+
+    from stream_app.worker.scoring import BackgroundEncoder, EncoderUnavailable
+
+    release = threading.Event()
+
+    class Slow:
+        device = "cpu"
+
+        def encode(self, texts):
+            return np.ones((len(texts), 384), dtype=np.float32)
+
+    def load():
+        release.wait(5)
+        return Slow()
+
+    enc = BackgroundEncoder(load)
+    assert not enc.wait(timeout=0.05)  # still loading: the worker goes on meanwhile
+    release.set()
+    assert enc.encode(["a", "b"]).shape == (2, 384) and enc.device == "cpu"
+
+    def broken():
+        raise OSError("weights missing")
+
+    bad = BackgroundEncoder(broken)
+    with pytest.raises(EncoderUnavailable, match="weights missing"):
+        bad.encode(["a"])
+    with pytest.raises(EncoderUnavailable):
+        bad.encode(["b"])
+    assert sum("text encoder not loaded" in r.getMessage() for r in caplog.records) == 1
