@@ -13,7 +13,8 @@ import numpy as np
 
 from schemas.records import HORIZONS, STAGES
 
-__all__ = ["HORIZONS", "STAGES", "QUANTILES", "TEXT_DIM", "FeatureBatch", "ForecastBatch", "Forecaster"]
+__all__ = ["HORIZONS", "STAGES", "QUANTILES", "TEXT_DIM", "FeatureBatch", "ForecastBatch", "Forecaster",
+           "nested_horizons"]
 
 QUANTILES = (0.1, 0.5, 0.9)
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding size
@@ -73,3 +74,20 @@ class Forecaster(Protocol):
     def predict(self, features: FeatureBatch) -> ForecastBatch:
         """Forecast a batch of SKUs."""
         ...
+
+
+def nested_horizons(quantiles: np.ndarray) -> np.ndarray:
+    """``quantiles`` ``(n, H, Q)`` raised where a longer horizon's quantile is below a shorter one's.
+
+    The horizons are nested totals (units over the next 1, 7 and 14 days),
+    so each quantile of the 14-day total is at least the 7-day one's, which
+    is at least the 1-day one's; separately calibrated horizons can break
+    that (a 14-day p50 of 134 under a 7-day p50 of 142), and a consumer that
+    subtracts them (units in days 8-14) would get a negative. Taking the
+    running maximum over the horizons keeps p10 <= p50 <= p90 per horizon.
+
+    >>> nested_horizons(np.array([[[5.0, 17.5, 23.8], [16.8, 142.5, 142.5], [0.0, 134.0, 134.0]]]))[0].tolist()
+    [[5.0, 17.5, 23.8], [16.8, 142.5, 142.5], [16.8, 142.5, 142.5]]
+    """
+    return np.maximum.accumulate(np.asarray(quantiles), axis=1)
+

@@ -25,7 +25,7 @@ import orjson
 
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
-from models.interface import HORIZONS, STAGES, Forecaster
+from models.interface import HORIZONS, STAGES, Forecaster, nested_horizons
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import NONE, TrackerRules, track
@@ -149,7 +149,7 @@ def forecast_messages(
     groups = calibration_groups(cats, feats.history[:, UNITS, -28:].sum(axis=1) / 28.0)
     cal = tools.calibrator
     calibrated = cal is not None and cal.ready
-    quant = np.round(cal.correct(raw, groups) if calibrated else raw, 4)
+    quant = np.round(nested_horizons(cal.correct(raw, groups) if calibrated else raw), 4)
     quant[~live] = 0.0
     if tools.pending is not None and live.any():
         rows = np.flatnonzero(live)

@@ -157,3 +157,30 @@ def test_a_growing_sku_short_of_stock_is_alerted_once_per_shortage_with_its_stoc
                                   "service_level": 0.9}
     assert first["lead_time"] == {"days": 7, "p50": 14.0, "p90": 21.0}
 
+
+
+class Crossing:
+    """A forecaster whose 14-day quantiles fall below its 7-day ones (as separately calibrated horizons can)."""
+
+    name, version = "crossing", "1"
+
+    def predict(self, features):
+        import numpy as np
+
+        from models.interface import ForecastBatch
+
+        q = np.array([[5.0, 17.5, 23.8], [16.8, 142.5, 150.0], [0.0, 134.0, 140.0]], np.float32)
+        n = len(features)
+        return ForecastBatch(np.tile(q, (n, 1, 1)), np.tile(np.float32([0.05, 0.9, 0.04, 0.01]), (n, 1)))
+
+
+def test_a_published_forecast_never_has_a_longer_horizon_selling_less():
+    ing = ingestor()
+    ing.process(KIND_ORDER, 0, [order(i, "S0", T + i * H) for i in range(5)], now=0.0)
+    ing.process(KIND_CLICK, 0, [Rec(0, b"S0", orjson.dumps(
+        {"schema_version": 1, "event_id": "c", "sku": "S0", "ts": T + DAY + 2 * H}))], now=11.0)
+    m = orjson.loads(run_tick(ing, 0, T // DAY, Crossing()).forecasts[0][1])
+    h = m["horizons"]
+    for q in ("p10", "p50", "p90"):
+        assert h["1"][q] <= h["7"][q] <= h["14"][q]
+    assert (h["14"]["p10"], h["14"]["p50"], h["14"]["p90"]) == (16.8, 142.5, 150.0)
