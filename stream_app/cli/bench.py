@@ -14,7 +14,10 @@ Phases, all on the same broker and the same events:
 4. latency: a steady trickle of new events while the worker is caught up;
    p50/p99 of the worker's ingest-latency histogram;
 5. recovery: SIGKILL the worker, start another, time until it reports ready
-   with every SKU's state recovered.
+   with every SKU's state recovered;
+6. rebalance: a second worker joins the recovered one; time from its start
+   until both report ready, the newcomer with the SKUs of the partitions it
+   took over (2 of 4 with the default partitions) recovered.
 """
 
 from __future__ import annotations
@@ -222,19 +225,20 @@ def run_bench(
     })
     topics = s.source_topics
     asyncio.run(ensure_topics(s.bootstrap, all_topics(s)))
-    env = {**os.environ, "TRENDCAST_LOG_LEVEL": "WARNING", "TRENDCAST_WEB_PORT": "0",
-           **{f"TRENDCAST_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None}}
+    env = {**os.environ, **{f"TRENDCAST_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None},
+           # Faust's web server is not measured, and two workers of phase 6 would both bind its port.
+           "TRENDCAST_LOG_LEVEL": "WARNING", "TRENDCAST_WEB_PORT": "0"}
     log = Path(".trendcast") / f"{run}.log"
     log.parent.mkdir(exist_ok=True)
 
-    console.print(f"[bold]1/5[/] generating and producing {events:,} events over {skus:,} SKUs…")
+    console.print(f"[bold]1/6[/] generating and producing {events:,} events over {skus:,} SKUs…")
     evs = synth_events(events, skus, days)
     produce_rate = asyncio.run(_produce(s.bootstrap, topics, evs))
-    console.print("[bold]2/5[/] raw aiokafka consumer (the ceiling), median of 3 reads…")
+    console.print("[bold]2/6[/] raw aiokafka consumer (the ceiling), median of 3 reads…")
     raw_runs = sorted(asyncio.run(_raw_consume(s.bootstrap, topics, events)) for _ in range(3))
     raw_rate = raw_runs[1]
 
-    console.print("[bold]3/5[/] worker end to end…")
+    console.print("[bold]3/6[/] worker end to end…")
     started = time.monotonic()
     w = WorkerProc.start(env, log)
     try:
@@ -257,7 +261,7 @@ def run_bench(
         forecasts = m.get("trendcast_forecasts_published_total", 0.0)
         changelog = m.get("trendcast_changelog_writes_total", 0.0)
 
-        console.print("[bold]4/5[/] ingest latency under a steady trickle…")
+        console.print("[bold]4/6[/] ingest latency under a steady trickle…")
         before = _latency_buckets(m, "trendcast_processing_latency_seconds")
         trickle = synth_events(4000, min(skus, 5000), 1, seed=2, start_day=20_000 + days)
         asyncio.run(_trickle(s.bootstrap, topics, trickle, rate=1000.0))
@@ -266,7 +270,7 @@ def run_bench(
         delta = {le: after.get(le, 0) - before.get(le, 0) for le in after}
         p50, p99 = hist_quantile(delta, 0.5), hist_quantile(delta, 0.99)
 
-        console.print("[bold]5/5[/] SIGKILL and recovery…")
+        console.print("[bold]5/6[/] SIGKILL and recovery…")
         w.stop(signal.SIGKILL)
         restarted = time.monotonic()
         w = WorkerProc.start(env, log)
@@ -274,6 +278,17 @@ def run_bench(
             lambda m: m.get("trendcast_ready", 0) == 1 and m.get("trendcast_skus_tracked", 0) >= tracked, 300
         )
         recovery = t_rec - restarted
+
+        console.print("[bold]6/6[/] a second worker joins: partitions move…")
+        joined = time.monotonic()
+        w2 = WorkerProc.start(env, log)
+        try:
+            # The newcomer is ready once the group rebalanced and its partitions' tables are restored.
+            _, m3 = w2.wait(lambda m: m.get("trendcast_ready", 0) == 1 and m.get("trendcast_skus_tracked", 0) > 0, 300)
+            t_both, _ = w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 300)
+            rebalance, moved = t_both - joined, m3.get("trendcast_skus_tracked", 0.0)
+        finally:
+            w2.stop()
     finally:
         w.stop()
 
@@ -286,6 +301,7 @@ def run_bench(
             s.history_days, s.dedup_ids_per_sku).nbytes,
         "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
         "recovered_skus": m2.get("trendcast_skus_tracked", 0.0),
+        "rebalance": rebalance, "moved_skus": moved,
         "forecaster": s.forecaster,
     }
     table = Table(title="trendcast bench")
@@ -373,6 +389,8 @@ def _rows(r: dict) -> list[tuple[str, str]]:
         ("cold start to ready (s)", f"{r['cold_start']:.1f}"),
         ("restart after SIGKILL to ready, state recovered (s)", f"{r['recovery']:.1f}"),
         ("SKUs recovered", f"{r['recovered_skus']:,.0f}"),
+        ("a second worker joins: both ready, moved state recovered (s)", f"{r['rebalance']:.1f}"),
+        ("SKUs moved to the second worker", f"{r['moved_skus']:,.0f}"),
     ]
 
 
