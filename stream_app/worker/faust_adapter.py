@@ -47,13 +47,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.serializers.schemas import Schema
 from faust.stores import memory as faust_memory
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 from stream_app.worker.broker import true_highwaters
-from stream_app.worker.kafka_io import read_to_end
+from stream_app.worker.kafka_io import KafkaUnavailable, read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +335,13 @@ class BulkRestoreStore(faust_memory.Store):
                     partition_of[r.key] = tp[1]  # the memory store drops keys of partitions that moved away
 
         t0 = time.monotonic()
-        last = await read_to_end(bootstrap, todo, apply, client=auth)
+        try:
+            last = await read_to_end(bootstrap, todo, apply, client=auth)
+        except (KafkaUnavailable, KafkaError, OSError) as exc:
+            # Nothing reported as persisted: Faust's recovery reads the partitions from the start and
+            # re-applies what was read here in the same order, so the result is the same, only slower.
+            log.warning("bulk restore of %s failed, Faust's recovery reads it: %s", topic, exc)
+            return
         self._restored.update({TP(t, p): off for (t, p), off in last.items()})
         log.info("restored %s in bulk: %d partitions, %d keys, %.1f s", topic, len(todo), len(data),
                  time.monotonic() - t0)
