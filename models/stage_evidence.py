@@ -87,19 +87,15 @@ def _totals(units: np.ndarray, last_days: int = WINDOW) -> tuple[np.ndarray, np.
             last_n, before_n)
 
 
-def sales_ratio(units: np.ndarray) -> np.ndarray:
-    """``(n,)`` (units of the last 28 days + ½) / (units of the 28 before + ½); ``units`` ``(n, days)`` per day.
+def sales_ratio(units: np.ndarray, days: int = WINDOW) -> np.ndarray:
+    """``(n,)`` daily rate of the last ``days`` over that of the 28 days before them (units + ½ each).
 
-    A history shorter than 56 days compares its two halves.
+    ``units`` ``(n, days)`` per day; with ``days`` 28, (units of the last 28
+    days + ½) / (units of the 28 before + ½). A history shorter than 56 days
+    compares its two halves.
     """
-    last, before, _, _ = _totals(units)
-    return (last + 0.5) / (before + 0.5)
-
-
-def recent_ratio(units: np.ndarray, days: int) -> np.ndarray:
-    """``(n,)`` daily rate of the last ``days`` over that of the 28 days before them (units + ½ each)."""
-    last, before, last_n, before_n = _totals(units, days)
-    return ((last + 0.5) / last_n) / ((before + 0.5) / before_n)
+    last, before, a, b = _totals(units, days)
+    return ((last + 0.5) / a) / ((before + 0.5) / b)
 
 
 def rate_change_z(units: np.ndarray, days: int = WINDOW) -> np.ndarray:
@@ -131,7 +127,7 @@ def allowed_stages(units: np.ndarray, age_days: np.ndarray, rules: EvidenceRules
     z = rate_change_z(units)
     falling = (ratio < rules.decline_enter) & (z < -rules.enter_z)
     if rules.recent_days:
-        falling |= ((recent_ratio(units, rules.recent_days) < rules.decline_enter)
+        falling |= ((sales_ratio(units, rules.recent_days) < rules.decline_enter)
                     & (rate_change_z(units, rules.recent_days) < -rules.enter_z))
     age = np.asarray(age_days, dtype=np.float64)
     never = age < 0

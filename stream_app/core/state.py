@@ -24,7 +24,7 @@ only. The store works on any dict, so tests run it in memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class Sender(Protocol):
@@ -121,20 +121,3 @@ class StateStore:
                     n += 1
             sent[table.name] = n
         return sent
-
-    def forget_partitions(self, partitions: set[int], partition_of: Callable[[bytes], int],
-                          keep: Callable[[Table], bool] = lambda t: True) -> None:
-        """Drop the local records of ``partitions`` from every table (``keep``: those to treat), nothing sent.
-
-        Keys we set ourselves are unknown to Faust's memory store, so it would
-        not drop them on a revoke: a stale copy would shadow the changelog
-        when the partition comes back.
-        """
-        for table in self.tables.values():
-            if keep(table):
-                table.forget([k for k in table.data if partition_of(k) in partitions], partitions)
-
-
-def table_of(name: str, topic: str, data: dict[bytes, bytes] | None = None, **kw: Any) -> Table:
-    """A table over ``data`` (a new dict when None): the in-memory form the tests use."""
-    return Table(name, topic, {} if data is None else data, **kw)

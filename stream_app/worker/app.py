@@ -139,7 +139,8 @@ class Worker:
     async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions move away: persist their state, commit its offsets, drop it from memory.
 
-        Waits for a tick of theirs in progress to finish first.
+        Waits for any tick in progress to end first, as a flush does: the
+        final flush of these partitions takes every partition's changes.
         """
         for p in partitions:
             self.lock(p)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from stream_app.core.state import StateStore, table_of
+from stream_app.core.state import StateStore, Table
 
 
 class Sender:
@@ -21,9 +21,9 @@ class Sender:
 
 def test_a_flush_sends_each_changed_key_once_with_its_latest_value_and_tombstones():
     windows_dirty = {0: {b"w1"}}
-    windows = table_of("windows", "w-changelog", {b"w1": b"state"}, dirty=lambda: windows_dirty)
-    stock = table_of("stock", "s-changelog")
-    learning = table_of("learning", "l-changelog", {b"cal:1": b"old"})
+    windows = Table("windows", "w-changelog", {b"w1": b"state"}, dirty=lambda: windows_dirty)
+    stock = Table("stock", "s-changelog", {})
+    learning = Table("learning", "l-changelog", {b"cal:1": b"old"})
     store = StateStore([windows, stock, learning])
     stock.put(b"A", b"count 5", 0)
     stock.put(b"A", b"count 7", 0)  # changed twice: its latest value goes out once
@@ -39,12 +39,11 @@ def test_a_flush_sends_each_changed_key_once_with_its_latest_value_and_tombstone
     assert asyncio.run(store.flush(sender)) == {"windows": 0, "stock": 0, "learning": 0} and not sender.sent
 
 
-def test_forgetting_partitions_drops_their_records_and_pending_changes_without_sending():
-    table = table_of("catalog", "c")
+def test_forgetting_a_partition_drops_its_records_and_pending_changes_without_sending():
+    table = Table("catalog", "c", {})
     table.put(b"A", b"a", 0)
     table.put(b"B", b"b", 1)
-    store = StateStore([table])
-    store.forget_partitions({0}, partition_of=lambda k: 0 if k == b"A" else 1)
+    table.forget([b"A"], {0})
     sender = Sender()
-    asyncio.run(store.flush(sender))
+    asyncio.run(StateStore([table]).flush(sender))
     assert list(table) == [b"B"] and sender.sent == [("c", b"B", b"b", 1)]
