@@ -127,14 +127,6 @@ class BackgroundEncoder:
             raise EncoderUnavailable(f"text encoder not loaded: {self._error}")
         return self._encoder.encode(texts)
 
-    def __getattr__(self, name: str) -> Any:
-        # device, batch_size...: the loaded encoder's (only reached for names not defined here)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if not self.wait():
-            raise EncoderUnavailable(f"text encoder not loaded: {self._error}")
-        return getattr(self._encoder, name)
-
 
 def _device(setting: str) -> str:
     import torch

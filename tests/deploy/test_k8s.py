@@ -199,7 +199,7 @@ def test_topic_job_creates_what_the_worker_uses(base, settings) -> None:
     scripts = next(o for o in base if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"])
     name = c["command"][-1].removeprefix(script_dir + "/")
     assert scripts["data"][name] == (ROOT / "deploy/kafka/create-topics.sh").read_text(), \
-        "deploy/k8s/base/create-topics.sh differs from deploy/kafka/create-topics.sh: copy it again"
+        "deploy/kafka/create-topics.sh (compose's) is no longer the k8s Job's script: make it a symlink again"
     out = subprocess.run(["bash", "-c", scripts["data"][name]], capture_output=True, text=True, check=True,
                          env={"PATH": os.environ["PATH"], **env, "DRY_RUN": "1"})
     created = {}
