@@ -26,16 +26,22 @@ detector sums are finite. Not compressed: zlib saves a
 quarter (68 KB to 51 KB) at the cost of a second parser to harden against
 bombs, and Kafka's producer compression does the same on the wire.
 
-Layout, version 2 (``<`` little-endian; u8/u32 unsigned, f64 double, f16 half)::
+Layout, version 3 (``<`` little-endian; u8/u32 unsigned, f64 double, f16 half)::
 
     header   magic "TCAL", version u8, horizons u8, groups u32
     group    name length u32, name UTF-8,
              spread known u8, spread f64 (log1p units²),
              Page-Hinkley (t units): count f64, mean f64, sum up f64,
                            sum down f64, min up f64 (+inf before any
-                           input), max down f64, fired u8
+                           input), max down f64, fired u8,
+             day level known u8, day level f64 (log1p units),
+             day spread f64 (log1p units²)
              per horizon: days u32, bias started u8, bias f64 (log1p units),
-                          ACI shift f64 (miss rate), score days u32,
+                          ACI shift f64 (miss rate),
+                          guard losses (units), each started u8 and f64: the
+                          model's p50, the biased p50, the model's interval
+                          ends, the conformal ends,
+                          score days u32,
                           scores per day u32 × score days, scores f16 × their sum
 
 The river objects are rebuilt from these numbers by :mod:`models.river_state`.
@@ -48,19 +54,19 @@ import struct
 
 import numpy as np
 
-from models.calibration import CalibrationRules, Calibrator, GroupState, HorizonState
+from models.calibration import GUARD_LOSSES, CalibrationRules, Calibrator, GroupState, HorizonState
 from models.river_state import (PageHinkleyState, build_ewmean, build_page_hinkley, ewmean_state,
                                 page_hinkley_state)
 
 MAGIC = b"TCAL"
-VERSION = 2  # 2: scores in log1p units (conformalized quantile regression); 1 had half-widths
+VERSION = 3  # 3: the guard's losses and the day-to-day spread; 2: scores in log1p units (CQR); 1 had half-widths
 REASONS = ("pickle", "magic", "version", "truncated", "malformed")  # bounded: metric label values
 
 _HEADER = struct.Struct("<4sB")  # magic, version: read alone, a later version may lay out the rest differently
 _SIZES = struct.Struct("<BI")  # horizons, groups
 _U32 = struct.Struct("<I")
-_GROUP = struct.Struct("<Bd6dB")  # spread known, spread, Page-Hinkley numbers, fired
-_HORIZON = struct.Struct("<IBddI")  # days, bias started, bias, ACI shift, score days
+_GROUP = struct.Struct("<Bd6dBBdd")  # spread known, spread, Page-Hinkley numbers, fired, day level known, level, spread
+_HORIZON = struct.Struct("<IBdd" + "Bd" * len(GUARD_LOSSES) + "I")  # days, bias, ACI shift, guard losses, score days
 
 
 class RecordError(ValueError):
@@ -82,17 +88,19 @@ def looks_like_pickle(blob: bytes) -> bool:
 
 
 def encode(cal: Calibrator) -> bytes:
-    """``cal``'s learned state as a version-1 record (its rules are not stored)."""
+    """``cal``'s learned state as a record of :data:`VERSION` (its rules are not stored)."""
     parts = [_HEADER.pack(MAGIC, VERSION), _SIZES.pack(cal.n_horizons, len(cal.groups))]
     for name, g in cal.groups.items():
         raw = name.encode()
         parts += [_U32.pack(len(raw)), raw]
         ph = page_hinkley_state(g.detector)
-        parts.append(_GROUP.pack(g.spread is not None, g.spread or 0.0, *ph.as_tuple()[:6], ph.drift_detected))
+        parts.append(_GROUP.pack(g.spread is not None, g.spread or 0.0, *ph.as_tuple()[:6], ph.drift_detected,
+                                 g.day_level is not None, g.day_level or 0.0, g.day_spread))
         for h in g.horizons:
             started, bias = ewmean_state(h.bias)
             counts = np.array([len(s) for s in h.scores], dtype="<u4")
-            parts += [_HORIZON.pack(h.days, started, bias, h.shift, len(counts)), counts.tobytes()]
+            guard = [x for k in GUARD_LOSSES for x in ewmean_state(getattr(h, k))]
+            parts += [_HORIZON.pack(h.days, started, bias, h.shift, *guard, len(counts)), counts.tobytes()]
             parts += [np.asarray(s, dtype="<f2").tobytes() for s in h.scores]
     return b"".join(parts)
 
@@ -168,20 +176,24 @@ def _group(r: _Reader, rules: CalibrationRules, horizons: int) -> tuple[str, Gro
         name = str(r.take(length), "utf-8")
     except UnicodeDecodeError:
         raise RecordError("malformed", "a group name is not UTF-8") from None
-    known, spread, n, mean, up, down, min_up, max_down, fired = r.unpack(_GROUP)
-    _finite(f"group {name!r}'s spread or drift detector", spread, n, mean, up, down, max_down)
-    if spread < 0 or n < 0 or math.isnan(min_up):
+    known, spread, n, mean, up, down, min_up, max_down, fired, level_known, level, day_spread = r.unpack(_GROUP)
+    _finite(f"group {name!r}'s spreads or drift detector", spread, n, mean, up, down, max_down, level, day_spread)
+    if spread < 0 or day_spread < 0 or n < 0 or math.isnan(min_up):
         raise RecordError("malformed", f"group {name!r}: negative spread or count, or no minimum")
     detector = build_page_hinkley(
         PageHinkleyState(n, mean, up, down, min_up, max_down, _flag(fired, "drift")),
         min_instances=rules.drift_warmup_days, delta=rules.drift_delta, threshold=rules.drift_threshold)
     return name, GroupState([_horizon(r, rules, name) for _ in range(horizons)], detector,
-                            spread if _flag(known, "spread") else None)
+                            spread if _flag(known, "spread") else None,
+                            level if _flag(level_known, "day level") else None, day_spread)
 
 
 def _horizon(r: _Reader, rules: CalibrationRules, name: str) -> HorizonState:
-    days, started, bias, shift, n_days = r.unpack(_HORIZON)
-    _finite(f"group {name!r}'s bias or ACI shift", bias, shift)
+    days, started, bias, shift, *guard, n_days = r.unpack(_HORIZON)
+    losses = guard[1::2]
+    _finite(f"group {name!r}'s bias, ACI shift or guard losses", bias, shift, *losses)
+    if min(losses) < 0:
+        raise RecordError("malformed", f"group {name!r} has a negative guard loss")
     counts = r.array("<u4", n_days)
     values = r.array("<f2", int(counts.sum(dtype=np.int64)))
     if np.isnan(values).any():
@@ -190,4 +202,6 @@ def _horizon(r: _Reader, rules: CalibrationRules, name: str) -> HorizonState:
         raise RecordError("malformed", f"group {name!r} has a day of conformal scores without both halves")
     scores = np.split(values, np.cumsum(counts)[:-1]) if n_days else []
     return HorizonState(build_ewmean(rules.bias_fading, _flag(started, "bias"), bias), shift,
-                        scores[-rules.score_days:], days)
+                        scores[-rules.score_days:], days,
+                        **{k: build_ewmean(rules.guard_fading, _flag(f, "guard loss"), v)
+                           for k, f, v in zip(GUARD_LOSSES, guard[::2], losses)})

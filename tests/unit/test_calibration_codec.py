@@ -86,9 +86,12 @@ def test_decode_applies_the_current_rules_not_the_ones_learned_with():
         assert (d.threshold, d.delta, d.min_instances) == (3.0, 0.2, 3)
         for hs in g.horizons:
             assert hs.bias.fading_factor == 0.5 and len(hs.scores) <= 5
+    # 95 % coverage puts the conformal ends further out than 80 % did (where the guard lets them apply)
+    wider = [sum(again.groups[n].horizons[h].width(1 - new.coverage)) > sum(g.horizons[h].width(1 - old.coverage))
+             for n, g in cal.groups.items() for h in range(H)]
+    assert np.mean(wider) > 0.9
     q, groups = probe()
     before, after = cal.correct(q, groups), again.correct(q, groups)
-    assert ((after[..., 2] - after[..., 0]) > (before[..., 2] - before[..., 0])).mean() > 0.9  # 95 % is wider
     np.testing.assert_array_equal(after[..., 1], before[..., 1])  # same bias: the learned numbers are kept
 
 
@@ -118,7 +121,8 @@ MALFORMED = {
     "json": (lambda b: b'{"groups": {}}', "magic"),
     "the old pickled calibrator": (lambda b: pickle.dumps(trained(3), protocol=5), "pickle"),
     "a pickle of protocol 2": (lambda b: pickle.dumps({"a": 1}, protocol=2), "pickle"),
-    "a future version": (lambda b: _patched(b, 4, b"\x03"), "version"),
+    "a future version": (lambda b: _patched(b, 4, b"\x04"), "version"),
+    "the version without the guard": (lambda b: _patched(b, 4, b"\x02"), "version"),
     "the version with half-width scores": (lambda b: _patched(b, 4, b"\x01"), "version"),
     "version 0": (lambda b: _patched(b, 4, b"\x00"), "version"),
     "another horizon count": (lambda b: _patched(b, 5, b"\x07"), "malformed"),
@@ -129,6 +133,11 @@ MALFORMED = {
     "a flag that is not 0 or 1": (lambda b: _patched(b, 16, b"\x02"), "malformed"),
     "a NaN spread": (lambda b: _patched(b, 16, b"\x01" + struct.pack("<d", float("nan"))), "malformed"),
     "a negative spread": (lambda b: _patched(b, 16, b"\x01" + struct.pack("<d", -1.0)), "malformed"),
+    # the group's numbers start at 16: spread (9 bytes), the detector (49), day level (9), day spread at 83
+    "a negative day spread": (lambda b: _patched(b, 83, struct.pack("<d", -1.0)), "malformed"),
+    "a NaN day level": (lambda b: _patched(b, 74, b"\x01" + struct.pack("<d", float("nan"))), "malformed"),
+    # the first horizon starts at 91: days (4), bias (9), ACI shift (8), then the raw guard loss's flag at 112
+    "a negative guard loss": (lambda b: _patched(b, 112, b"\x01" + struct.pack("<d", -1.0)), "malformed"),
     "the same group twice": (lambda b: _patched(b, 6, struct.pack("<I", 2)) + b[10:], "malformed"),
 }
 

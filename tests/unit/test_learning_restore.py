@@ -89,7 +89,7 @@ def test_a_pickled_calibrator_is_refused_logged_counted_and_replaced(tmp_path, c
     assert out[b"cal:0"] == encode_calibrator(learning.calibrators[0])
 
 
-@pytest.mark.parametrize("value, reason", [(b"TCAL\x09\x03", "version"), (b"TCAL\x02", "truncated"),
+@pytest.mark.parametrize("value, reason", [(b"TCAL\x09\x03", "version"), (b"TCAL\x03", "truncated"),
                                            (b"\x00" * 30, "magic")])
 def test_any_unreadable_calibrator_starts_fresh(value, reason):
     metrics = Metrics.create()
