@@ -42,9 +42,9 @@ category) with a global group behind it, and per horizon:
   SKUs share its shocks (a holiday, a shop closed on Saturdays), so their
   errors are not independent, and dividing by the within-day error alone
   made a shop's ordinary weeks cry drift (182 detections in the sales-level
-  groups of UCI's December 2010 to June 2011, against 34 now). When it fires, the group's bias jumps to the
-  latest day's error, its ACI level and score window restart, and the
-  caller counts it.
+  groups of UCI's December 2010 to June 2011, against 34 now). When it
+  fires, the group's bias jumps to the latest day's error, its ACI level
+  and score window restart, and the caller counts it.
 
 Daily means rather than single outcomes feed the learners: a category sells
 thousands of SKU-days a day, and per-outcome fading would forget within

@@ -203,8 +203,9 @@ def shocked_days(rng, mu, days, shock_sd=0.25):
 
 def test_shocks_shared_by_a_day_are_not_drift():
     """One day's SKUs share its shocks, so their errors are not independent: 2,000 SKUs a day make a tiny
-    within-day standard error, and dividing by it alone made every ordinary week a drift (UCI: 258
-    detections in seven months). The day-to-day spread of the daily errors sets the scale too."""
+    within-day standard error, and dividing by it alone made every ordinary week a drift (here 20 detections
+    in 150 days; UCI, December 2010 to June 2011: 182). The day-to-day spread of the daily errors sets the
+    scale too."""
     rng = np.random.default_rng(12)
     mu = skus(rng, 2000)
     groups = np.full(len(mu), "shop", dtype=object)
