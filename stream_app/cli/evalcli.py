@@ -176,6 +176,15 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tu
     return ages, by_day, alerts
 
 
+def _every_sku(panel, by_day: dict, origins: np.ndarray) -> dict:
+    """The published stream scored over every SKU holding a forecast at the origins, sold or not."""
+    from models.panel import targets_at
+    from stream_app.evaluation.published import every_sku_held, held
+
+    quantiles, ages = held(by_day, list(panel.skus), origins)
+    return every_sku_held(quantiles, ages, np.stack([targets_at(panel, int(o)) for o in origins]))
+
+
 def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: dict | None, alerts: dict | None,
                     stages, truth: str | None, model: str | None, req: EvalRequest) -> dict:
     """The stage consistency table (published, model argmax, stage truth), the published stage changes' precision
@@ -295,6 +304,7 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     if published is not None:
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}
+        metrics["published_every_sku"] = _every_sku(panel, by_day, origins)
     metrics.update(stage_agreement(panel, rows, bt, origins, by_day, alerts, stages, truth,
                                    model.name if model is not None else None, req))
     timings["total"] = time.perf_counter() - start

@@ -68,3 +68,29 @@ def by_age(quantiles: np.ndarray, ages: np.ndarray, targets: np.ndarray, horizon
             "coverage": float(((y[sel] >= q[..., 0][sel]) & (y[sel] <= q[..., 2][sel])).mean()) if n else None,
         })
     return out
+
+
+def every_sku_held(quantiles: np.ndarray, ages: np.ndarray, targets: np.ndarray) -> dict[str, dict]:
+    """Per horizon: WAPE, p10–p90 coverage and width of the forecasts every SKU's consumer holds.
+
+    The backtest scores the SKUs that sold something over the period; a
+    consumer also holds forecasts (mostly zeros and intervals from 0) for
+    SKUs that go on to sell nothing, and the calibration learns from those
+    too. ``quantiles`` ``(O, N, H, 3)`` and ``ages`` ``(O, N)`` from
+    :func:`held` over every SKU, ``targets`` ``(O, N, H)`` units (NaN past
+    the data); pairs with no forecast held are left out.
+    """
+    out = {}
+    for j, h in enumerate(HORIZONS):
+        y, q = targets[:, :, j], quantiles[:, :, j]
+        sel = (ages != NONE) & np.isfinite(y)
+        y, lo, mid, hi = y[sel], q[..., 0][sel], q[..., 1][sel], q[..., 2][sel]
+        units = float(y.sum())
+        out[str(h)] = {
+            "pairs": int(sel.sum()),
+            "zero_share": float((y == 0).mean()) if sel.any() else None,
+            "wape": float(np.abs(y - mid).sum() / units) if units > 0 else None,
+            "coverage": float(((y >= lo) & (y <= hi)).mean()) if sel.any() else None,
+            "width": float((hi - lo).sum() / units) if units > 0 else None,
+        }
+    return out

@@ -237,6 +237,13 @@ def _published_section(doc: dict) -> list[str]:
     for a7, a14 in zip(ages["7"], ages["14"]):
         lines.append(f"| {a7['age_days']} | {a7['pairs']:,} | {_f(a7['wape'])} | {_f(a7['coverage'], 2)} | "
                      f"{a14['pairs']:,} | {_f(a14['wape'])} | {_f(a14['coverage'], 2)} |")
+    every = doc.get("published_every_sku")
+    if every:
+        lines += ["", "Every SKU whose consumer holds a forecast at the origins, also those that sell nothing over "
+                  "the period (the tables above leave them out; the calibration learns from them too, so its "
+                  "80 % is over these): " + "; ".join(
+                      f"{h} d: {e['pairs']:,} pairs ({_f(e['zero_share'], 2)} sold nothing), WAPE {_f(e['wape'])}, "
+                      f"coverage {_f(e['coverage'], 2)}, width {_f(e['width'], 2)}" for h, e in every.items()) + "."]
     return lines
 
 

@@ -51,6 +51,20 @@ def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
     assert r.stdout.splitlines()[0].startswith("model: not evaluated")
 
 
+def test_the_published_stream_is_scored_over_the_evaluated_skus_and_over_every_sku_held(sim, tmp_path):
+    report = tmp_path / "report"
+    r = run_cli("evaluate", "--data", str(sim), "--source", "events", "--from", FROM, "--until", UNTIL,
+                "--out", str(report), "--baselines", "ewma", "--ablations", "none")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((report / "metrics.json").read_text())
+    scored = m["forecasters"]["published"]["horizons"]["7"]["pairs"]
+    held_pairs = sum(row["pairs"] for row in m["published_by_age"]["7"] if row["age_days"] != "none held")
+    every = m["published_every_sku"]["7"]
+    assert held_pairs <= scored and every["pairs"] >= held_pairs  # every SKU held: the evaluated ones and more
+    assert 0.0 <= every["coverage"] <= 1.0 and every["wape"] is not None
+    assert "Every SKU whose consumer holds a forecast" in (report / "summary.md").read_text()
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stream_app.evaluation.published import NONE, by_age, held
+from stream_app.evaluation.published import NONE, by_age, every_sku_held, held
 
 
 def message(sku, p50):
@@ -30,3 +30,14 @@ def test_scores_by_age_bucket_include_the_skus_that_hold_nothing():
     assert rows["0"] == {"age_days": "0", "pairs": 1, "units": 10.0, "wape": 0.0, "coverage": 1.0}
     assert rows["8-14"]["wape"] == 20.0 / 30.0 and rows["8-14"]["coverage"] == 0.0
     assert rows["none held"]["pairs"] == 1 and rows["none held"]["wape"] == 1.0
+
+
+def test_every_sku_held_scores_the_skus_that_sold_nothing_and_leaves_out_those_holding_none():
+    quantiles = np.zeros((1, 3, 3, 3))
+    quantiles[0, 0, 1] = [5.0, 10.0, 20.0]  # sold 10: covered
+    quantiles[0, 1, 1] = [0.0, 0.0, 2.0]  # sold nothing: covered, no error
+    ages = np.array([[0, 3, NONE]])
+    targets = np.zeros((1, 3, 3))
+    targets[0, :, 1] = [10.0, 0.0, 50.0]  # the third holds nothing: not a pair
+    s = every_sku_held(quantiles, ages, targets)["7"]
+    assert s == {"pairs": 2, "zero_share": 0.5, "wape": 0.0, "coverage": 1.0, "width": 17.0 / 10.0}
