@@ -125,10 +125,10 @@ class HorizonState:
     shift: float = 0.0
     scores: list[np.ndarray] = field(default_factory=list)  # one array per day, newest last
     days: int = 0
-    median_raw: stats.EWMean = field(default_factory=lambda: stats.EWMean(0.1))
-    median_biased: stats.EWMean = field(default_factory=lambda: stats.EWMean(0.1))
-    ends_raw: stats.EWMean = field(default_factory=lambda: stats.EWMean(0.1))
-    ends_conformal: stats.EWMean = field(default_factory=lambda: stats.EWMean(0.1))
+    median_raw: stats.EWMean = field(default_factory=lambda: stats.EWMean(CalibrationRules.guard_fading))
+    median_biased: stats.EWMean = field(default_factory=lambda: stats.EWMean(CalibrationRules.guard_fading))
+    ends_raw: stats.EWMean = field(default_factory=lambda: stats.EWMean(CalibrationRules.guard_fading))
+    ends_conformal: stats.EWMean = field(default_factory=lambda: stats.EWMean(CalibrationRules.guard_fading))
 
     def applied_bias(self) -> float:
         """The bias the published quantiles get (log1p units): the learned one while it has beaten the model's p50."""

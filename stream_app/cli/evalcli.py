@@ -150,14 +150,19 @@ def _embeddings(folder: Path, skus: tuple[str, ...]):
 PUBLISHED = "published"  # the backtest's name for what the worker publishes (calibrated, as consumers hold it)
 
 
-def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tuple[np.ndarray, dict, dict]:
+def add_published(bt, panel, folder: Path, req: EvalRequest,
+                  origins: np.ndarray) -> tuple[np.ndarray, dict, dict, dict]:
     """Replay the worker's day loop over the data; put the forecasts consumers hold at each origin into ``bt``.
 
     Returns their ages ``(O, R)`` in days (-1: none held), the published
-    forecasts and the published stage alerts by day. The worker's settings
-    come from the environment (``TRENDCAST_*``), its model from ``--model``.
+    forecasts and the published stage alerts by day, and the scores of what
+    every SKU of ``panel`` holds, sold or not
+    (:func:`~stream_app.evaluation.published.every_sku_held`). The worker's
+    settings come from the environment (``TRENDCAST_*``), its model from
+    ``--model``.
     """
-    from stream_app.evaluation.published import held
+    from models.panel import targets_at
+    from stream_app.evaluation.published import every_sku_held, held
     from stream_app.cli.forecastcli import CLOSE_DAYS
     from stream_app.data.offline_worker import published
     from stream_app.data.replay import EventFiles
@@ -168,21 +173,13 @@ def add_published(bt, folder: Path, req: EvalRequest, origins: np.ndarray) -> tu
     rows = EventFiles(folder, until_ms=(int(origins[-1]) + 1 + CLOSE_DAYS) * 86_400_000).rows()
     by_day, alerts = published(settings, rows, set(range(int(origins[0]) - 60, int(origins[-1]) + 1)),
                                scorer=build_scorer(settings))
-    quantiles, ages = held(by_day, bt.skus, origins)
-    bt.quantiles[PUBLISHED] = quantiles
+    quantiles, ages = held(by_day, list(panel.skus), origins)  # every SKU once; the backtest's rows are some
+    every = every_sku_held(quantiles, ages, np.stack([targets_at(panel, int(o)) for o in origins]))
+    bt.quantiles[PUBLISHED] = quantiles[:, bt.rows]
     bt.stage_probs[PUBLISHED] = np.full((len(origins), len(bt.skus), 4), 0.25)
     bt.predicts_stages[PUBLISHED] = False
     bt.seconds[PUBLISHED] = 0.0
-    return ages, by_day, alerts
-
-
-def _every_sku(panel, by_day: dict, origins: np.ndarray) -> dict:
-    """The published stream scored over every SKU holding a forecast at the origins, sold or not."""
-    from models.panel import targets_at
-    from stream_app.evaluation.published import every_sku_held, held
-
-    quantiles, ages = held(by_day, list(panel.skus), origins)
-    return every_sku_held(quantiles, ages, np.stack([targets_at(panel, int(o)) for o in origins]))
+    return ages[:, bt.rows], by_day, alerts, every
 
 
 def stage_agreement(panel, rows: np.ndarray, bt, origins: np.ndarray, by_day: dict | None, alerts: dict | None,
@@ -284,10 +281,10 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     mark = time.perf_counter()
     bt = run_backtest(panel, forecasters, origins, rows, on_origin=on_origin)
     timings["backtest"] = time.perf_counter() - mark
-    published, by_day, alerts = None, None, None
+    published, by_day, alerts, every = None, None, None, None
     if model is not None:
         mark = time.perf_counter()
-        published, by_day, alerts = add_published(bt, folder, req, origins)
+        published, by_day, alerts, every = add_published(bt, panel, folder, req, origins)
         timings["published stream (the worker's day loop, replayed)"] = time.perf_counter() - mark
     timings["features"] = bt.feature_seconds
     timings.update({f"fit {n} (every origin)": s for n, s in bt.fit_seconds.items()})
@@ -304,7 +301,7 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
     if published is not None:
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}
-        metrics["published_every_sku"] = _every_sku(panel, by_day, origins)
+        metrics["published_every_sku"] = every
     metrics.update(stage_agreement(panel, rows, bt, origins, by_day, alerts, stages, truth,
                                    model.name if model is not None else None, req))
     timings["total"] = time.perf_counter() - start

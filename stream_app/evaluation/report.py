@@ -240,8 +240,8 @@ def _published_section(doc: dict) -> list[str]:
     every = doc.get("published_every_sku")
     if every:
         lines += ["", "Every SKU whose consumer holds a forecast at the origins, also those that sell nothing over "
-                  "the period (the tables above leave them out; the calibration learns from them too, so its "
-                  "80 % is over these): " + "; ".join(
+                  "the period (the tables above leave them out; the calibration learns from SKUs like these too, "
+                  "and its 80 % target is over all it learns from): " + "; ".join(
                       f"{h} d: {e['pairs']:,} pairs ({_f(e['zero_share'], 2)} sold nothing), WAPE {_f(e['wape'])}, "
                       f"coverage {_f(e['coverage'], 2)}, width {_f(e['width'], 2)}" for h, e in every.items()) + "."]
     return lines

@@ -9,11 +9,11 @@ import pytest
 from stream_app.worker.broker import free_port
 
 
-def run_cli(*args, **env):
+def run_cli(*args, timeout: float = 60, **env):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRENDCAST_")}
     full_env.update(env)
     return subprocess.run([sys.executable, "-m", "stream_app.cli", *args], env=full_env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def test_evaluate_writes_metrics_summary_and_plots(sim, tmp_path):
 def test_the_published_stream_is_scored_over_the_evaluated_skus_and_over_every_sku_held(sim, tmp_path):
     report = tmp_path / "report"
     r = run_cli("evaluate", "--data", str(sim), "--source", "events", "--from", FROM, "--until", UNTIL,
-                "--out", str(report), "--baselines", "ewma", "--ablations", "none")
+                "--out", str(report), "--baselines", "ewma", "--ablations", "none",
+                timeout=300)  # loads the model and the text encoder, then replays the worker: ~40 s alone
     assert r.returncode == 0, r.stderr
     m = json.loads((report / "metrics.json").read_text())
     scored = m["forecasters"]["published"]["horizons"]["7"]["pairs"]
