@@ -102,17 +102,33 @@ class TickResult:
 
 def learn_outcomes(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> None:
     """Pair the forecasts whose horizon ended with ``as_of_day`` with the units sold, and learn from them."""
+    for _ in learn_steps(ingestor, as_of_day, tools, out):
+        pass
+
+
+def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
+    """:func:`learn_outcomes` reading ``tools.batch_size`` SKUs' windows at a time; yields the SKUs read so far.
+
+    Each horizon's outcomes are learnt in one call, once all its SKUs are
+    read: the calibrator takes a day's errors together.
+    """
     pending, cal = tools.pending, tools.calibrator
     if pending is None or cal is None:
         return
     store, spec = ingestor.store, ingestor.spec
+    step, read = tools.batch_size, 0
     for h_idx, made_day, made in pending.due(as_of_day):
         rows = [i for i, k in enumerate(made.keys) if k in store]  # SKUs moved away are not ours to judge
         if not rows:
             continue
-        batch = StateBatch.from_blobs([store[made.keys[i]] for i in rows], spec)
-        history, _ = batch.histories(as_of_day)
-        actual = realised(history[:, UNITS, :], as_of_day, made_day, HORIZONS[h_idx])
+        parts = []
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            history, _ = StateBatch.from_blobs([store[made.keys[i]] for i in chunk], spec).histories(as_of_day)
+            parts.append(realised(history[:, UNITS, :], as_of_day, made_day, HORIZONS[h_idx]))
+            read += len(chunk)
+            yield read
+        actual = np.concatenate(parts)
         out.drifted += cal.learn(h_idx, made.quantiles[rows, h_idx], actual, made.groups[rows])
         pub, raw = made.published[rows, h_idx], made.quantiles[rows, h_idx]
         out.outcomes[HORIZONS[h_idx]] = OutcomeStats(
@@ -289,14 +305,20 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
 def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
     """:func:`run_tick` one micro-batch of ``tools.batch_size`` SKUs at a time, its results gathered in ``out``.
 
-    Yields the SKUs done so far after each micro-batch, so a caller on an
-    event loop can let other work run in between (timers, a flush, the web
-    server). What it may not let run is another step of the same
-    partition's state (a second tick, its ingest, a revoke): the worker
-    holds a lock per partition around it. A flush in between is fine:
-    every micro-batch leaves its SKUs' states complete and marked dirty.
+    Yields after each micro-batch (of outcomes read, then of SKUs
+    forecast), so a caller on an event loop can let other work run in
+    between, the partition's own ingest included: a micro-batch reads and
+    writes its SKUs' states in one go, and what ingest may apply meanwhile
+    does not change a forecast (days up to ``as_of_day`` are closed, late
+    events are rejected; later days, at most ``lead_days`` ahead, are not
+    read; a SKU's next pending day is taken from its state as it is when
+    its micro-batch writes it). What may not run in between is another
+    tick of the same partition, a flush of its state (a restart reads the
+    newest forecast day as the last closed one) or a revoke: the worker
+    waits for the tick before any of those. ``out.forecasts`` may be taken
+    away between steps (the worker publishes each micro-batch's).
     """
-    learn_outcomes(ingestor, as_of_day, tools, out)
+    yield from learn_steps(ingestor, as_of_day, tools, out)
     pending = ingestor.pending.setdefault(partition, {})
     tracked = ingestor.tracked.setdefault(partition, set())
     keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))

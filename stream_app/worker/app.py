@@ -71,9 +71,12 @@ class Worker:
     # (topic, partition) -> (offset, Kafka timestamp ms) of the newest record taken in: the lag timer's
     # "newest applied record" (trendcast_consumer_lag_seconds).
     taken: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
-    # One step at a time per partition: a tick yields to the loop between micro-batches, and
-    # nothing else may touch that partition's state meanwhile (its ingest, an idle settle, a revoke).
+    # One ingest step at a time per partition (a batch, an idle settle, a revoke); a step that closes
+    # a day starts that day's tick and returns.
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    # The forecast tick running on each partition (one at a time, in day order). It runs beside the
+    # partition's ingest, yielding between micro-batches; flushes and revokes wait for it.
+    ticks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     def lock(self, partition: int) -> asyncio.Lock:
         """The lock that serialises everything that changes ``partition``'s state."""
@@ -89,6 +92,42 @@ class Worker:
             for p in sorted(self.locks):
                 await held.enter_async_context(self.locks[p])
             yield
+
+    @contextlib.asynccontextmanager
+    async def _between_ticks(self):
+        # Every partition's lock, taken at a moment no tick runs: the state is then one consistent
+        # cut (a restart reads a partition's newest forecast day as its last closed day, so no SKU
+        # may reach the changelog forecast for a day that others are not yet). Ticks start only
+        # under a partition's lock, so none can start while these are held.
+        while True:
+            await self.settled()
+            async with self._every_partition():
+                if all(t.done() for t in self.ticks.values()):
+                    await self.settled()  # raises what a finished tick raised
+                    yield
+                    return
+
+    async def settled(self) -> None:
+        """Wait for every forecast tick in progress; a tick that failed raises here (once)."""
+        for partition in list(self.ticks):
+            await self._tick_done(partition)
+
+    async def _tick_done(self, partition: int) -> None:
+        task = self.ticks.get(partition)
+        if task is None:
+            return
+        try:
+            # Shielded: a caller cancelled while it waits (a stop) must not leave a tick half done.
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self.ticks.get(partition) is task:
+                del self.ticks[partition]
+
+    async def _start_tick(self, partition: int, day: int) -> None:
+        await self._tick_done(partition)  # one tick at a time per partition, in day order
+        task = self.ticks[partition] = asyncio.ensure_future(self.tick(partition, day))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+            "the forecast tick of partition %d for day %d failed", partition, day, exc_info=t.exception()))
 
     # --- partition lifecycle ---------------------------------------------------
     def ensure_partition(self, partition: int) -> None:
@@ -110,7 +149,7 @@ class Worker:
         batches that finish while we wait are left for the next flush.
         Released offsets are committed by the consumer's commit timer.
         """
-        async with self._every_partition():
+        async with self._between_ticks():
             # Between steps, not inside a tick: a tick's (and a batch's closed days') state changes go
             # out together, so a SKU forecast on each of several days in a row is written once, not
             # once a day (the changelog, not compacted by every broker, is what a restart reads).
@@ -144,7 +183,7 @@ class Worker:
         """
         for p in partitions:
             self.lock(p)
-        async with self._every_partition():
+        async with self._between_ticks():
             await self._revoke(partitions)
 
     async def _revoke(self, partitions: set[int]) -> None:
@@ -171,7 +210,11 @@ class Worker:
 
     # --- the hot path -------------------------------------------------------------
     async def handle_batch(self, batch: BatchMessage) -> BatchOutcome:
-        """Take in one fetched batch of one source topic partition, publish what it causes."""
+        """Take in one fetched batch of one source topic partition, publish what it causes.
+
+        Returns once the batch is applied: the forecasts of a day it closed
+        come from that day's tick, which runs on (:meth:`settled` waits for it).
+        """
         partition = batch.partition
         async with self.lock(partition):
             generation = getattr(self.app, "consumer_generation_id", None)
@@ -196,11 +239,14 @@ class Worker:
 
     async def settle(self, partition: int, out: BatchOutcome, mono: float, reach_ms: int | None = None,
                      now_ms: int | None = None) -> None:
-        """Publish what decided records caused and forecast the days they closed; repeat with what that released.
+        """Publish what decided records caused and start the ticks of the days they closed; repeat with what that released.
 
         Records wait while their day is too far ahead of the closed days
-        (:mod:`stream_app.core.clock`): each round of forecasts lets more through.
-        Then the decided offsets are held for the next flush's commit.
+        (:mod:`stream_app.core.clock`): each closed day lets more through.
+        Those are applied while the day's tick runs (they are of later days,
+        which the tick does not read); a second day to close waits for the
+        first one's tick. Then the decided offsets are held for the next
+        flush's commit, which waits for the ticks too.
         """
         ingestor = self.ingestor
         while True:
@@ -208,7 +254,7 @@ class Worker:
             if not out.closed_days:
                 break
             for day in out.closed_days:
-                await self.tick(partition, day)
+                await self._start_tick(partition, day)
             out = ingestor.drain(partition, mono, reach_ms, now_ms)
         topics = self.settings.source_topics
         for kind, topic in enumerate(topics):
@@ -254,8 +300,10 @@ class Worker:
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
         result = TickResult()
         for _ in tick_steps(self.ingestor, partition, as_of_day, tools, result):
-            # Between micro-batches the loop serves timers (flush, commit), the web server (liveness)
-            # and other partitions' catalog records; this partition is ours until the tick ends.
+            # Each micro-batch's forecasts go out as they are made; between micro-batches the loop
+            # serves the ingest (this partition's too), timers, the web server and catalog records.
+            self.publisher.forecasts(result.forecasts)
+            result.forecasts = []
             await asyncio.sleep(0)
         self.publisher.forecasts(result.forecasts)
         self.publisher.alerts(result.alerts)

@@ -103,6 +103,7 @@ async def feed(worker: Worker, days, offsets: dict, **kw) -> None:
     for day in days:
         for batch in day_batches(worker, day, offsets, **kw):
             await worker.handle_batch(batch)
+    await worker.settled()  # the last closed day's tick
 
 
 def messages(producer: RecordingProducer, topic: str) -> list[dict]:
@@ -256,51 +257,51 @@ def test_stock_counts_and_the_ticks_alert_marks_reach_one_changelog_in_order_and
         assert on_hand == 3.0 and alerted_day != inventory.NOT_ALERTED  # the count and the tick's mark, one record
 
 
-def test_a_tick_lets_the_loop_run_between_micro_batches_but_holds_its_partition():
-    """Timers and the web server run during a long tick; the partition's next batch and a flush wait for its end."""
-    skus = [b"S%03d" % i for i in range(40)]
+def test_a_tick_runs_beside_its_partitions_ingest_a_flush_waits_for_it_and_nothing_published_changes():
+    """The consumer never waits for a tick: the partition's next batches are applied while a long tick runs.
 
-    async def run():
-        worker, producer = make_worker("yield", score_batch_size=4)
+    A flush waits for the tick's end (the changelog gets every SKU's mark of
+    the day, or none), and what is published, and the states left, are what
+    taking one step at a time (every tick awaited) gives.
+    """
+    skus = [b"S%03d" % i for i in range(40)]
+    newcomers = [b"N%03d" % i for i in range(8)]
+
+    async def run(beside: bool):
+        worker, producer = make_worker(f"beside-{beside}", score_batch_size=4)
         offsets: dict = {}
         await feed(worker, range(3), offsets, skus=skus)
-        turns, order, taken = [], [], []
-        ticking, in_tick = True, [False]
+        seen: dict = {}
+        for batch in day_batches(worker, 3, offsets, skus=skus):  # day 3's events close day 2
+            await worker.handle_batch(batch)
+            if not beside:
+                await worker.settled()
+        tick = worker.ticks.get(0)
+        seen["tick running after the closing batch"] = tick is not None and not tick.done()
+        published = lambda: len(producer.on(worker.settings.topic_forecasts))  # noqa: E731
+        at_close = published()
+        for _ in range(200):  # let the tick run to its first micro-batch of forecasts
+            if published() > at_close:
+                break
+            await asyncio.sleep(0)
+        seen["forecasts published mid-tick"] = at_close < published() < at_close + len(skus) and \
+            tick is not None and not tick.done()
+        for batch in day_batches(worker, 3, offsets, skus=newcomers):  # more of day 3, new SKUs
+            await worker.handle_batch(batch)
+        seen["newcomers applied mid-tick"] = all(k in worker.ingestor.store for k in newcomers) and \
+            tick is not None and not tick.done()
+        await worker.flush()
+        marked = {k: worker.ingestor.spec.load(v).forecast_day
+                  for k, v, _ in producer.on(worker.changelog_topic) if k in skus}
+        seen["flush after the tick"] = tick is not None and tick.done() and set(marked) == set(skus) and \
+            set(marked.values()) == {20_000 + 2}
+        await feed(worker, range(4, 7), offsets, skus=skus + newcomers)
+        await worker.flush()
+        return seen, messages(producer, worker.settings.topic_forecasts), dict(worker.ingestor.store)
 
-        async def other_work():  # stands for the flush timer, the health endpoint, ...
-            while ticking:
-                turns.append(in_tick[0])
-                if in_tick[0]:
-                    taken.append(dict(worker.ingestor.fetched))  # what the ingest took in, tick running
-                await asyncio.sleep(0)
-
-        async def next_batch():
-            for batch in day_batches(worker, 3, offsets, skus=skus):
-                await worker.handle_batch(batch)
-            order.append("batch")
-
-        async def flush():
-            await worker.flush()
-            order.append("flush")
-
-        spinner = asyncio.create_task(other_work())
-        async with worker.lock(0):
-            waiting = asyncio.create_task(next_batch())
-            flushing = asyncio.create_task(flush())
-            in_tick[0] = True
-            await worker.tick(0, 20_000 + 2)
-            in_tick[0] = False
-            order.append("tick")
-            written_by_tick_end = len(producer.on(worker.changelog_topic))
-        await waiting
-        await flushing
-        ticking = False
-        await spinner
-        return turns, order, taken, written_by_tick_end
-
-    turns, order, taken, written_by_tick_end = asyncio.run(run())
-    assert sum(turns) >= 40 // 4 - 1  # the loop ran between the tick's 10 micro-batches
-    assert all(t == taken[0] for t in taken)  # and the partition's next batch was not taken in meanwhile
-    # a flush waits for the tick, so the tick's changes go out together, not micro-batch by micro-batch
-    assert written_by_tick_end == 0 and order.index("tick") < order.index("flush")
-    assert order.index("tick") < order.index("batch")
+    seen, got, states = asyncio.run(run(beside=True))
+    assert all(seen.values()), seen
+    _, want, want_states = asyncio.run(run(beside=False))
+    key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
+    assert len(got) >= 5 * len(skus) and sorted(got, key=key) == sorted(want, key=key)
+    assert states == want_states
