@@ -248,9 +248,10 @@ class Ingestor:
             if due is not None:
                 self.pending.setdefault(partition, {})[key] = due
 
-    def take_dirty(self) -> dict[int, set[bytes]]:
-        """Hand over the keys to write to the changelog, per partition, and start afresh."""
-        dirty, self.dirty = self.dirty, {}
+    def take_dirty(self, skip: frozenset[int] = frozenset()) -> dict[int, set[bytes]]:
+        """Hand over the keys to write to the changelog, per partition, but those of ``skip`` (kept for later)."""
+        dirty = {p: keys for p, keys in self.dirty.items() if p not in skip}
+        self.dirty = {p: keys for p, keys in self.dirty.items() if p in skip}
         return dirty
 
     def restore_partition(self, partition: int, now: float, active_days: int | None = None) -> int:

@@ -43,7 +43,7 @@ class Table:
     """
 
     def __init__(self, name: str, topic: str, data: dict[bytes, bytes],
-                 dirty: Callable[[], dict[int, set[bytes]]] | None = None) -> None:
+                 dirty: Callable[[frozenset[int]], dict[int, set[bytes]]] | None = None) -> None:
         self.name, self.topic, self.data = name, topic, data
         self._dirty: dict[int, set[bytes]] = {}
         self._take_external = dirty
@@ -83,11 +83,12 @@ class Table:
         for p in partitions:
             self._dirty.pop(p, None)
 
-    def take_dirty(self) -> dict[int, set[bytes]]:
-        """The keys changed since the last call, by partition (the caller sends them)."""
-        dirty, self._dirty = self._dirty, {}
+    def take_dirty(self, skip: frozenset[int] = frozenset()) -> dict[int, set[bytes]]:
+        """The keys changed since the last call, by partition (the caller sends them); ``skip``'s stay for later."""
+        dirty = {p: keys for p, keys in self._dirty.items() if p not in skip}
+        self._dirty = {p: keys for p, keys in self._dirty.items() if p in skip}
         if self._take_external is not None:
-            for p, keys in self._take_external().items():
+            for p, keys in self._take_external(skip).items():
                 dirty.setdefault(p, set()).update(keys)
         return dirty
 
@@ -107,15 +108,16 @@ class StateStore:
         await sender.flush()
         return sent
 
-    def send(self, sender: Sender) -> dict[str, int]:
+    def send(self, sender: Sender, skip: frozenset[int] = frozenset()) -> dict[str, int]:
         """Queue every table's changed records with ``sender`` (no wait); records queued per table.
 
         Synchronous, so nothing changes a table while its changes are taken.
+        The changes of the partitions in ``skip`` stay for a later call.
         """
         sent = {}
         for table in self.tables.values():
             n = 0
-            for partition, keys in table.take_dirty().items():
+            for partition, keys in table.take_dirty(skip).items():
                 for key in keys:
                     sender.produce(table.topic, key, table.data.get(key), partition)
                     n += 1

@@ -312,10 +312,11 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     does not change a forecast (days up to ``as_of_day`` are closed, late
     events are rejected; later days, at most ``lead_days`` ahead, are not
     read; a SKU's next pending day is taken from its state as it is when
-    its micro-batch writes it). What may not run in between is another
-    tick of the same partition, a flush of its state (a restart reads the
-    newest forecast day as the last closed one) or a revoke: the worker
-    waits for the tick before any of those. ``out.forecasts`` may be taken
+    its micro-batch writes it). What may not happen in between is
+    another tick of the same partition, its state reaching the changelog (a
+    restart reads the newest forecast day as the last closed one) or a
+    revoke: the worker's flushes skip the partition until the tick ends, a
+    second tick and a revoke wait for it. ``out.forecasts`` may be taken
     away between steps (the worker publishes each micro-batch's).
     """
     yield from learn_steps(ingestor, as_of_day, tools, out)

@@ -75,7 +75,8 @@ class Worker:
     # a day starts that day's tick and returns.
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # The forecast tick running on each partition (one at a time, in day order). It runs beside the
-    # partition's ingest, yielding between micro-batches; flushes and revokes wait for it.
+    # partition's ingest, yielding between micro-batches; a flush leaves that partition's changes for
+    # a later one, a revoke and a clean stop wait for it.
     ticks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     def lock(self, partition: int) -> asyncio.Lock:
@@ -93,19 +94,18 @@ class Worker:
                 await held.enter_async_context(self.locks[p])
             yield
 
-    @contextlib.asynccontextmanager
-    async def _between_ticks(self):
-        # Every partition's lock, taken at a moment no tick runs: the state is then one consistent
-        # cut (a restart reads a partition's newest forecast day as its last closed day, so no SKU
-        # may reach the changelog forecast for a day that others are not yet). Ticks start only
-        # under a partition's lock, so none can start while these are held.
-        while True:
-            await self.settled()
-            async with self._every_partition():
-                if all(t.done() for t in self.ticks.values()):
-                    await self.settled()  # raises what a finished tick raised
-                    yield
-                    return
+    def _busy(self) -> frozenset[int]:
+        """Partitions with a tick in progress; a finished tick that failed raises here (once).
+
+        Their state is not sent while the tick runs: a restart reads a
+        partition's newest forecast day as its last closed day, so no SKU may
+        reach the changelog forecast for a day the others are not yet.
+        """
+        for partition, task in list(self.ticks.items()):
+            if task.done():
+                del self.ticks[partition]
+                task.result()
+        return frozenset(self.ticks)
 
     async def settled(self) -> None:
         """Wait for every forecast tick in progress; a tick that failed raises here (once)."""
@@ -149,17 +149,25 @@ class Worker:
         batches that finish while we wait are left for the next flush.
         Released offsets are committed by the consumer's commit timer.
         """
-        async with self._between_ticks():
+        async with self._every_partition():
             # Between steps, not inside a tick: a tick's (and a batch's closed days') state changes go
             # out together, so a SKU forecast on each of several days in a row is written once, not
             # once a day (the changelog, not compacted by every broker, is what a restart reads).
+            # A partition whose tick runs keeps its changes and held offsets for a later flush.
             # The wait for delivery below holds no lock: ingest goes on meanwhile.
-            held, sent = self.ledger.take(), self.state.send(self.publisher)
+            busy = self._busy()
+            held, sent = self.ledger.take(busy), self.state.send(self.publisher, busy)
         return await self._deliver(held, sent)
+
+    async def final_flush(self) -> int:
+        """:meth:`flush` once every tick in progress has ended (a clean stop's last flush)."""
+        await self.settled()
+        return await self.flush()
 
     async def _flush(self) -> int:
         """:meth:`flush` for a caller that holds every partition's lock."""
-        return await self._deliver(self.ledger.take(), self.state.send(self.publisher))
+        busy = self._busy()
+        return await self._deliver(self.ledger.take(busy), self.state.send(self.publisher, busy))
 
     async def _deliver(self, held: list, sent: dict[str, int]) -> int:
         await self.publisher.flush()
@@ -178,13 +186,18 @@ class Worker:
     async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions move away: persist their state, commit its offsets, drop it from memory.
 
-        Waits for any tick in progress to end first, as a flush does: the
-        final flush of these partitions takes every partition's changes.
+        Waits for these partitions' ticks in progress to end first: the
+        final flush of these partitions takes all their changes.
         """
         for p in partitions:
             self.lock(p)
-        async with self._between_ticks():
-            await self._revoke(partitions)
+        while True:
+            for p in partitions:
+                await self._tick_done(p)
+            async with self._every_partition():
+                if not self._busy() & partitions:  # else a tick started while we waited for the locks
+                    await self._revoke(partitions)
+                    return
 
     async def _revoke(self, partitions: set[int]) -> None:
         await self._flush()
@@ -457,7 +470,7 @@ def _wire(worker: Worker) -> None:
         await worker.flush()
 
     # A clean stop flushes the last batches' state before the final commit.
-    worker.ledger.before_final_commit = worker.flush
+    worker.ledger.before_final_commit = worker.final_flush
 
     if s.topic_inventory:
         inventory_topic = app.topic(s.topic_inventory, key_type=bytes, value_type=bytes,

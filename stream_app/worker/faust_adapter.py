@@ -126,9 +126,13 @@ class CommitLedger:
         """Every record of ``tp`` before ``offset`` is decided and its effects are in the store: commit after the next flush."""
         self.held.append((tp, offset))
 
-    def take(self) -> list[tuple[TP, int]]:
-        """The batches applied so far (their effects are in the store), to release after the next flush."""
-        held, self.held = self.held, []
+    def take(self, skip: frozenset[int] = frozenset()) -> list[tuple[TP, int]]:
+        """The batches applied so far (their effects are in the store), to release after the next flush.
+
+        Those of the partitions in ``skip`` stay held (their state is not sent yet).
+        """
+        held = [h for h in self.held if h[0].partition not in skip]
+        self.held = [h for h in self.held if h[0].partition in skip]
         return held
 
     def release(self, taken: list[tuple[TP, int]]) -> None:

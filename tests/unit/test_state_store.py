@@ -21,7 +21,7 @@ class Sender:
 
 def test_a_flush_sends_each_changed_key_once_with_its_latest_value_and_tombstones():
     windows_dirty = {0: {b"w1"}}
-    windows = Table("windows", "w-changelog", {b"w1": b"state"}, dirty=lambda: windows_dirty)
+    windows = Table("windows", "w-changelog", {b"w1": b"state"}, dirty=lambda skip: windows_dirty)
     stock = Table("stock", "s-changelog", {})
     learning = Table("learning", "l-changelog", {b"cal:1": b"old"})
     store = StateStore([windows, stock, learning])
@@ -47,3 +47,32 @@ def test_forgetting_a_partition_drops_its_records_and_pending_changes_without_se
     sender = Sender()
     asyncio.run(StateStore([table]).flush(sender))
     assert list(table) == [b"B"] and sender.sent == [("c", b"B", b"b", 1)]
+
+
+def test_a_partition_skipped_keeps_its_changes_for_the_next_send_and_its_batches_held():
+    """A partition mid-tick: its changes (the ingest's too) and its held offsets wait; the others go out."""
+    from faust.types import TP
+
+    from stream_app.core.ingest import Ingestor
+    from stream_app.core.windows import WindowSpec
+    from stream_app.worker.faust_adapter import CommitLedger
+
+    ingestor = Ingestor({b"w0": b"s0", b"w1": b"s1"}, WindowSpec(), grace_ms=0, max_ahead_ms=0, future_confirm=1)
+    ingestor.dirty = {0: {b"w0"}, 1: {b"w1"}}
+    windows = Table("windows", "w", ingestor.store, dirty=ingestor.take_dirty)
+    learning = Table("learning", "l", {})
+    learning.put(b"cal:0", b"c0", 0)
+    learning.put(b"cal:1", b"c1", 1)
+    store, sender = StateStore([windows, learning]), Sender()
+    ledger = CommitLedger()
+    ledger.hold(TP("orders", 0), 10)
+    ledger.hold(TP("orders", 1), 20)
+
+    assert ledger.take(frozenset({1})) == [(TP("orders", 0), 10)]
+    assert store.send(sender, frozenset({1})) == {"windows": 1, "learning": 1}
+    assert sorted(sender.sent) == [("l", b"cal:0", b"c0", 0), ("w", b"w0", b"s0", 0)]
+    sender.sent.clear()
+    ingestor.dirty.setdefault(1, set()).add(b"w1")  # changed again meanwhile: still one record
+    assert ledger.take() == [(TP("orders", 1), 20)]
+    assert store.send(sender) == {"windows": 1, "learning": 1}
+    assert sorted(sender.sent) == [("l", b"cal:1", b"c1", 1), ("w", b"w1", b"s1", 1)]

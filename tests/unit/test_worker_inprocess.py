@@ -257,12 +257,13 @@ def test_stock_counts_and_the_ticks_alert_marks_reach_one_changelog_in_order_and
         assert on_hand == 3.0 and alerted_day != inventory.NOT_ALERTED  # the count and the tick's mark, one record
 
 
-def test_a_tick_runs_beside_its_partitions_ingest_a_flush_waits_for_it_and_nothing_published_changes():
+def test_a_tick_runs_beside_its_partitions_ingest_a_flush_skips_it_and_nothing_published_changes():
     """The consumer never waits for a tick: the partition's next batches are applied while a long tick runs.
 
-    A flush waits for the tick's end (the changelog gets every SKU's mark of
-    the day, or none), and what is published, and the states left, are what
-    taking one step at a time (every tick awaited) gives.
+    A flush during the tick sends none of the partition's changes (the
+    changelog gets every SKU's mark of the day, or none) and commits none of
+    its offsets; the next one sends them. What is published, and the states
+    left, are what taking one step at a time (every tick awaited) gives.
     """
     skus = [b"S%03d" % i for i in range(40)]
     newcomers = [b"N%03d" % i for i in range(8)]
@@ -271,6 +272,7 @@ def test_a_tick_runs_beside_its_partitions_ingest_a_flush_waits_for_it_and_nothi
         worker, producer = make_worker(f"beside-{beside}", score_batch_size=4)
         offsets: dict = {}
         await feed(worker, range(3), offsets, skus=skus)
+        await worker.flush()
         seen: dict = {}
         for batch in day_batches(worker, 3, offsets, skus=skus):  # day 3's events close day 2
             await worker.handle_batch(batch)
@@ -290,11 +292,16 @@ def test_a_tick_runs_beside_its_partitions_ingest_a_flush_waits_for_it_and_nothi
             await worker.handle_batch(batch)
         seen["newcomers applied mid-tick"] = all(k in worker.ingestor.store for k in newcomers) and \
             tick is not None and not tick.done()
+        committed = dict(worker.ledger.released)
+        marked = lambda: {k: worker.ingestor.spec.load(v).forecast_day  # noqa: E731
+                          for k, v, _ in producer.on(worker.changelog_topic) if k in skus}
         await worker.flush()
-        marked = {k: worker.ingestor.spec.load(v).forecast_day
-                  for k, v, _ in producer.on(worker.changelog_topic) if k in skus}
-        seen["flush after the tick"] = tick is not None and tick.done() and set(marked) == set(skus) and \
-            set(marked.values()) == {20_000 + 2}
+        seen["a flush mid-tick sends none of it"] = 20_000 + 2 not in marked().values() and \
+            worker.ledger.released == committed
+        await worker.settled()
+        await worker.flush()
+        seen["the next flush sends all of it"] = {marked()[k] for k in skus} == {20_000 + 2} and \
+            worker.ledger.released != committed
         await feed(worker, range(4, 7), offsets, skus=skus + newcomers)
         await worker.flush()
         return seen, messages(producer, worker.settings.topic_forecasts), dict(worker.ingestor.store)
