@@ -25,7 +25,7 @@ import orjson
 
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
-from models.interface import HORIZONS, STAGES, Forecaster, nested_horizons
+from models.interface import HORIZONS, STAGES, FeatureBatch, ForecastBatch, Forecaster, nested_horizons
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import NONE, TrackerRules, track
@@ -141,6 +141,32 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
     out.expired = pending.expire(as_of_day)
 
 
+@dataclass
+class ScoreJob:
+    """One micro-batch's model call, which :func:`tick_steps` hands its caller to run where it likes.
+
+    The call reads only ``features`` (its own arrays) and the model, so a
+    caller on an event loop can run it on a thread (torch releases the GIL)
+    while the loop goes on; :meth:`run` fills ``result``.
+    """
+
+    scorer: Scorer
+    features: FeatureBatch
+    result: tuple[ForecastBatch, list[dict]] | None = None
+
+    def run(self) -> "ScoreJob":
+        """Score the features (once)."""
+        if self.result is None:
+            self.result = self.scorer.score(self.features)
+        return self
+
+
+def micro_batch_features(keys: list[bytes], batch: StateBatch, as_of_day: int, tools: TickTools) -> FeatureBatch:
+    """The model's input for ``keys`` as of ``as_of_day``: their windows and text embeddings."""
+    text = text_features(keys, tools.embeddings)
+    return features_from_batch(batch, as_of_day, *(text or ()))
+
+
 def forecast_messages(
     keys: list[bytes],
     batch: StateBatch,
@@ -148,17 +174,20 @@ def forecast_messages(
     tools: TickTools,
     out: TickResult,
     live: np.ndarray | None = None,
+    job: ScoreJob | None = None,
 ) -> None:
     """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``.
 
     ``live`` (default: all): rows still active; the others get their last
     forecast, zeros with ``active: false``, and teach the calibrator nothing.
+    ``job``: the micro-batch's features, already scored or not (default:
+    built from ``batch`` and scored here).
     """
     n = len(keys)
     live = np.ones(n, dtype=bool) if live is None else live
-    text = text_features(keys, tools.embeddings)
-    feats = features_from_batch(batch, as_of_day, *(text or ()))
-    fb, models = tools.scorer.score(feats)
+    job = (job or ScoreJob(tools.scorer, micro_batch_features(keys, batch, as_of_day, tools))).run()
+    feats = job.features
+    fb, models = job.result
     raw = np.asarray(fb.quantiles, dtype=np.float64)
     cats = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
     # SKUs without a category are grouped by sales level, so one drift resets a band, not a partition.
@@ -302,22 +331,25 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
     return out
 
 
-def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
+def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools,
+               out: TickResult) -> Iterator[int | ScoreJob]:
     """:func:`run_tick` one micro-batch of ``tools.batch_size`` SKUs at a time, its results gathered in ``out``.
 
     Yields after each micro-batch (of outcomes read, then of SKUs
-    forecast), so a caller on an event loop can let other work run in
-    between, the partition's own ingest included: a micro-batch reads and
-    writes its SKUs' states in one go, and what ingest may apply meanwhile
-    does not change a forecast (days up to ``as_of_day`` are closed, late
+    forecast: the SKUs done so far), and before each micro-batch's model
+    call its :class:`ScoreJob` (run on resumption if the caller did not),
+    so a caller on an event loop can let other work run in between, the
+    partition's own ingest included: what ingest may apply meanwhile does
+    not change a forecast (days up to ``as_of_day`` are closed, late
     events are rejected; later days, at most ``lead_days`` ahead, are not
-    read; a SKU's next pending day is taken from its state as it is when
-    its micro-batch writes it). What may not happen in between is
-    another tick of the same partition, its state reaching the changelog (a
-    restart reads the newest forecast day as the last closed one) or a
-    revoke: the worker's flushes skip the partition until the tick ends, a
-    second tick and a revoke wait for it. ``out.forecasts`` may be taken
-    away between steps (the worker publishes each micro-batch's).
+    read), and a micro-batch writes its SKUs' states as they are when it
+    writes them (their next pending day from what they hold then). What
+    may not happen in between is another tick of the same partition, its
+    state reaching the changelog (a restart reads the newest forecast day
+    as the last closed one) or a revoke: the worker's flushes skip the
+    partition until the tick ends, a second tick and a revoke wait for it.
+    ``out.forecasts`` may be taken away between steps (the worker
+    publishes each micro-batch's).
     """
     yield from learn_steps(ingestor, as_of_day, tools, out)
     pending = ingestor.pending.setdefault(partition, {})
@@ -327,9 +359,17 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     since = as_of_day - tools.active_days
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
-        batch = StateBatch.from_blobs([store[k] for k in chunk], spec)
+        blobs = [store[k] for k in chunk]
+        batch = StateBatch.from_blobs(blobs, spec)
         live = batch.last_active(as_of_day) > since
-        forecast_messages(chunk, batch, as_of_day, tools, out, live)
+        job = ScoreJob(tools.scorer, micro_batch_features(chunk, batch, as_of_day, tools))
+        yield job
+        now = [store[k] for k in chunk]
+        if any(a is not b for a, b in zip(now, blobs)):
+            # Ingest applied later days' events to some of these SKUs while the model ran: mark the
+            # states as they are now (the features, of closed days, are the same).
+            batch = StateBatch.from_blobs(now, spec)
+        forecast_messages(chunk, batch, as_of_day, tools, out, live, job)
         nxt = batch.mark_forecast(as_of_day).tolist()
         for k, blob, day, on in zip(chunk, batch.blobs(), nxt, live.tolist()):
             store[k] = blob

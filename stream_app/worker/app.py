@@ -34,7 +34,7 @@ from stream_app.worker.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.worker.side_inputs import SideInputs
 from stream_app.core.state import StateStore, Table
-from stream_app.core.ticks import OutcomeStats, TickResult, TickTools, tick_steps
+from stream_app.core.ticks import OutcomeStats, ScoreJob, TickResult, TickTools, tick_steps
 
 log = logging.getLogger("trendcast")
 
@@ -126,8 +126,16 @@ class Worker:
     async def _start_tick(self, partition: int, day: int) -> None:
         await self._tick_done(partition)  # one tick at a time per partition, in day order
         task = self.ticks[partition] = asyncio.ensure_future(self.tick(partition, day))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
-            "the forecast tick of partition %d for day %d failed", partition, day, exc_info=t.exception()))
+        running = self.metrics.ticks_running
+        running.inc()
+
+        def ended(t: asyncio.Task) -> None:
+            running.dec()
+            if not t.cancelled() and t.exception() is not None:
+                log.error("the forecast tick of partition %d for day %d failed", partition, day,
+                          exc_info=t.exception())
+
+        task.add_done_callback(ended)
 
     # --- partition lifecycle ---------------------------------------------------
     def ensure_partition(self, partition: int) -> None:
@@ -312,9 +320,13 @@ class Worker:
                           embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
         result = TickResult()
-        for _ in tick_steps(self.ingestor, partition, as_of_day, tools, result):
-            # Each micro-batch's forecasts go out as they are made; between micro-batches the loop
-            # serves the ingest (this partition's too), timers, the web server and catalog records.
+        for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):
+            if isinstance(step, ScoreJob):
+                # The model runs on a thread (torch releases the GIL): meanwhile the loop serves the
+                # ingest (this partition's too), timers, the web server and other partitions' ticks.
+                await asyncio.to_thread(step.run)
+                continue
+            # Each micro-batch's forecasts go out as they are made.
             self.publisher.forecasts(result.forecasts)
             result.forecasts = []
             await asyncio.sleep(0)

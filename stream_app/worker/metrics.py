@@ -41,6 +41,7 @@ class Metrics:
     event_time: Gauge
     ready: Gauge
     tick_skus: Histogram
+    ticks_running: Gauge
     scoring_seconds: Histogram
     model_fallbacks: Counter
     model_info: Gauge
@@ -120,7 +121,8 @@ class Metrics:
             ),
             tick_duration=Histogram(
                 "trendcast_forecast_tick_duration_seconds",
-                "Wall time of one forecast tick (features, model, publishing) on one partition.",
+                "Wall time of one forecast tick (features, model, publishing) on one partition; the partition's "
+                "ingest goes on meanwhile.",
                 buckets=LATENCY_BUCKETS, registry=r,
             ),
             changelog_writes=Counter(
@@ -144,6 +146,10 @@ class Metrics:
             tick_skus=Histogram(
                 "trendcast_forecast_tick_skus", "SKUs forecast by one forecast tick on one partition.",
                 buckets=(1, 10, 100, 500, 1000, 5000, 10000, 50000, 100000), registry=r,
+            ),
+            ticks_running=Gauge(
+                "trendcast_forecast_ticks_running",
+                "Partitions whose forecast tick is in progress on this worker (at most one each).", registry=r,
             ),
             scoring_seconds=Histogram(
                 "trendcast_scoring_seconds", "Wall time of scoring one micro-batch with the model, by device.",

@@ -50,4 +50,5 @@ def test_the_agreed_names_exist():
         "trendcast_processing_latency_seconds", "trendcast_forecast_tick_duration_seconds",
         "trendcast_forecast_tick_skus", "trendcast_forecasts_published", "trendcast_stage_alerts_published",
         "trendcast_skus_tracked", "trendcast_ready", "trendcast_state_records_rejected",
+        "trendcast_forecast_ticks_running",
     } <= names

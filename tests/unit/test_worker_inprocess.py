@@ -76,19 +76,23 @@ def make_worker(name: str, **settings_kw) -> tuple[Worker, RecordingProducer]:
 
 
 def day_batches(worker: Worker, day: int, offsets: dict, partition: int = 0, skus=SKUS, bad: bool = False,
-                qty=lambda day, i: 1 + (day + i) % 3):
-    """One batch per source topic of ``partition``: each SKU clicked, carted and ordered (``qty(day, i)`` units) at noon."""
+                qty=lambda day, i: 1 + (day + i) % 3, tag: str = ""):
+    """One batch per source topic of ``partition``: each SKU clicked, carted and ordered (``qty(day, i)`` units) at noon.
+
+    ``tag`` makes the event and order ids of another round of the same day.
+    """
     ts = T0 + day * DAY + 12 * HOUR
     s = worker.settings
     out = []
     for topic in s.source_topics:
         recs = []
         for i, sku in enumerate(skus):
-            ev = {"schema_version": 1, "event_id": f"{topic}-{day}-{sku.decode()}", "sku": sku.decode(), "ts": ts + i}
+            ev = {"schema_version": 1, "event_id": f"{topic}-{day}-{sku.decode()}{tag}", "sku": sku.decode(),
+                  "ts": ts + i}
             if topic == s.topic_carts:
                 ev.update(qty=1, action="add")
             elif topic == s.topic_orders:
-                ev.update(order_id=f"o{day}{sku.decode()}", qty=qty(day, i), unit_price=2.0)
+                ev.update(order_id=f"o{day}{sku.decode()}{tag}", qty=qty(day, i), unit_price=2.0)
             recs.append((sku, orjson.dumps(ev), ts + i))
         if bad and topic == s.topic_orders:
             recs.append((b"A", b'{"schema_version": 1, "sku": "A", "qty": "many"}', ts))
@@ -288,8 +292,12 @@ def test_a_tick_runs_beside_its_partitions_ingest_a_flush_skips_it_and_nothing_p
             await asyncio.sleep(0)
         seen["forecasts published mid-tick"] = at_close < published() < at_close + len(skus) and \
             tick is not None and not tick.done()
-        for batch in day_batches(worker, 3, offsets, skus=newcomers):  # more of day 3, new SKUs
+        # More of day 3, for new SKUs and for SKUs of the tick (some scored already, some not, some
+        # while the model runs on its thread: their states change under the tick).
+        for batch in day_batches(worker, 3, offsets, skus=newcomers) + day_batches(worker, 3, offsets, skus=skus,
+                                                                                    tag="again"):
             await worker.handle_batch(batch)
+            await asyncio.sleep(0)
         seen["newcomers applied mid-tick"] = all(k in worker.ingestor.store for k in newcomers) and \
             tick is not None and not tick.done()
         committed = dict(worker.ledger.released)
