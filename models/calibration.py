@@ -57,11 +57,16 @@ numbers, without the rules, by :mod:`models.calibration_codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from river import drift, stats
+from river import stats
 
 from models.interface import QUANTILES
+from models.river_state import new_page_hinkley
+
+if TYPE_CHECKING:
+    from river import drift
 
 GLOBAL = ""  # the group every outcome also feeds
 SE_FLOOR = 0.02  # log1p units: a day of near-identical errors is not infinitely sure
@@ -183,8 +188,8 @@ class Calibrator:
             g = GroupState(
                 [HorizonState(stats.EWMean(r.bias_fading), **{k: stats.EWMean(r.guard_fading) for k in GUARD_LOSSES})
                  for _ in range(self.n_horizons)],
-                drift.PageHinkley(min_instances=r.drift_warmup_days, delta=r.drift_delta,
-                                  threshold=r.drift_threshold, mode="both"),
+                new_page_hinkley(min_instances=r.drift_warmup_days, delta=r.drift_delta,
+                                 threshold=r.drift_threshold, mode="both"),
             )
             self.groups[name] = g
         return g

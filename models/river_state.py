@@ -26,7 +26,12 @@ import math
 import struct
 from dataclasses import dataclass
 
-from river import drift, stats
+from typing import TYPE_CHECKING
+
+from river import stats
+
+if TYPE_CHECKING:
+    from river import drift
 
 # RsEWMean.__getstate__ (bincode, little-endian): mean f64, alpha f64, 1 - alpha f64, started bool, alpha f64.
 _EWMEAN_LAYOUT = struct.Struct("<ddd?d")
@@ -100,12 +105,25 @@ def page_hinkley_state(d: drift.PageHinkley) -> PageHinkleyState:
                             bool(d._drift_detected))
 
 
+def new_page_hinkley(*, min_instances: int, delta: float, threshold: float, mode: str = "both") -> drift.PageHinkley:
+    """A new river ``drift.PageHinkley``.
+
+    ``river.drift`` is imported here, on first use, not with this module:
+    its package imports river's datasets and with them scikit-learn, SciPy
+    and pandas (~1-2 s and ~900 modules), which a worker's start to ready
+    need not wait for (the worker imports it on a thread meanwhile).
+    """
+    from river import drift
+
+    return drift.PageHinkley(min_instances=min_instances, delta=delta, threshold=threshold, mode=mode)
+
+
 def build_page_hinkley(state: PageHinkleyState, *, min_instances: int, delta: float, threshold: float,
                        mode: str = "both") -> drift.PageHinkley:
     """A PageHinkley with the given configuration, in ``state``."""
     if not (math.isfinite(state.n) and state.n >= 0):
         raise ValueError("a PageHinkley count must be finite and >= 0")
-    d = drift.PageHinkley(min_instances=min_instances, delta=delta, threshold=threshold, mode=mode)
+    d = new_page_hinkley(min_instances=min_instances, delta=delta, threshold=threshold, mode=mode)
     _check_page_hinkley(d)  # before writing: a misspelt private name would silently become a new attribute
     d._x_mean.n, d._x_mean._mean = state.n, state.mean
     d._sum_increase, d._sum_decrease = state.sum_increase, state.sum_decrease

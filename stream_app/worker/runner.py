@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
+import threading
 
 from stream_app.worker.broker import wait_until_answers
 from stream_app.settings import Settings, SettingsError
@@ -73,6 +75,10 @@ def run_worker(settings: Settings) -> None:
     from stream_app.worker.logs import setup_logging
 
     log_config = setup_logging(settings)
+    # The calibration's drift detector comes from river.drift, whose package imports scikit-learn,
+    # SciPy and pandas (~1-2 s): import it while the worker connects and joins its group, not before.
+    threading.Thread(target=importlib.import_module, args=("river.drift",), name="preload-river",
+                     daemon=True).start()
     asyncio.run(prepare_broker(settings))
     worker = create_app(settings)
     worker.metrics.set_build_info()

@@ -87,3 +87,18 @@ def test_an_unknown_shape_of_river_state_is_refused_not_guessed():
     m._ewmean = Changed()
     with pytest.raises(RiverStateError, match="update models/river_state.py"):
         ewmean_state(m)
+
+
+def test_a_worker_imports_nothing_of_river_drift_until_a_calibrator_learns():
+    """river.drift's package imports scikit-learn, SciPy and pandas (~1-2 s): not on a worker's way to ready."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, stream_app.worker.app, stream_app.worker.runner, models.calibration_codec\n"
+             "from models.calibration import Calibrator\n"
+             "c = Calibrator()\n"
+             "print(sorted(m for m in ('river.drift', 'sklearn', 'pandas') if m in sys.modules))\n"
+             "c._group('g')\n"
+             "print('river.drift' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["[]", "True"]
