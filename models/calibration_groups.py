@@ -22,13 +22,21 @@ UNKNOWN = "unknown"
 # band for SKUs that sold nothing in the 28 days (the ones still clicked or going quiet).
 LEVEL_EDGES = (0.25, 1.0, 4.0, 16.0)
 LEVEL_NAMES = ("none", "<0.25/d", "0.25-1/d", "1-4/d", "4-16/d", ">=16/d")
+# One string object per group name, shared by every SKU in it: a partition keeps each SKU's group for
+# every forecast still waiting for its outcome (14 days of them), and a string built per SKU cost
+# ~60 bytes each time.
+UNKNOWN_GROUPS = np.asarray([f"{UNKNOWN}:{b}" for b in LEVEL_NAMES], dtype=object)
+
+
+def level_bands(units_per_day: np.ndarray) -> np.ndarray:
+    """``(n,)`` index into :data:`LEVEL_NAMES` of each SKU's sales level (units per day over the last 28 days)."""
+    level = np.asarray(units_per_day, dtype=np.float64)
+    return np.where(level > 0, 1 + np.searchsorted(LEVEL_EDGES, level, side="right"), 0)
 
 
 def level_names(units_per_day: np.ndarray) -> np.ndarray:
     """``(n,)`` band name of each SKU's sales level (units per day over the last 28 days)."""
-    level = np.asarray(units_per_day, dtype=np.float64)
-    band = np.where(level > 0, 1 + np.searchsorted(LEVEL_EDGES, level, side="right"), 0)
-    return np.asarray(LEVEL_NAMES, dtype=object)[band]
+    return np.asarray(LEVEL_NAMES, dtype=object)[level_bands(units_per_day)]
 
 
 def calibration_groups(categories: np.ndarray, units_per_day: np.ndarray) -> np.ndarray:
@@ -45,6 +53,5 @@ def calibration_groups(categories: np.ndarray, units_per_day: np.ndarray) -> np.
     unknown = (cats == UNKNOWN) | (cats == "")
     out = cats.copy()
     if unknown.any():
-        names = level_names(np.asarray(units_per_day)[unknown])
-        out[unknown] = np.array([f"{UNKNOWN}:{b}" for b in names], dtype=object)
+        out[unknown] = UNKNOWN_GROUPS[level_bands(np.asarray(units_per_day)[unknown])]
     return out

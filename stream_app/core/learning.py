@@ -15,7 +15,9 @@ SKU partition):
   with the current settings' rules;
 * ``pend:<partition>:<day>:<chunk>``: a chunk of the forecasts made at the
   end of ``day`` (:func:`stream_app.core.outcomes.encode`); a tombstone once
-  their longest horizon has closed.
+  their longest horizon has closed. Only a restart reads them: the worker
+  holds the forecasts decoded, so the table keeps a chunk in memory only
+  until it is sent or restored (:func:`is_pending_record`, :func:`pending_keys`).
 
 A record that does not decode (a pickle, another format or version, a
 truncated or damaged value) is refused with one WARNING line naming the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any  # the metrics: stream_app.worker.metrics.Metrics, duck-typed (the offline replay imports no Prometheus)
 
 from models import calibration_codec
@@ -39,6 +42,18 @@ from stream_app.core.outcomes import Pending, decode, encode
 from stream_app.core.ticks import OutcomeStats, TickResult
 
 log = logging.getLogger("trendcast")
+PENDING_PREFIX = b"pend:"
+
+
+def is_pending_record(key: bytes) -> bool:
+    """Whether ``key`` is a chunk of pending forecasts (kept in the table only until sent)."""
+    return key.startswith(PENDING_PREFIX)
+
+
+def pending_keys(partition: int, keys: Iterable[bytes]) -> list[bytes]:
+    """The keys among ``keys`` of ``partition``'s pending-forecast chunks."""
+    prefix = PENDING_PREFIX + f"{partition}:".encode()
+    return [k for k in keys if k.startswith(prefix)]
 
 
 class PartitionLearning:
@@ -63,7 +78,7 @@ class PartitionLearning:
             except RecordError as exc:
                 self._reject(partition, "calibrator", [key], exc, "its calibration starts fresh")
         self.calibrators[partition] = cal if cal is not None else Calibrator(self.rules)
-        prefix = f"pend:{partition}:".encode()
+        prefix = PENDING_PREFIX + f"{partition}:".encode()
         by_day: dict[int, list[tuple[int, bytes, bytes]]] = defaultdict(list)
         for key, value in table.items():
             if key.startswith(prefix) and value is not None:

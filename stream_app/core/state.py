@@ -39,14 +39,18 @@ class Table:
     """One changelog-backed table: its local dict, its changelog topic, the keys changed since the last flush.
 
     ``data``: the local dict Faust restores into (:func:`stream_app.worker.faust_adapter.local_store`);
-    ``topic``: the changelog topic; ``dirty``: partition -> changed keys.
+    ``topic``: the changelog topic; ``dirty``: partition -> changed keys;
+    ``transient``: keys whose value is only for a restart to read (the
+    worker holds them decoded elsewhere), dropped from ``data`` once sent.
     """
 
     def __init__(self, name: str, topic: str, data: dict[bytes, bytes],
-                 dirty: Callable[[frozenset[int]], dict[int, set[bytes]]] | None = None) -> None:
+                 dirty: Callable[[frozenset[int]], dict[int, set[bytes]]] | None = None,
+                 transient: Callable[[bytes], bool] | None = None) -> None:
         self.name, self.topic, self.data = name, topic, data
         self._dirty: dict[int, set[bytes]] = {}
         self._take_external = dirty
+        self.transient = transient
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         return self.data.get(key, default)
@@ -117,9 +121,12 @@ class StateStore:
         sent = {}
         for table in self.tables.values():
             n = 0
+            data, transient = table.data, table.transient
             for partition, keys in table.take_dirty(skip).items():
                 for key in keys:
-                    sender.produce(table.topic, key, table.data.get(key), partition)
+                    sender.produce(table.topic, key, data.get(key), partition)
+                    if transient is not None and transient(key):
+                        data.pop(key, None)
                     n += 1
             sent[table.name] = n
         return sent

@@ -23,7 +23,7 @@ from stream_app.core import inventory
 from stream_app.worker.faust_adapter import (BatchMessage, BatchSchema, CommitLedger, TrendcastFaust, batching_transport,
                                       local_store)
 from stream_app.core.ingest import BatchOutcome, Ingestor
-from stream_app.core.learning import PartitionLearning, record_outcomes
+from stream_app.core.learning import PartitionLearning, is_pending_record, pending_keys, record_outcomes
 from stream_app.worker.logs import log_tick
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.publish import Publisher
@@ -143,7 +143,13 @@ class Worker:
         if partition in self.ready_partitions:
             return
         n = self.ingestor.restore_partition(partition, time.monotonic(), self.settings.forecast_active_days)
-        waiting = self.learning.restore(partition, self.learning_store) if self.learning else 0
+        waiting = 0
+        if self.learning:
+            waiting = self.learning.restore(partition, self.learning_store)
+            # Decoded, the pending forecasts live in the learning state; their records are for the next
+            # restart only (the changelog keeps them), so the table does not hold a second copy.
+            table = self.state[LEARNING_TABLE]
+            table.forget(pending_keys(partition, list(table)), set())
         self.ready_partitions.add(partition)
         log.info("partition %d ready: %d SKUs await a forecast, %d forecasts await their outcome",
                  partition, n, waiting)
@@ -447,7 +453,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: 
     publisher = Publisher(settings, metrics, producer)
     state = StateStore(
         Table(name, t.changelog_topic.get_topic_name(), local_store(t),
-              dirty=ingestor.take_dirty if name == WINDOWS_TABLE else None)
+              dirty=ingestor.take_dirty if name == WINDOWS_TABLE else None,
+              transient=is_pending_record if name == LEARNING_TABLE else None)
         for name, t in faust_tables.items())
     worker = Worker(
         settings=settings, app=app, ingestor=ingestor, scorer=scorer, metrics=metrics, publisher=publisher,

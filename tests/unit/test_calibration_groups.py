@@ -33,3 +33,11 @@ def test_a_shift_in_fast_sellers_resets_their_band_only():
         drifted += cal.learn(0, q[:, 0], actual, groups)
     assert "unknown:>=16/d" in drifted
     assert "unknown:0.25-1/d" not in drifted
+
+
+def test_the_skus_of_a_group_share_one_name_object():
+    """A partition keeps every SKU's group for 14 days of pending forecasts: one string per SKU was ~60 B each day."""
+    levels = np.random.default_rng(3).gamma(0.5, 4.0, size=5000)
+    groups = calibration_groups(np.full(5000, "unknown", dtype=object), levels)
+    assert len({id(g) for g in groups}) <= len(LEVEL_NAMES)
+    assert set(groups.tolist()) <= {f"unknown:{b}" for b in LEVEL_NAMES}

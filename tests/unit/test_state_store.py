@@ -76,3 +76,17 @@ def test_a_partition_skipped_keeps_its_changes_for_the_next_send_and_its_batches
     assert ledger.take() == [(TP("orders", 1), 20)]
     assert store.send(sender) == {"windows": 1, "learning": 1}
     assert sorted(sender.sent) == [("l", b"cal:1", b"c1", 1), ("w", b"w1", b"s1", 1)]
+
+
+def test_a_transient_key_leaves_the_local_dict_once_sent():
+    """Pending-forecast chunks: held decoded by the worker, so the table keeps none once it sent them."""
+    table = Table("learning", "l", {}, transient=lambda k: k.startswith(b"pend:"))
+    table.put(b"cal:0", b"calibrator", 0)
+    table.put(b"pend:0:5:0", b"chunk", 0)
+    sender = Sender()
+    StateStore([table]).send(sender)
+    assert sorted(sender.sent) == [("l", b"cal:0", b"calibrator", 0), ("l", b"pend:0:5:0", b"chunk", 0)]
+    assert list(table) == [b"cal:0"]
+    table.delete(b"pend:0:5:0", 0)  # its tombstone still goes out when the day expires
+    StateStore([table]).send(sender)
+    assert sender.sent[-1] == ("l", b"pend:0:5:0", None, 0)
