@@ -37,20 +37,30 @@ class Made:
     ``keys``: SKUs; ``quantiles``: the model's raw ``(n, H, 3)`` units (what
     the calibrator learns from); ``published``: the same after calibration
     (what users got, scored for the error and coverage metrics);
-    ``groups``: ``(n,)`` categories.
+    ``groups``: ``(n,)`` categories; ``horizons``: the indices into
+    :data:`~models.interface.HORIZONS` of the ``H`` columns (None: all;
+    a horizon whose outcome was learned is dropped, :meth:`Pending.retire`).
     """
 
     keys: list[bytes]
     quantiles: np.ndarray
     published: np.ndarray
     groups: np.ndarray
+    horizons: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def at(self, h_idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(raw, published)`` ``(n, 3)`` quantiles of horizon ``HORIZONS[h_idx]``."""
+        col = h_idx if self.horizons is None else self.horizons.index(h_idx)
+        return self.quantiles[:, col], self.published[:, col]
+
 
 def encode(made: Made) -> list[bytes]:
-    """``made`` as LZ4-compressed chunks of at most :data:`CHUNK_SKUS` SKUs."""
+    """``made`` (every horizon) as LZ4-compressed chunks of at most :data:`CHUNK_SKUS` SKUs."""
+    if made.horizons is not None:
+        raise ValueError("a day's forecasts are encoded before any of their horizons is retired")
     out = []
     for start in range(0, len(made), CHUNK_SKUS):
         sl = slice(start, start + CHUNK_SKUS)
@@ -80,7 +90,15 @@ def decode(chunks: list[bytes]) -> Made:
     if not quantiles:
         empty = np.zeros((0, len(HORIZONS), 3), np.float32)
         return Made([], empty, empty.copy(), np.zeros(0, object))
-    return Made(keys, np.concatenate(quantiles), np.concatenate(published), np.concatenate(groups))
+    return Made(keys, np.concatenate(quantiles), np.concatenate(published), shared(np.concatenate(groups)))
+
+
+def shared(names: np.ndarray) -> np.ndarray:
+    """``names`` as an object array whose equal strings are one object (a few groups, thousands of SKUs)."""
+    if not len(names):
+        return names.astype(object)
+    unique, index = np.unique(names, return_inverse=True)
+    return unique.astype(object)[index]
 
 
 def _arrays(chunk: bytes) -> dict[str, np.ndarray]:
@@ -130,6 +148,23 @@ class Pending:
         """``(horizon index, made day, forecasts)`` whose outcome is complete once ``closed_day`` closed."""
         return [(i, closed_day - h, self.by_day[closed_day - h])
                 for i, h in enumerate(self.horizons) if closed_day - h in self.by_day]
+
+    def retire(self, made_day: int, h_idx: int) -> None:
+        """Drop horizon ``HORIZONS[h_idx]`` of the forecasts made on ``made_day``: its outcome was learned.
+
+        Memory: a day's forecasts wait up to 14 days, the 1-day horizon's
+        numbers for one of them, the 7-day ones for seven.
+        """
+        made = self.by_day.get(made_day)
+        if made is None:
+            return
+        present = tuple(range(made.quantiles.shape[1])) if made.horizons is None else made.horizons
+        keep = [i for i, h in enumerate(present) if h != h_idx]
+        if len(keep) == len(present):
+            return
+        self.by_day[made_day] = Made(made.keys, np.ascontiguousarray(made.quantiles[:, keep]),
+                                     np.ascontiguousarray(made.published[:, keep]), made.groups,
+                                     tuple(present[i] for i in keep))
 
     def expire(self, closed_day: int) -> list[int]:
         """Forget days whose every horizon has closed; returns those days."""

@@ -118,6 +118,7 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
     store, spec = ingestor.store, ingestor.spec
     step, read = tools.batch_size, 0
     for h_idx, made_day, made in pending.due(as_of_day):
+        pending.retire(made_day, h_idx)  # `made` keeps the horizon for this last use
         rows = [i for i, k in enumerate(made.keys) if k in store]  # SKUs moved away are not ours to judge
         if not rows:
             continue
@@ -129,8 +130,8 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
             read += len(chunk)
             yield read
         actual = np.concatenate(parts)
-        out.drifted += cal.learn(h_idx, made.quantiles[rows, h_idx], actual, made.groups[rows])
-        pub, raw = made.published[rows, h_idx], made.quantiles[rows, h_idx]
+        raw, pub = (a[rows] for a in made.at(h_idx))
+        out.drifted += cal.learn(h_idx, raw, actual, made.groups[rows])
         out.outcomes[HORIZONS[h_idx]] = OutcomeStats(
             abs_error=float(np.abs(actual - pub[:, 1]).sum()),
             abs_error_raw=float(np.abs(actual - raw[:, 1]).sum()),

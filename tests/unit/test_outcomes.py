@@ -101,3 +101,22 @@ def test_a_chunk_that_encode_could_not_have_written_is_refused(name, tmp_path):
         decode([encode(made(3))[0], make(tmp_path)])
     assert err.value.reason == reason
     assert not (tmp_path / "pwned").exists()  # nothing was unpickled
+
+
+def test_a_learned_horizon_is_dropped_and_the_others_stay_as_they_were():
+    """Memory: a day's 1-day numbers go once learned, the 7-day ones after a week; the 14-day ones stay."""
+    from stream_app.core.outcomes import Made, Pending
+
+    rng = np.random.default_rng(5)
+    raw, pub = rng.gamma(1.0, 3.0, size=(2, 6, 3, 3)).astype(np.float32)
+    pending = Pending()
+    pending.add(100, Made([b"K%d" % i for i in range(6)], raw, pub, np.array(["g"] * 6, dtype=object)))
+    pending.retire(100, 0)
+    made = pending.by_day[100]
+    assert made.quantiles.shape == (6, 2, 3) and made.horizons == (1, 2)
+    for h in (1, 2):
+        assert np.array_equal(made.at(h)[0], raw[:, h]) and np.array_equal(made.at(h)[1], pub[:, h])
+    pending.retire(100, 1)
+    pending.retire(100, 1)  # twice: nothing more to drop
+    made = pending.by_day[100]
+    assert made.horizons == (2,) and np.array_equal(made.at(2)[0], raw[:, 2])
