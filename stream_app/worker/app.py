@@ -272,8 +272,8 @@ class Worker:
         (:mod:`stream_app.core.clock`): each closed day lets more through.
         Those are applied while the day's tick runs (they are of later days,
         which the tick does not read); a second day to close waits for the
-        first one's tick. Then the decided offsets are held for the next
-        flush's commit, which waits for the ticks too.
+        first one's tick. Then the decided offsets are held for the commit
+        after the next flush that finds no tick running on the partition.
         """
         ingestor = self.ingestor
         while True:
@@ -315,7 +315,7 @@ class Worker:
             self.publisher.dead_letters(out.rejected, topics)
 
     async def tick(self, partition: int, as_of_day: int) -> None:
-        """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its SKUs that changed."""
+        """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its active SKUs (a task of its own)."""
         t0 = time.perf_counter()
         s = self.settings
         cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
