@@ -25,6 +25,7 @@ from stream_app.worker.faust_adapter import (BatchMessage, BatchSchema, CommitLe
 from stream_app.core.ingest import BatchOutcome, Ingestor
 from stream_app.core.learning import PartitionLearning, is_pending_record, pending_keys, record_outcomes
 from stream_app.worker.logs import log_tick
+from stream_app.worker.memory import release_free_memory
 from stream_app.worker.metrics import Metrics
 from stream_app.worker.publish import Publisher
 from stream_app.core.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
@@ -349,6 +350,8 @@ class Worker:
                 else:
                     learning.put(key, value, partition)
         record_outcomes(self.metrics, self.recent_outcomes, result, as_of_day)
+        # The tick's arrays and messages are freed now; without this the process keeps their pages.
+        await asyncio.to_thread(release_free_memory)
         dt = time.perf_counter() - t0
         self.metrics.tick_duration.observe(dt)
         self.metrics.tick_skus.observe(result.skus)
