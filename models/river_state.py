@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from river import stats

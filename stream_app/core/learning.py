@@ -50,9 +50,17 @@ def is_pending_record(key: bytes) -> bool:
     return key.startswith(PENDING_PREFIX)
 
 
+def _pending_prefix(partition: int) -> bytes:
+    return PENDING_PREFIX + f"{partition}:".encode()
+
+
+def _pending_key(partition: int, day: int, chunk: int) -> bytes:
+    return _pending_prefix(partition) + f"{day}:{chunk}".encode()
+
+
 def pending_keys(partition: int, keys: Iterable[bytes]) -> list[bytes]:
     """The keys among ``keys`` of ``partition``'s pending-forecast chunks."""
-    prefix = PENDING_PREFIX + f"{partition}:".encode()
+    prefix = _pending_prefix(partition)
     return [k for k in keys if k.startswith(prefix)]
 
 
@@ -78,10 +86,11 @@ class PartitionLearning:
             except RecordError as exc:
                 self._reject(partition, "calibrator", [key], exc, "its calibration starts fresh")
         self.calibrators[partition] = cal if cal is not None else Calibrator(self.rules)
-        prefix = PENDING_PREFIX + f"{partition}:".encode()
+        prefix = _pending_prefix(partition)
         by_day: dict[int, list[tuple[int, bytes, bytes]]] = defaultdict(list)
-        for key, value in table.items():
-            if key.startswith(prefix) and value is not None:
+        for key in pending_keys(partition, table):
+            value = table[key]
+            if value is not None:
                 day, _, chunk = key[len(prefix):].partition(b":")
                 if not (day.isdigit() and chunk.isdigit()):
                     self._reject(partition, "pending", [key], RecordError("malformed", f"key {key!r}"), "ignored")
@@ -122,11 +131,11 @@ class PartitionLearning:
         made = self.pending[partition].by_day.get(day)
         if made is not None:
             chunks = encode(made)
-            out += [(f"pend:{partition}:{day}:{i}".encode(), c) for i, c in enumerate(chunks)]
+            out += [(_pending_key(partition, day, i), c) for i, c in enumerate(chunks)]
             self._chunks[(partition, day)] = len(chunks)
         for d in expired:
             n = self._chunks.pop((partition, d), 0)
-            out += [(f"pend:{partition}:{d}:{i}".encode(), None) for i in range(n)]
+            out += [(_pending_key(partition, d, i), None) for i in range(n)]
         return out
 
     def forget(self, partitions: set[int]) -> None:

@@ -100,14 +100,10 @@ class TickResult:
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
 
 
-def learn_outcomes(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> None:
-    """Pair the forecasts whose horizon ended with ``as_of_day`` with the units sold, and learn from them."""
-    for _ in learn_steps(ingestor, as_of_day, tools, out):
-        pass
-
-
 def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
-    """:func:`learn_outcomes` reading ``tools.batch_size`` SKUs' windows at a time; yields the SKUs read so far.
+    """Pair the forecasts whose horizon ended with ``as_of_day`` with the units sold, and learn from them.
+
+    Reads ``tools.batch_size`` SKUs' windows at a time and yields the SKUs read so far.
 
     Each horizon's outcomes are learnt in one call, once all its SKUs are
     read: the calibrator takes a day's errors together.
@@ -174,19 +170,17 @@ def forecast_messages(
     as_of_day: int,
     tools: TickTools,
     out: TickResult,
-    live: np.ndarray | None = None,
-    job: ScoreJob | None = None,
+    live: np.ndarray,
+    job: ScoreJob,
 ) -> None:
     """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``.
 
-    ``live`` (default: all): rows still active; the others get their last
-    forecast, zeros with ``active: false``, and teach the calibrator nothing.
-    ``job``: the micro-batch's features, already scored or not (default:
-    built from ``batch`` and scored here).
+    ``live``: rows still active; the others get their last forecast, zeros
+    with ``active: false``, and teach the calibrator nothing. ``job``: the
+    micro-batch's features, scored here unless the caller already ran it.
     """
     n = len(keys)
-    live = np.ones(n, dtype=bool) if live is None else live
-    job = (job or ScoreJob(tools.scorer, micro_batch_features(keys, batch, as_of_day, tools))).run()
+    job.run()
     feats = job.features
     fb, models = job.result
     raw = np.asarray(fb.quantiles, dtype=np.float64)
