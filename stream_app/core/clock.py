@@ -242,8 +242,17 @@ class PartitionClock:
         self._closed_any = True
         return list(range(start, through + 1))
 
-    def restore(self, applied: list, closed: int | None, now: float) -> None:
-        """Take a recovered state (per-topic newest event times, last closed day), never moving backwards."""
+    def restore(self, applied: list, closed: int | None, now: float, first_day: int | None = None) -> None:
+        """Take a recovered state (per-topic newest event times, last closed day), never moving backwards.
+
+        ``first_day``: with no day closed yet, the day of the partition's
+        earliest event: the days from it on close as if its events had been
+        applied here (a restored topic clock is not a first event any more,
+        so :meth:`apply` cannot set where the days start).
+        """
+        if closed is None and first_day is not None and not self._closed_any \
+                and (self.closed_day is None or first_day - 1 < self.closed_day):
+            self.closed_day = first_day - 1
         for k, mx in enumerate(applied):
             if mx is not None and (self.applied[k] is None or mx > self.applied[k]):
                 self.applied[k] = mx

@@ -278,7 +278,9 @@ class Ingestor:
             closed = max(closed, w.forecast_day)
             if w.pending_day is not None:
                 pending[key] = w.pending_day
-        clock.restore([t if t >= 0 else None for t in newest], closed if closed >= 0 else None, now)
+        # Before the partition's first closed day, a SKU's pending day is its earliest event's day.
+        first = min(pending.values()) if closed < 0 and pending else None
+        clock.restore([t if t >= 0 else None for t in newest], closed if closed >= 0 else None, now, first)
         if pending:
             self.pending.setdefault(partition, {}).update(pending)
         if mine and closed >= 0:

@@ -98,6 +98,25 @@ def test_restore_rebuilds_the_clock_from_sku_states_and_pending_forecasts():
     assert restarted.restore_partition(3, now=0.0) == 0  # other partitions' SKUs are not mixed in
 
 
+def test_a_partition_restored_before_its_first_closed_day_still_closes_its_days():
+    """A restart or a rebalance before a partition's first day closed (a worker's first day in production).
+
+    The restored clock has its topics' newest times but no forecast day; its days must close as they
+    would have without the restart: the first from the day of the partition's earliest event on.
+    """
+    def run(restart: bool) -> list[int]:
+        ing = ingestor()
+        ing.process(KIND_ORDER, 2, [order(0, "A", T + 10 * H), order(1, "B", T + DAY + 3 * H)], now=0.0)
+        if restart:
+            ing = Ingestor(ing.store, ing.spec, grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
+            ing.restore_partition(2, now=0.0)
+        out = ing.process(KIND_ORDER, 2, [order(2, "A", T + 3 * DAY + 2 * H)], now=20.0)
+        return out.closed_days
+
+    assert run(restart=False) == [T // DAY, T // DAY + 1]
+    assert run(restart=True) == [T // DAY, T // DAY + 1]
+
+
 def test_a_producer_retry_arriving_late_is_a_duplicate_not_a_dead_letter():
     ing = ingestor()
     out = ing.process(KIND_ORDER, 0, [order(0, "A", T + H, eid="x"), order(1, "A", T + DAY + 2 * H),
