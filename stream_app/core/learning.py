@@ -107,7 +107,12 @@ class PartitionLearning:
                 continue
             self._chunks[(partition, day)] = chunks[-1][0] + 1  # tombstones cover every chunk number
         self.pending[partition] = pending
-        return sum(len(m) for m in pending.by_day.values())
+        return self.waiting(partition)
+
+    def waiting(self, partition: int) -> int:
+        """Forecasts of ``partition`` that await their outcome."""
+        pending = self.pending.get(partition)
+        return 0 if pending is None else sum(len(m) for m in pending.by_day.values())
 
     def _reject(self, partition: int, record: str, keys: list[bytes], exc: RecordError, outcome: str) -> None:
         """Log and count refused records of ``partition``; they are deleted with its next records."""

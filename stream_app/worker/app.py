@@ -66,6 +66,10 @@ class Worker:
     rules: TrackerRules
     stock_rules: inventory.StockRules
     ready_partitions: set[int] = field(default_factory=set)
+    # Revoked by a rebalance whose new assignment is not known yet. Faust revokes every partition and
+    # then assigns; one that comes back is not restored from its changelog again, so its table keys and
+    # learning state stay here until the assignment says whether it moved (:meth:`on_assigned`).
+    parked: set[int] = field(default_factory=set)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
@@ -146,12 +150,16 @@ class Worker:
         n = self.ingestor.restore_partition(partition, time.monotonic(), self.settings.forecast_active_days)
         waiting = 0
         if self.learning:
-            waiting = self.learning.restore(partition, self.learning_store)
+            if partition in self.parked:  # back after a rebalance: its learning state never left
+                waiting = self.learning.waiting(partition)
+            else:
+                waiting = self.learning.restore(partition, self.learning_store)
             # Decoded, the pending forecasts live in the learning state; their records are for the next
             # restart only (the changelog keeps them), so the table does not hold a second copy.
             table = self.state[LEARNING_TABLE]
             table.forget(pending_keys(partition, list(table)), set())
         self.ready_partitions.add(partition)
+        self.parked.discard(partition)
         log.info("partition %d ready: %d SKUs await a forecast, %d forecasts await their outcome",
                  partition, n, waiting)
 
@@ -199,10 +207,12 @@ class Worker:
         return self.state[WINDOWS_TABLE].topic
 
     async def on_revoked(self, partitions: set[int]) -> None:
-        """Before partitions move away: persist their state, commit its offsets, drop it from memory.
+        """Before partitions may move away: persist their state, commit its offsets, park them.
 
         Waits for these partitions' ticks in progress to end first: the
-        final flush of these partitions takes all their changes.
+        final flush of these partitions takes all their changes. What they
+        keep in memory is dropped once the new assignment shows they moved
+        (:meth:`on_assigned`).
         """
         for p in partitions:
             self.lock(p)
@@ -220,14 +230,26 @@ class Worker:
         if tps:
             await self.app.consumer.commit_released(tps)
         self.ledger.forget(tps)
+        # The clock and pending SKUs are rebuilt from the windows on the partition's next batch, here or
+        # elsewhere; its undecided records are read again from the committed offsets.
         self.ingestor.forget(partitions)
         for key in [k for k in self.taken if k[1] in partitions]:
             del self.taken[key]
+        self.ready_partitions -= partitions
+        self.parked |= partitions
+
+    def on_assigned(self, partitions: set[int]) -> None:
+        """The rebalance's new assignment (source partitions): drop the state of parked partitions that moved away."""
+        gone = self.parked - partitions
+        if gone:
+            self._drop(gone)
+            self.parked -= gone
+
+    def _drop(self, partitions: set[int]) -> None:
         if self.learning:
             self.learning.forget(partitions)
             learning = self.state[LEARNING_TABLE]
             learning.forget([k for k in learning if int(k.split(b":")[1]) in partitions], partitions)
-        self.ready_partitions -= partitions
         spec = self.ingestor.spec
         # Keys we inserted ourselves are unknown to Faust's memory store, so it
         # would not drop them: a stale copy would shadow the changelog when the
@@ -516,6 +538,10 @@ def _wire(worker: Worker) -> None:
         parts = {tp.partition for tp in revoked if tp.topic in s.source_topics}
         if parts:
             await worker.on_revoked(parts)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
+        worker.on_assigned({tp.partition for tp in assigned if tp.topic in s.source_topics})
 
     # Faust calls on_rebalance_complete once tables are recovered and streams
     # resume; readiness (trendcast_ready, /readyz) is stream_app.worker.health's.

@@ -172,22 +172,54 @@ def test_a_malformed_event_is_dead_lettered_with_its_reason_and_the_rest_applied
     assert {m["sku"] for m in forecasts} == {"A", "B", "C", "D"}
 
 
-def test_a_revoke_commits_what_was_released_and_forgets_the_partition():
+def test_a_revoke_commits_what_was_released_and_the_assignment_that_moves_the_partition_forgets_it():
     async def run():
         worker, producer = make_worker("revoke")
         await feed(worker, range(4), {}, partition=0)
         await feed(worker, range(4), {}, partition=1, skus=[b"P", b"Q"])
         await worker.on_revoked({0})
-        return worker
+        kept = (sorted(worker.ingestor.store), {int(k.split(b":")[1]) for k in worker.learning_store})
+        worker.on_assigned({1})
+        return worker, kept
 
-    worker = asyncio.run(run())
+    worker, kept = asyncio.run(run())
     committed = worker.app.consumer.committed
     assert len(committed) == 1 and {tp.partition for tp in committed[0]} == {0}
     assert {tp.topic for tp in committed[0]} == set(worker.settings.source_topics)
+    assert 0 not in worker.ready_partitions and 1 in worker.ready_partitions
+    # Until the new assignment is known, partition 0 may come back: its state stays.
+    assert kept == ([b"A", b"B", b"C", b"D", b"P", b"Q"], {0, 1})
     assert sorted(worker.ingestor.store) == [b"P", b"Q"]  # partition 1's SKUs stay
     parts = {int(k.split(b":")[1]) for k in worker.learning_store}
     assert parts == {1}  # the calibration state of partition 0 went with it
-    assert 0 not in worker.ready_partitions and 1 in worker.ready_partitions
+
+
+def test_a_partition_revoked_and_assigned_back_keeps_its_state_and_publishes_what_it_would_have():
+    """Faust's rebalance revokes every partition, then assigns; one assigned back is not restored from its
+    changelog again, so a revoke that dropped its windows and calibration lost them (a second worker
+    joining, a third one starting: the state of the partitions the first one kept started over)."""
+
+    async def run():
+        steady, steady_out = make_worker("steady-back")
+        back, back_out = make_worker("back")
+        offs_steady, offs_back = {}, {}
+        await feed(steady, range(6), offs_steady)
+        await feed(back, range(6), offs_back)
+        await back.on_revoked({0, 1})
+        back.on_assigned({0, 1})
+        steady_out.sent.clear()
+        back_out.sent.clear()
+        await feed(steady, range(6, 10), offs_steady)
+        await feed(back, range(6, 10), offs_back)
+        return steady, steady_out, back, back_out
+
+    steady, steady_out, back, back_out = asyncio.run(run())
+    topic = steady.settings.topic_forecasts
+    want, got = messages(steady_out, topic), messages(back_out, topic)
+    assert len(want) >= 3 * len(SKUS) and all(m["calibrated"] for m in want)
+    key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
+    assert back.parked == {1}  # partition 1 had no batch since: it stays parked until its first one
 
 
 def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_stopped_publishes():
