@@ -24,42 +24,42 @@ What the rest of the worker gets from here:
   stream (the compiled ``faust._cython.streams`` bypasses ``Message.ack``);
 * :func:`local_store`: a table's local key → value dict (the worker reads
   and writes table state directly and sends changelog records itself);
-* :class:`BulkRestoreStore`: tables restore their changelogs in large
-  fetches before Faust's recovery, which then finds nothing left to read.
+* tables that restore their changelogs in large fetches before Faust's
+  recovery, which then finds nothing left to read (:mod:`stream_app.worker.faust_tables`);
+* a consumer that long-polls for 100 ms, not Faust's 1.5 s (:class:`ShortPollConsumerThread`).
 
 The contract relied on (Faust 0.15.3): ``App._new_transport``; the aiokafka
 driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
 ``_acked_index``, ``_committed_offset``, ``_new_offset``,
 ``_filter_tps_with_pending_acks``, ``_buffered_partitions``, ``_to_message``,
 ``_unacked_messages``, ``_thread._ensure_consumer()`` (aiokafka's
-``last_poll_timestamp``); a table's ``data`` store keeping its dict in
-``.data``; the ``Table`` setting, ``Collection._new_store_by_url``, the
-memory store's ``_key_partition``, ``Recovery._add`` reading a store's
-``persisted_offset`` and ``_build_highwaters`` subtracting 1, and the
-assignor's ``assigned_actives``.
+``last_poll_timestamp``), ``Consumer._new_consumer_thread`` and the thread's
+``_create_worker_consumer`` (aiokafka's ``_fetch_max_wait_ms``, read when the
+consumer starts); a table's ``data`` store keeping its dict in ``.data``;
+and those of :mod:`stream_app.worker.faust_tables`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
 from faust.serializers.schemas import Schema
-from faust.stores import memory as faust_memory
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 from stream_app.worker.broker import true_highwaters
-from stream_app.worker.kafka_io import KafkaUnavailable, read_to_end
+from stream_app.worker.faust_tables import RestoringTable, TrendcastTables, kafka_client
 
-log = logging.getLogger(__name__)
+# How long the consumer's fetch waits for records before the broker answers empty. Faust's is 1.5 s, and
+# a request to the same broker connection queues behind a waiting fetch: the recovery's ListOffsets calls
+# of every restart and rebalance waited ~1.3 s each (2.6 s of a 13.9-14.4 s restart with 100k SKUs).
+FETCH_MAX_WAIT_MS = 100
 
-# Faust's aiokafka consumer long-polls with fetch_max_wait_ms=1500, so a healthy fetcher hears about every
-# partition without buffered records at least that often; an older answer is not trusted to mean "no more".
+# A healthy fetcher hears about every partition without buffered records at least every FETCH_MAX_WAIT_MS
+# (plus a busy loop's delays); an older answer is not trusted to mean "no more".
 STALE_POLL_MS = 3000
 
 
@@ -163,8 +163,20 @@ class BatchSchema(Schema):
         return message
 
 
+class ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, its aiokafka consumer long-polling :data:`FETCH_MAX_WAIT_MS`."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # Faust passes a fixed 1500; read by start()
+        return consumer
+
+
 class BatchingConsumer(faust_aiokafka.Consumer):
     """A Faust aiokafka consumer that batches records of the configured topics and commits from a ledger."""
+
+    def _new_consumer_thread(self) -> ShortPollConsumerThread:
+        return ShortPollConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     batch_topics: frozenset[str] = frozenset()
     ledger_topics: frozenset[str] = frozenset()  # committed from the ledger: the batch topics and the side inputs
@@ -289,89 +301,13 @@ def batching_transport(topics: frozenset[str], ledger: CommitLedger, side_topics
     return type("TrendcastTransport", (faust_aiokafka.Transport,), {"Consumer": consumer_cls})
 
 
-def kafka_client(app: Any) -> tuple[str, dict[str, Any]]:
-    """The bootstrap servers and aiokafka security arguments of a Faust app's consumer."""
-    conf = app.conf
-    bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in conf.broker_consumer)
-    return bootstrap, faust_aiokafka.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
-
-
-class BulkRestoreStore(faust_memory.Store):
-    """Faust's in-memory store, restoring its newly assigned active changelog partitions in bulk.
-
-    Why: Faust's recovery hands every changelog record through an asyncio
-    queue with per-record bookkeeping; measured here (Tansu, 2 cores), it
-    restored ~3k records/s (34 s for the 85k records of 25k SKUs) while a
-    raw aiokafka consumer reads 150k/s. On a rebalance this store reads its
-    partitions itself (:func:`stream_app.worker.kafka_io.read_to_end`) before
-    Faust's recovery starts, and reports the last offset read as persisted,
-    so Faust finds nothing left to read. Only for that first recovery: once
-    Faust's recovery is complete, the offsets it tracks itself apply again,
-    as with the plain memory store.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._restored: dict[TP, int] = {}
-
-    def persisted_offset(self, tp: TP) -> int | None:
-        return self._restored.get(tp)
-
-    async def on_rebalance(self, assigned: set, revoked: set, newly_assigned: set, generation_id: int = 0) -> None:
-        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
-        for tp in revoked:
-            self._restored.pop(tp, None)
-        topic = self.table.changelog_topic.get_topic_name()
-        actives = self.app.assignor.assigned_actives()
-        todo = sorted((tp.topic, tp.partition) for tp in newly_assigned if tp.topic == topic and tp in actives)
-        if not todo:
-            return
-        bootstrap, auth = kafka_client(self.app)
-        data, partition_of = self.data, self._key_partition
-
-        def apply(tp: tuple[str, int], records: list) -> None:
-            for r in records:
-                if r.value is None:
-                    data.pop(r.key, None)
-                    partition_of.pop(r.key, None)
-                else:
-                    data[r.key] = r.value
-                    partition_of[r.key] = tp[1]  # the memory store drops keys of partitions that moved away
-
-        t0 = time.monotonic()
-        try:
-            last = await read_to_end(bootstrap, todo, apply, client=auth)
-        except (KafkaUnavailable, KafkaError, OSError) as exc:
-            # Nothing reported as persisted: Faust's recovery reads the partitions from the start and
-            # re-applies what was read here in the same order, so the result is the same, only slower.
-            log.warning("bulk restore of %s failed, Faust's recovery reads it: %s", topic, exc)
-            return
-        self._restored.update({TP(t, p): off for (t, p), off in last.items()})
-        log.info("restored %s in bulk: %d partitions, %d keys, %.1f s", topic, len(todo), len(data),
-                 time.monotonic() - t0)
-
-    async def on_recovery_completed(self, active_tps: set, standby_tps: set) -> None:
-        await super().on_recovery_completed(active_tps, standby_tps)
-        self._restored.clear()
-
-
-class RestoringTable(faust.Table):
-    """A Faust table whose in-memory store is a :class:`BulkRestoreStore` (other stores as configured)."""
-
-    def _new_store_by_url(self, url: Any) -> Any:
-        if str(url).split(":", 1)[0] != "memory":
-            return super()._new_store_by_url(url)
-        return BulkRestoreStore(url, self.app, self, table_name=self.name, key_type=self.key_type,
-                                key_serializer=self.key_serializer, value_serializer=self.value_serializer,
-                                value_type=self.value_type, loop=self.loop, options=self.options)
-
-
 class TrendcastFaust(faust.App):
     """A Faust app whose consumer delivers source batches (:func:`batching_transport`) and whose tables restore in bulk."""
 
     def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
         self._transport_cls = transport_cls
         kwargs.setdefault("Table", RestoringTable)
+        kwargs.setdefault("TableManager", TrendcastTables)
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:

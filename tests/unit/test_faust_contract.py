@@ -1,4 +1,4 @@
-"""The Faust internals stream_app/worker/faust_adapter.py relies on are still there (no broker needed).
+"""The Faust internals stream_app/worker/faust_adapter.py and faust_tables.py rely on are still there (no broker needed).
 
 A Faust upgrade that renames or drops one of them fails here, by name,
 before any worker test hangs on a consumer that stopped committing.
@@ -6,6 +6,7 @@ before any worker test hangs on a consumer that stopped committing.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 from importlib.metadata import version
@@ -16,7 +17,7 @@ import pytest
 from faust.tables.table import Table
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_app.worker import faust_adapter
+from stream_app.worker import faust_adapter, faust_tables
 
 PINNED = "0.15.3"
 CONSUMER = faust_aiokafka.Consumer
@@ -64,16 +65,17 @@ def test_app_transport_hook_and_table_store():
 
 
 def test_the_bulk_restore_hooks():
-    """What BulkRestoreStore relies on: the Table setting, the store factory, the memory store's key partitions,
-    and the recovery taking a store's persisted offset as where to start reading."""
+    """What the bulk restore relies on: the Table and TableManager settings, the store factory, the memory
+    store's key partitions, and the recovery taking a store's persisted offset as where to start reading."""
     from faust.stores import memory
     from faust.tables import recovery
 
     app = faust_adapter.TrendcastFaust("contract-bulk", transport_cls=faust_adapter.batching_transport(
         frozenset({"t"}), faust_adapter.CommitLedger()), broker="kafka://127.0.0.1:1", autodiscover=False)
     table = app.Table("contract-bulk-table", partitions=1, key_type=bytes, value_type=bytes)
-    assert isinstance(table, faust_adapter.RestoringTable), "Faust no longer builds tables from the Table setting"
-    assert isinstance(table.data, faust_adapter.BulkRestoreStore)
+    assert isinstance(table, faust_tables.RestoringTable), "Faust no longer builds tables from the Table setting"
+    assert isinstance(table.data, faust_tables.BulkRestoreStore)
+    assert isinstance(app.tables, faust_tables.TrendcastTables), "Faust no longer builds its table manager from the setting"
     assert "_key_partition" in inspect.getsource(memory.Store.__post_init__)
     for name in ("on_rebalance", "on_recovery_completed", "persisted_offset"):
         assert name in memory.Store.__dict__ or hasattr(memory.Store, name)
@@ -83,3 +85,30 @@ def test_the_bulk_restore_hooks():
     assert callable(getattr(type(app.assignor), "assigned_actives", None))
     t = faust.Table(app, name="contract-plain", key_type=bytes, value_type=bytes)
     assert callable(getattr(t, "_new_store_by_url", None))
+
+
+def test_the_table_manager_start_it_replaces_only_waits():
+    """TrendcastTables.on_start drops Faust's sleep and keeps the rest: so the rest must still be just that."""
+    from faust.tables import TableManager
+
+    body = [line.strip() for line in inspect.getsource(TableManager.on_start).splitlines()[2:] if line.strip()]
+    assert body == ["await self.sleep(1.0)", "if not self.should_stop:", "await self._update_channels()",
+                    "await self.recovery.start()"], "Faust's TableManager.on_start changed: re-check TrendcastTables"
+    assert "table.on_rebalance" in inspect.getsource(TableManager.on_rebalance)
+
+
+def test_the_fetch_wait_is_read_when_the_consumer_starts():
+    """ShortPollConsumerThread sets aiokafka's _fetch_max_wait_ms after Faust built the consumer, before it starts."""
+    assert "self._fetch_max_wait_ms = fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.__init__)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    assert "_create_worker_consumer" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread)
+    assert "AIOKafkaConsumerThread(" in inspect.getsource(CONSUMER._new_consumer_thread)
+    app = faust_adapter.TrendcastFaust("contract-poll", transport_cls=faust_adapter.batching_transport(
+        frozenset({"t"}), faust_adapter.CommitLedger()), broker="kafka://127.0.0.1:1", autodiscover=False)
+    thread = app.consumer._thread
+    assert isinstance(thread, faust_adapter.ShortPollConsumerThread)
+
+    async def built() -> int:  # aiokafka builds its consumer inside a running loop
+        return thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
+
+    assert asyncio.run(built()) == faust_adapter.FETCH_MAX_WAIT_MS
