@@ -357,3 +357,28 @@ async def read_to_end(bootstrap: str, partitions: Iterable[tuple[str, int]],
     finally:
         await _stop(c)
     return last
+
+
+async def end_offsets(bootstrap: str, partitions: Iterable[tuple[str, int]], *,
+                      client: Mapping | None = None) -> dict[tuple[str, int], int]:
+    """The end offset (the next offset to be written) of each of ``partitions``.
+
+    Corrected by one fetch per partition for a broker that under-reports
+    ListOffsets (:func:`stream_app.worker.broker.true_highwaters`). Raises
+    :class:`KafkaUnavailable` when the broker does not answer.
+    """
+    from stream_app.worker.broker import true_highwaters
+
+    todo = [TopicPartition(t, p) for t, p in partitions]
+    if not todo:
+        return {}
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **(client or {}))
+    try:
+        await c.start()
+        reported = await c.end_offsets(todo)
+    except (KafkaError, OSError) as exc:
+        raise _unavailable(bootstrap, exc) from exc
+    finally:
+        await _stop(c)
+    ends = await true_highwaters(bootstrap, reported, **(client or {}))
+    return {(tp.topic, tp.partition): off for tp, off in ends.items()}

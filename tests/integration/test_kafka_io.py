@@ -211,3 +211,24 @@ def test_read_to_end_reads_past_an_under_reported_end_offset_and_applies_tombsto
     assert data == {b"k0": b"v8", b"k2": b"v6", b"k3": b"v7"}  # newest value per key, k1 deleted
     assert last == {(topic, 0): 10}  # the empty partition is left out
     assert set(batches) == {(topic, 0)}
+
+
+def test_end_offsets_past_an_under_reported_end_and_of_an_empty_partition(bootstrap):
+    """What a rebalance reports as persisted for a changelog partition it keeps: its true end."""
+    from aiokafka import AIOKafkaProducer
+
+    from stream_app.worker.kafka_io import end_offsets
+
+    topic = f"ends-{time.time_ns()}"
+
+    async def run():
+        await ensure_topics(bootstrap, {topic: 2}, compacted=[topic])
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+        await p.start()
+        try:
+            await asyncio.gather(*[await p.send(topic, b"v%d" % i, key=b"k", partition=0) for i in range(7)])
+        finally:
+            await p.stop()
+        return await end_offsets(bootstrap, [(topic, 0), (topic, 1)])
+
+    assert asyncio.run(run()) == {(topic, 0): 7, (topic, 1): 0}

@@ -112,3 +112,26 @@ def test_the_fetch_wait_is_read_when_the_consumer_starts():
         return thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
 
     assert asyncio.run(built()) == faust_adapter.FETCH_MAX_WAIT_MS
+
+
+def test_a_store_holds_in_full_what_its_last_recovery_completed_until_revoked():
+    """A rebalance reports such partitions as persisted to their end instead of letting Faust re-read
+    everything this worker wrote since its recovery (25 s at 100k SKUs)."""
+    from faust.types import TP
+
+    app = faust_adapter.TrendcastFaust("contract-full", transport_cls=faust_adapter.batching_transport(
+        frozenset({"t"}), faust_adapter.CommitLedger()), broker="kafka://127.0.0.1:1", autodiscover=False)
+    table = app.Table("contract-full-table", partitions=2, key_type=bytes, value_type=bytes)
+    store = table.data
+    topic = table.changelog_topic.get_topic_name()
+    mine, other = {TP(topic, 0), TP(topic, 1)}, TP("elsewhere-changelog", 0)
+
+    async def run():
+        before = store.complete(mine)
+        await store.on_recovery_completed(mine | {other}, set())
+        after = store.complete(mine | {other})
+        await store.on_rebalance(mine, {TP(topic, 0)}, set())
+        return before, after, store.complete(mine)
+
+    before, after, revoked = asyncio.run(run())
+    assert before == set() and after == mine and revoked == {TP(topic, 1)}
