@@ -11,7 +11,9 @@ Phases, all on the same broker and the same events:
    closed and forecast, changelogs written); throughput is events divided by
    the time from its first consumed event to the moment all are taken in
    and no forecast tick runs, read off its ``/metrics``; memory is its RSS
-   growth divided by SKUs tracked;
+   beyond an idle worker's (one on empty topics, once its resident size
+   settled: it imports river.drift and the text encoder on threads after
+   it is ready, ~120 MB that are no SKU's) divided by SKUs tracked;
 4. latency: a steady trickle of new events once the worker is caught up;
    its first events close the last day, so a tick of every SKU runs while
    the rest arrive; p50/p99 of the worker's ingest-latency histogram;
@@ -156,6 +158,25 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
+def _idle_rss(env: dict[str, str], log: Path, run: str) -> int:
+    """Resident size of a worker with nothing to read (its own group and empty topics), once it settled."""
+    names = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
+    idle = {**env, "TRENDCAST_APP_ID": f"{run}-idle", **{f"TRENDCAST_TOPIC_{t.upper()}": f"{run}-idle-{t}" for t in names}}
+    w = WorkerProc.start(idle, log)
+    try:
+        w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.1)
+        last, deadline = _rss_bytes(w.proc.pid), time.monotonic() + 20
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = _rss_bytes(w.proc.pid)
+            if abs(now - last) < 1 << 20:
+                break
+            last = now
+        return now
+    finally:
+        w.stop()
+
+
 @dataclass
 class WorkerProc:
     """A ``trendcast worker`` subprocess with its metrics port."""
@@ -240,13 +261,13 @@ def run_bench(
     raw_runs = sorted(asyncio.run(_raw_consume(s.bootstrap, topics, events)) for _ in range(3))
     raw_rate = raw_runs[1]
 
-    console.print("[bold]3/6[/] worker end to end…")
+    console.print("[bold]3/6[/] worker end to end (first an idle one, for its memory)…")
+    rss_idle = _idle_rss(env, log, run)
     started = time.monotonic()
     w = WorkerProc.start(env, log)
     try:
         t_ready, _ = w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.05)
         cold_start = t_ready - started
-        rss0 = _rss_bytes(w.proc.pid)
         # Polling costs the worker CPU (the /metrics page is rendered each
         # time): 4 Hz bounds the error to ±0.25 s on a run of tens of seconds.
         spy = _start_profiler(w.proc.pid, profile) if profile else None
@@ -302,7 +323,7 @@ def run_bench(
         "produce_rate": produce_rate, "raw_rate": raw_rate, "raw_runs": raw_runs, "worker_rate": worker_rate,
         "ratio": worker_rate / raw_rate, "forecasts": forecasts, "skus_tracked": tracked,
         "changelog": changelog,
-        "mem_per_sku": (rss1 - rss0) / max(tracked, 1), "state_bytes": WindowSpec(
+        "mem_per_sku": (rss1 - rss_idle) / max(tracked, 1), "state_bytes": WindowSpec(
             s.history_days, s.dedup_ids_per_sku).nbytes,
         "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
         "recovered_skus": m2.get("trendcast_skus_tracked", 0.0),
