@@ -98,7 +98,7 @@ def run_worker(settings: Settings) -> None:
     )
     # The calibration's drift detector comes from river.drift, whose package imports scikit-learn,
     # SciPy and pandas (~1.5 s of the interpreter's lock): import it while the group join waits on the
-    # broker (~3 s), not before, where it slowed loading the model by as much (4.0 s -> 2.7 s to the model).
+    # broker (~3 s), not before, where it slowed loading the model (model loaded 4.0 s after start then, 2.3-2.6 s now).
     threading.Thread(target=importlib.import_module, args=("river.drift",), name="preload-river",
                      daemon=True).start()
     faust.Worker(
