@@ -158,20 +158,23 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
+# The worker's topics, renamed per bench run so runs never read each other's events.
+TOPICS = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
+
+
 def _idle_rss(env: dict[str, str], log: Path, run: str) -> int:
     """Resident size of a worker with nothing to read (its own group and empty topics), once it settled."""
-    names = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
-    idle = {**env, "TRENDCAST_APP_ID": f"{run}-idle", **{f"TRENDCAST_TOPIC_{t.upper()}": f"{run}-idle-{t}" for t in names}}
+    idle = {**env, "TRENDCAST_APP_ID": f"{run}-idle",
+            **{f"TRENDCAST_TOPIC_{t.upper()}": f"{run}-idle-{t}" for t in TOPICS}}
     w = WorkerProc.start(idle, log)
     try:
         w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.1)
-        last, deadline = _rss_bytes(w.proc.pid), time.monotonic() + 20
+        now, deadline = _rss_bytes(w.proc.pid), time.monotonic() + 20
         while time.monotonic() < deadline:
             time.sleep(1.0)
-            now = _rss_bytes(w.proc.pid)
+            last, now = now, _rss_bytes(w.proc.pid)
             if abs(now - last) < 1 << 20:
                 break
-            last = now
         return now
     finally:
         w.stop()
@@ -243,8 +246,7 @@ def run_bench(
     console = Console(stderr=True)
     run = f"bench{int(time.time())}"
     s = settings.model_copy(update={
-        "app_id": run, **{f"topic_{t}": f"{run}-{t}" for t in
-                          ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")},
+        "app_id": run, **{f"topic_{t}": f"{run}-{t}" for t in TOPICS},
     })
     topics = s.source_topics
     asyncio.run(ensure_topics(s.bootstrap, all_topics(s)))
