@@ -18,24 +18,26 @@ Pure with respect to Kafka. In order:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
+from typing import Any
 
 import numpy as np
 import orjson
 
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
-from models.interface import HORIZONS, STAGES, FeatureBatch, ForecastBatch, Forecaster, nested_horizons
+from models.interface import HORIZONS, STAGES, FeatureBatch, Forecaster, nested_horizons
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
-from models.stage_tracker import NONE, TrackerRules, track
+from models.stage_tracker import NONE, StageStep, TrackerRules, TrackerState, track
 from schemas import VERSIONS
 from stream_app.core.features import features_from_batch
 from stream_app.core.ingest import Ingestor
 from stream_app.core.inventory import StockRules, StockView, encode, low_cover, stock_view
 from stream_app.core.outcomes import Made, Pending, realised
 from stream_app.core.scorer import Scorer, text_features
-from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch
+from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch, WindowSpec
 
 GROWTH = STAGES.index("growth")
 FORECAST_VERSION, ALERT_VERSION = VERSIONS["forecasts"], VERSIONS["stage-alerts"]
@@ -100,10 +102,40 @@ class TickResult:
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
 
 
-def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[int]:
+@dataclass
+class OffLoopJob:
+    """A step's CPU work, which :func:`tick_steps` hands its caller to run where it likes.
+
+    It reads only what it was given (window states read before it was
+    handed out, its own arrays), the model, the text embeddings and the
+    partition's calibrator, which nothing but this tick changes; so a
+    caller on an event loop runs it on a thread while the loop serves the
+    ingest. Everything a job's result changes in the store or the learning
+    state is written back on resumption, by :func:`tick_steps` itself.
+    :meth:`run` does the work once; a caller that did not run it gets it
+    run on resumption.
+    """
+
+    fn: Callable[[], Any]
+    result: Any = None
+    done: bool = False
+
+    def run(self) -> "OffLoopJob":
+        """Do the work (once)."""
+        if not self.done:
+            self.result, self.done = self.fn(), True
+        return self
+
+
+def _realised(blobs: list[bytes], spec: WindowSpec, as_of_day: int, made_day: int, horizon: int) -> np.ndarray:
+    history, _ = StateBatch.from_blobs(blobs, spec).histories(as_of_day)
+    return realised(history[:, UNITS, :], as_of_day, made_day, horizon)
+
+
+def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[OffLoopJob]:
     """Pair the forecasts whose horizon ended with ``as_of_day`` with the units sold, and learn from them.
 
-    Reads ``tools.batch_size`` SKUs' windows at a time and yields the SKUs read so far.
+    Reads ``tools.batch_size`` SKUs' windows at a time, each read an :class:`OffLoopJob`.
 
     Each horizon's outcomes are learnt in one call, once all its SKUs are
     read: the calibrator takes a day's errors together.
@@ -112,7 +144,7 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
     if pending is None or cal is None:
         return
     store, spec = ingestor.store, ingestor.spec
-    step, read = tools.batch_size, 0
+    step = tools.batch_size
     for h_idx, made_day, made in pending.due(as_of_day):
         pending.retire(made_day, h_idx)  # `made` keeps the horizon for this last use
         rows = [i for i, k in enumerate(made.keys) if k in store]  # SKUs moved away are not ours to judge
@@ -120,11 +152,10 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
             continue
         parts = []
         for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            history, _ = StateBatch.from_blobs([store[made.keys[i]] for i in chunk], spec).histories(as_of_day)
-            parts.append(realised(history[:, UNITS, :], as_of_day, made_day, HORIZONS[h_idx]))
-            read += len(chunk)
-            yield read
+            blobs = [store[made.keys[i]] for i in rows[start : start + step]]
+            job = OffLoopJob(partial(_realised, blobs, spec, as_of_day, made_day, HORIZONS[h_idx]))
+            yield job
+            parts.append(job.run().result)
         actual = np.concatenate(parts)
         raw, pub = (a[rows] for a in made.at(h_idx))
         out.drifted += cal.learn(h_idx, raw, actual, made.groups[rows])
@@ -138,63 +169,59 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
     out.expired = pending.expire(as_of_day)
 
 
-@dataclass
-class ScoreJob:
-    """One micro-batch's model call, which :func:`tick_steps` hands its caller to run where it likes.
-
-    The call reads only ``features`` (its own arrays) and the model, so a
-    caller on an event loop can run it on a thread (torch releases the GIL)
-    while the loop goes on; :meth:`run` fills ``result``.
-    """
-
-    scorer: Scorer
-    features: FeatureBatch
-    result: tuple[ForecastBatch, list[dict]] | None = None
-
-    def run(self) -> "ScoreJob":
-        """Score the features (once)."""
-        if self.result is None:
-            self.result = self.scorer.score(self.features)
-        return self
-
-
 def micro_batch_features(keys: list[bytes], batch: StateBatch, as_of_day: int, tools: TickTools) -> FeatureBatch:
     """The model's input for ``keys`` as of ``as_of_day``: their windows and text embeddings."""
     text = text_features(keys, tools.embeddings)
     return features_from_batch(batch, as_of_day, *(text or ()))
 
 
-def forecast_messages(
-    keys: list[bytes],
-    batch: StateBatch,
-    as_of_day: int,
-    tools: TickTools,
-    out: TickResult,
-    live: np.ndarray,
-    job: ScoreJob,
-) -> None:
-    """Forecast one micro-batch of SKUs, update their tracked stages, append their messages to ``out``.
+@dataclass
+class MicroBatch:
+    """One micro-batch forecast: its messages and its SKUs' states as the forecast leaves them.
 
-    ``live``: rows still active; the others get their last forecast, zeros
-    with ``active: false``, and teach the calibrator nothing. ``job``: the
-    micro-batch's features, scored here unless the caller already ran it.
+    ``blobs`` and ``next_days`` (pending days, ``NO_DAY``: none) are the
+    states the forecast was made from, marked forecast, their stage tracker
+    moved on; ``raw`` and ``quant`` the model's and the published
+    quantiles ``(n, horizons, 3)``.
+    """
+
+    keys: list[bytes]
+    live: np.ndarray
+    features: FeatureBatch
+    raw: np.ndarray
+    quant: np.ndarray
+    groups: np.ndarray
+    step: StageStep
+    lead: np.ndarray
+    forecasts: list[tuple[bytes, bytes]]
+    blobs: list[bytes]
+    next_days: list[int]
+
+
+def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | None, as_of_day: int,
+                   tools: TickTools, spec: WindowSpec) -> MicroBatch:
+    """Forecast the SKUs ``keys`` from their states ``blobs``: messages, stages, states to store (pure).
+
+    ``cats``: their catalog categories (None: all unknown), read by the
+    caller (the catalog agent changes them).
+    A SKU without an event in the last ``tools.active_days`` days gets its
+    last forecast, zeros with ``active: false``, and later teaches the
+    calibrator nothing.
     """
     n = len(keys)
-    job.run()
-    feats = job.features
-    fb, models = job.result
+    batch = StateBatch.from_blobs(blobs, spec)
+    live = batch.last_active(as_of_day) > as_of_day - tools.active_days
+    feats = micro_batch_features(keys, batch, as_of_day, tools)
+    fb, models = tools.scorer.score(feats)
     raw = np.asarray(fb.quantiles, dtype=np.float64)
-    cats = tools.groups(keys) if tools.groups else np.full(n, UNKNOWN_GROUP, dtype=object)
+    if cats is None:
+        cats = np.full(n, UNKNOWN_GROUP, dtype=object)
     # SKUs without a category are grouped by sales level, so one drift resets a band, not a partition.
     groups = calibration_groups(cats, feats.history[:, UNITS, -28:].sum(axis=1) / 28.0)
     cal = tools.calibrator
     calibrated = cal is not None and cal.ready
     quant = np.round(nested_horizons(cal.correct(raw, groups) if calibrated else raw), 4)
     quant[~live] = 0.0
-    if tools.pending is not None and live.any():
-        rows = np.flatnonzero(live)
-        tools.pending.add(as_of_day, Made([keys[i] for i in rows], raw[rows].astype(np.float32),
-                                          quant[rows].astype(np.float32), groups[rows]))
 
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
     allowed = None
@@ -204,7 +231,6 @@ def forecast_messages(
     batch.set_tracker(step.state)
     tracked = step.state.stage
     shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()
-    changed = np.flatnonzero(step.changed).tolist()
 
     flat = quant.reshape(n, -1).tolist()  # p10, p50, p90 of each horizon in turn
     probs = np.round(probs_arr, 4).tolist()
@@ -213,6 +239,7 @@ def forecast_messages(
     h1, h7, h14 = (str(h) for h in HORIZONS)
     s1, s2, s3, s4 = STAGES
     on = live.tolist()
+    forecasts = []
     for i, key in enumerate(keys):
         f = flat[i]
         p = probs[i]
@@ -236,22 +263,46 @@ def forecast_messages(
             "calibrated": calibrated,
             "observed": seen[i],
         }
-        out.forecasts.append((key, orjson.dumps(msg)))
+        forecasts.append((key, orjson.dumps(msg)))
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
-    rows = [(i, "stage_change") for i in changed]
+    nxt = batch.mark_forecast(as_of_day).tolist()
+    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, batch.blobs(), nxt)
+
+
+def _restate(mb: MicroBatch, rows: list[int], now: list[bytes], as_of_day: int, spec: WindowSpec) -> None:
+    """Mark ``rows`` forecast on their current states ``now`` (ingest changed them meanwhile)."""
+    batch = StateBatch.from_blobs([now[i] for i in rows], spec)
+    st = mb.step.state
+    batch.set_tracker(TrackerState(**{f.name: getattr(st, f.name)[rows] for f in fields(st)}))
+    nxt = batch.mark_forecast(as_of_day).tolist()
+    for i, blob, day in zip(rows, batch.blobs(), nxt):
+        mb.blobs[i], mb.next_days[i] = blob, day
+
+
+def _record(mb: MicroBatch, as_of_day: int, tools: TickTools, out: TickResult) -> None:
+    """Take in a micro-batch's forecast: pending outcomes, stock marks, messages and alerts."""
+    keys, live, quant, feats, step = mb.keys, mb.live, mb.quant, mb.features, mb.step
+    if tools.pending is not None and live.any():
+        rows = np.flatnonzero(live)
+        tools.pending.add(as_of_day, Made([keys[i] for i in rows], mb.raw[rows].astype(np.float32),
+                                          quant[rows].astype(np.float32), mb.groups[rows]))
+    out.forecasts += mb.forecasts
+    rows = [(i, "stage_change") for i in np.flatnonzero(step.changed).tolist()]
     view = None
     if tools.inventory is not None:
-        view = stock_view([tools.inventory.get(k) for k in keys], lead, tools.stock)
+        # Read and marked here, not in the job: the inventory agent writes the same records.
+        view = stock_view([tools.inventory.get(k) for k in keys], mb.lead, tools.stock)
     if view is not None:
-        fire, mark = low_cover(view, (tracked == GROWTH) & live, as_of_day, tools.stock)
+        fire, mark = low_cover(view, (step.state.stage == GROWTH) & live, as_of_day, tools.stock)
         rows += [(int(view.rows[j]), "low_cover") for j in np.flatnonzero(fire)]
         for j in np.flatnonzero(mark != view.alerted):
             key = keys[view.rows[j]]
             tools.inventory[key] = encode(float(view.on_hand[j]), int(view.ts[j]), int(mark[j]))
             out.inventory.append(key)
     if rows:
+        as_of = (as_of_day + 1) * DAY_MS
         out.alerts += alert_messages(keys, rows, feats.history[:, UNITS, :], feats.days_since_first_sale,
-                                     step, lead, as_of, tools.stock, view, tools.scorer.stage_confidence)
+                                     step, mb.lead, as_of, tools.stock, view, tools.scorer.stage_confidence)
 
 
 def observed(history: np.ndarray) -> list[dict]:
@@ -327,13 +378,14 @@ def run_tick(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTool
 
 
 def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTools,
-               out: TickResult) -> Iterator[int | ScoreJob]:
+               out: TickResult) -> Iterator[int | OffLoopJob]:
     """:func:`run_tick` one micro-batch of ``tools.batch_size`` SKUs at a time, its results gathered in ``out``.
 
-    Yields after each micro-batch (of outcomes read, then of SKUs
-    forecast: the SKUs done so far), and before each micro-batch's model
-    call its :class:`ScoreJob` (run on resumption if the caller did not),
-    so a caller on an event loop can let other work run in between, the
+    Yields each micro-batch's work as an :class:`OffLoopJob` (outcomes
+    read, then SKUs forecast: features, model, calibration, stages and
+    messages), run on resumption if the caller did not, and after each
+    forecast micro-batch the SKUs done so far; so a caller on an event
+    loop runs the work on a thread and lets other work run meanwhile, the
     partition's own ingest included: what ingest may apply meanwhile does
     not change a forecast (days up to ``as_of_day`` are closed, late
     events are rejected; later days, at most ``lead_days`` ahead, are not
@@ -351,22 +403,21 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     tracked = ingestor.tracked.setdefault(partition, set())
     keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
     store, spec = ingestor.store, ingestor.spec
-    since = as_of_day - tools.active_days
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
         blobs = [store[k] for k in chunk]
-        batch = StateBatch.from_blobs(blobs, spec)
-        live = batch.last_active(as_of_day) > since
-        job = ScoreJob(tools.scorer, micro_batch_features(chunk, batch, as_of_day, tools))
+        cats = tools.groups(chunk) if tools.groups else None
+        job = OffLoopJob(partial(forecast_batch, chunk, blobs, cats, as_of_day, tools, spec))
         yield job
+        mb: MicroBatch = job.run().result
         now = [store[k] for k in chunk]
-        if any(a is not b for a, b in zip(now, blobs)):
-            # Ingest applied later days' events to some of these SKUs while the model ran: mark the
+        moved = [i for i, (a, b) in enumerate(zip(now, blobs)) if a is not b]
+        if moved:
+            # Ingest applied later days' events to some of these SKUs while the job ran: mark the
             # states as they are now (the features, of closed days, are the same).
-            batch = StateBatch.from_blobs(now, spec)
-        forecast_messages(chunk, batch, as_of_day, tools, out, live, job)
-        nxt = batch.mark_forecast(as_of_day).tolist()
-        for k, blob, day, on in zip(chunk, batch.blobs(), nxt, live.tolist()):
+            _restate(mb, moved, now, as_of_day, spec)
+        _record(mb, as_of_day, tools, out)
+        for k, blob, day, on in zip(chunk, mb.blobs, mb.next_days, mb.live.tolist()):
             store[k] = blob
             if day == NO_DAY:
                 pending.pop(k, None)

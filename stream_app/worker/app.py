@@ -35,7 +35,7 @@ from stream_app.worker.security import faust_credentials
 from stream_app.settings import Settings
 from stream_app.worker.side_inputs import SideInputs
 from stream_app.core.state import StateStore, Table
-from stream_app.core.ticks import OutcomeStats, ScoreJob, TickResult, TickTools, tick_steps
+from stream_app.core.ticks import OffLoopJob, OutcomeStats, TickResult, TickTools, tick_steps
 
 log = logging.getLogger("trendcast")
 
@@ -350,9 +350,10 @@ class Worker:
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
         result = TickResult()
         for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):
-            if isinstance(step, ScoreJob):
-                # The model runs on a thread (torch releases the GIL): meanwhile the loop serves the
-                # ingest (this partition's too), timers, the web server and other partitions' ticks.
+            if isinstance(step, OffLoopJob):
+                # A micro-batch's work runs on a thread: meanwhile the loop serves the ingest (this
+                # partition's too), timers, the web server and other partitions' ticks. On the loop, a
+                # 100k-SKU tick left the ingest seconds behind (docs/BENCHMARKS.md, "Ticks beside the ingest").
                 await asyncio.to_thread(step.run)
                 continue
             # Each micro-batch's forecasts go out as they are made.
@@ -501,8 +502,9 @@ def _wire(worker: Worker) -> None:
 
     @app.agent(source_topic, name="update_sku_windows")
     async def update_sku_windows(stream: Any) -> None:
-        async for batch in stream:
-            await worker.handle_batch(batch)
+        async for fetched in stream:
+            for batch in fetched.batches:
+                await worker.handle_batch(batch)
 
     @app.agent(catalog_topic, name="store_catalog_records")
     async def store_catalog_records(stream: Any) -> None:

@@ -135,3 +135,56 @@ def test_a_store_holds_in_full_what_its_last_recovery_completed_until_revoked():
 
     before, after, revoked = asyncio.run(run())
     assert before == set() and after == mine and revoked == {TP(topic, 1)}
+
+
+def test_one_fetch_reaches_the_agent_as_one_message_with_every_source_partitions_batch():
+    """Faust's drain loop and the agent's stream each give the event loop a turn per message (slow while ticks run).
+
+    So one fetch is one message for the source topics; side topics stay
+    record by record. Faust takes the message (its offset is past the read
+    offset it checks) and every batched partition's read offset ends at its
+    last record.
+    """
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    class Rec(SimpleNamespace):
+        pass
+
+    def recs(first, n):
+        return [Rec(offset=o, timestamp=1000 + o, timestamp_type=0) for o in range(first, first + n)]
+
+    fetched = {TP("clicks", 0): recs(5, 3), TP("catalog", 0): recs(3, 2), TP("orders", 1): recs(10, 2),
+               TP("carts", 2): []}
+
+    class OneFetch(faust_adapter.BatchingConsumer):
+        should_stop, flow_active = False, True
+        batch_topics = frozenset({"clicks", "orders", "carts"})
+
+        def __init__(self) -> None:  # no Faust service: only what getmany reads
+            self.app = SimpleNamespace(consumer_generation_id=7)
+            self._read_offset, self._buffered_partitions = {}, set()
+
+        async def _wait_next_records(self, timeout):
+            return fetched, None
+
+        def _to_message(self, tp, rec):
+            return ("record", tp, rec.offset)
+
+    consumer = OneFetch()
+
+    async def drain():
+        return [m async for m in consumer.getmany(1.0)]
+
+    got = asyncio.run(drain())
+    side = [m for _, m in got if isinstance(m, tuple)]
+    batched = [(tp, m) for tp, m in got if isinstance(m, faust_adapter.FetchMessage)]
+    assert side == [("record", TP("catalog", 0), 3), ("record", TP("catalog", 0), 4)]
+    assert len(batched) == 1 and len(got) == 3
+    tp, message = batched[0]
+    assert [(b.tp, [r.offset for r in b.records], b.generation_id) for b in message.batches] == [
+        (TP("clicks", 0), [5, 6, 7], 7), (TP("orders", 1), [10, 11], 7)]
+    assert tp == message.tp == TP("clicks", 0) and message.offset > consumer._read_offset[tp]  # Faust takes it
+    consumer._read_offset[tp] = message.offset  # as Faust's drain loop does next
+    assert consumer._read_offset == {TP("clicks", 0): 7, TP("orders", 1): 11}

@@ -2,6 +2,7 @@
 
 from collections import namedtuple
 
+import numpy as np
 import orjson
 
 from models.baselines import EwmaForecaster
@@ -203,3 +204,91 @@ def test_a_published_forecast_never_has_a_longer_horizon_selling_less():
     for q in ("p10", "p50", "p90"):
         assert h["1"][q] <= h["7"][q] <= h["14"][q]
     assert (h["14"]["p10"], h["14"]["p50"], h["14"]["p90"]) == (16.8, 142.5, 150.0)
+
+
+class Owned(dict):
+    """A dict that notes which threads read or write it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.threads = set()
+
+    def _seen(self):
+        import threading
+
+        self.threads.add(threading.get_ident())
+
+    def __getitem__(self, key):
+        self._seen()
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._seen()
+        return super().get(key, default)
+
+    def __setitem__(self, key, value):
+        self._seen()
+        super().__setitem__(key, value)
+
+    def __contains__(self, key):
+        self._seen()
+        return super().__contains__(key)
+
+
+def test_a_ticks_work_off_the_loop_touches_no_shared_state_and_publishes_what_running_it_inline_does():
+    """The worker runs each job of :func:`tick_steps` on a thread while its loop applies events.
+
+    The ownership rule that makes this safe: windows, stock records and
+    catalog categories are read and written only by the thread that drives
+    the steps, never by a job; an event applied to a SKU while its job runs
+    leaves the tick's forecast as it was and the SKU's later day pending.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.stage_tracker import TrackerRules
+    from stream_app.core import inventory
+    from stream_app.core.scorer import Scorer
+    from stream_app.core.ticks import OffLoopJob, TickResult, TickTools, tick_steps
+
+    def setup():
+        ing = Ingestor(Owned(), WindowSpec(history_days=28), grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
+        stock = Owned({f"S{i}".encode(): inventory.encode(float(i), T) for i in range(12)})
+        calls = set()
+
+        def groups(keys):
+            calls.add(threading.get_ident())
+            return np.array(["toys" if k < b"S5" else "unknown" for k in keys], dtype=object)
+
+        tools = TickTools(Scorer(Growing()), rules=TrackerRules(persist_days=1), inventory=stock, groups=groups,
+                          batch_size=5)
+        for d in range(3):
+            ing.process(KIND_ORDER, 0, [order(100 * d + i, f"S{i}", T + d * DAY + H, qty=1 + i + d)
+                                        for i in range(12)], now=0.0)
+        return ing, tools, stock, calls
+
+    inline, tools_a, _, _ = setup()
+    ticked = [run_tick(inline, 0, T // DAY + d, tools_a) for d in range(2)]
+
+    ing, tools, stock, calls = setup()
+    here = threading.get_ident()
+    results = []
+    with ThreadPoolExecutor(1) as pool:
+        for d in range(2):
+            res = TickResult()
+            for step in tick_steps(ing, 0, T // DAY + d, tools, res):
+                if isinstance(step, OffLoopJob):
+                    pool.submit(step.run).result()
+                    if d == 1 and not results[-1:] == ["applied"]:
+                        # S1's next day arrives while its micro-batch's job has run but before it is recorded
+                        got = ing.process(KIND_ORDER, 0, [order(999, "S1", T + 2 * DAY + 5 * H)], now=0.0)
+                        assert got.applied == 1
+                        results.append("applied")
+            results.append(res)
+    assert ing.store.threads == stock.threads == calls == {here}
+    for a, b in zip(ticked, [r for r in results if isinstance(r, TickResult)]):
+        assert a.forecasts == b.forecasts and a.alerts == b.alerts
+    # The event applied meanwhile is kept, and the tick's mark with it.
+    s1, before = ing.spec.load(ing.store[b"S1"]), inline.spec.load(inline.store[b"S1"])
+    assert s1.totals()["units"] == before.totals()["units"] + 1 and s1.max_ts(KIND_ORDER) == T + 2 * DAY + 5 * H
+    assert s1.forecast_day == before.forecast_day == T // DAY + 1
