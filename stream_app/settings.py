@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     session_timeout_s: float = Field(
         6.0, gt=0, description="Consumer group session timeout, seconds (joining takes about half of it)."
     )
+    group_instance_id: str | None = Field(
+        None, min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$",
+        description="Static group membership (Kafka KIP-345): a name unique to this worker and stable across its "
+        "restarts, such as its pod name. Killed and restarted under it, a worker takes its partitions back "
+        "without waiting for its old session to time out; a clean stop does not leave the group, so its "
+        "partitions move after session_timeout_s. Unset: dynamic membership.",
+    )
     commit_interval_s: float = Field(
         2.8, gt=0, description="How often consumed offsets are committed, seconds (after the changelog writes)."
     )

@@ -230,9 +230,14 @@ def consumed(m: dict[str, float]) -> float:
 
 
 def run_bench(
-    settings: Settings, *, events: int, skus: int, days: int, output: Path, profile: Path | None = None
+    settings: Settings, *, events: int, skus: int, days: int, output: Path, profile: Path | None = None,
+    static: bool = True,
 ) -> dict:
     """Run every phase, print a table, write the Markdown report; return the figures.
+
+    ``static``: the workers join as static group members, each under its own
+    ``TRENDCAST_GROUP_INSTANCE_ID`` (the restarted one under the killed
+    one's), as deploy/k8s runs them; else as dynamic members.
 
     With ``profile``, py-spy samples the worker during the throughput run and
     writes collapsed stacks there (``profile_summary`` reads them).
@@ -253,6 +258,8 @@ def run_bench(
     env = {**os.environ, **{f"TRENDCAST_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None},
            # Faust's web server is not measured, and two workers of phase 6 would both bind its port.
            "TRENDCAST_LOG_LEVEL": "WARNING", "TRENDCAST_WEB_PORT": "0"}
+    env.pop("TRENDCAST_GROUP_INSTANCE_ID", None)  # two workers under one name would fence each other
+    member = (lambda n: {**env, "TRENDCAST_GROUP_INSTANCE_ID": f"{run}-w{n}"}) if static else (lambda n: env)
     log = Path(".trendcast") / f"{run}.log"
     log.parent.mkdir(exist_ok=True)
 
@@ -266,7 +273,7 @@ def run_bench(
     console.print("[bold]3/6[/] worker end to end (first an idle one, for its memory)…")
     rss_idle = _idle_rss(env, log, run)
     started = time.monotonic()
-    w = WorkerProc.start(env, log)
+    w = WorkerProc.start(member(1), log)
     try:
         t_ready, _ = w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.05)
         cold_start = t_ready - started
@@ -301,7 +308,7 @@ def run_bench(
         console.print("[bold]5/6[/] SIGKILL and recovery…")
         w.stop(signal.SIGKILL)
         restarted = time.monotonic()
-        w = WorkerProc.start(env, log)
+        w = WorkerProc.start(member(1), log)
         t_rec, m2 = w.wait(
             lambda m: m.get("trendcast_ready", 0) == 1 and m.get("trendcast_skus_tracked", 0) >= tracked, 300
         )
@@ -309,7 +316,7 @@ def run_bench(
 
         console.print("[bold]6/6[/] a second worker joins: partitions move…")
         joined = time.monotonic()
-        w2 = WorkerProc.start(env, log)
+        w2 = WorkerProc.start(member(2), log)
         try:
             # The newcomer is ready once the group rebalanced and its partitions' tables are restored.
             _, m3 = w2.wait(lambda m: m.get("trendcast_ready", 0) == 1 and m.get("trendcast_skus_tracked", 0) > 0, 300)
@@ -330,7 +337,7 @@ def run_bench(
         "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
         "recovered_skus": m2.get("trendcast_skus_tracked", 0.0),
         "rebalance": rebalance, "moved_skus": moved,
-        "forecaster": s.forecaster,
+        "forecaster": s.forecaster, "static": static,
     }
     table = Table(title="trendcast bench")
     table.add_column("measure")
@@ -450,7 +457,11 @@ def _report(r: dict) -> str:
         "",
         f"* date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"* machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}",
-        f"* command: `trendcast bench --part worker --events {r['events']} --skus {r['skus']} --days {r['days']}`",
+        f"* command: `trendcast bench --part worker --events {r['events']} --skus {r['skus']} --days {r['days']}"
+        f"{'' if r.get('static', True) else ' --membership dynamic'}`",
+        "* group membership: " + ("static, each worker under its own `TRENDCAST_GROUP_INSTANCE_ID` (the restarted "
+                                  "one under the killed one's), as deploy/k8s runs them" if r.get("static", True)
+                                  else "dynamic (no `TRENDCAST_GROUP_INSTANCE_ID`)"),
         f"* forecaster: {r.get('forecaster', '?')}",
         "",
         "| measure | value |",

@@ -375,6 +375,10 @@ def bench(
     ),
     part: str = typer.Option("all", help="worker (on the broker), scoring (model throughput, no broker) or all."),
     scoring_skus: int = typer.Option(200_000, min=1000, help="SKUs scored per batch size in the scoring part."),
+    membership: str = typer.Option(
+        "static", help="static (each worker under its own TRENDCAST_GROUP_INSTANCE_ID, as deploy/k8s runs them) "
+        "or dynamic group membership of the worker part's workers."
+    ),
 ) -> None:
     """Measure the worker on the embedded broker (throughput vs raw consumer, latency, memory, recovery) and
     the model's scoring throughput (SKUs/s on TRENDCAST_DEVICE); each part rewrites its section of the report."""
@@ -382,6 +386,8 @@ def bench(
 
     if part not in ("all", "worker", "scoring"):
         raise UserError(f"unknown --part {part!r}; one of: all, worker, scoring")
+    if membership not in ("static", "dynamic"):
+        raise UserError(f"unknown --membership {membership!r}; one of: static, dynamic")
     if profile is not None and py_spy() is None:
         raise UserError("--profile needs py-spy: install the dev extra (pip install -e '.[dev]')")
 
@@ -397,7 +403,8 @@ def bench(
                        f"{r['features_network_skus_per_s']:,.0f} SKUs/s features + network")
     if part in ("all", "worker"):
         with broker_for(settings, embedded_ok=True) as s:
-            run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile)
+            run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile,
+                      static=membership == "static")
 
 
 @cli.command()

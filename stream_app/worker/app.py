@@ -462,7 +462,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None, producer: 
     sources = frozenset(settings.source_topics)
     side_topics = frozenset(t for t in (settings.topic_catalog, settings.topic_inventory) if t)
     app = TrendcastFaust(settings.app_id, transport_cls=batching_transport(sources, ledger, side_topics),
-                         **faust_config(settings))
+                         group_instance_id=settings.group_instance_id, **faust_config(settings))
     # Faust's tables restore the local dicts from the changelogs; the worker writes through the state store.
     faust_tables = {name: _raw_table(app, name, settings.partitions) for name in TABLES}
     spec = window_spec(settings)

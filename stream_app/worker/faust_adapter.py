@@ -26,7 +26,9 @@ What the rest of the worker gets from here:
   and writes table state directly and sends changelog records itself);
 * tables that restore their changelogs in large fetches before Faust's
   recovery, which then finds nothing left to read (:mod:`stream_app.worker.faust_tables`);
-* a consumer that long-polls for 100 ms, not Faust's 1.5 s (:class:`ShortPollConsumerThread`).
+* a consumer that long-polls for 100 ms, not Faust's 1.5 s, and joins the
+  group as a static member when the app has a ``group_instance_id``
+  (:class:`ShortPollConsumerThread`).
 
 The contract relied on (Faust 0.15.3): ``App._new_transport``; the aiokafka
 driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
@@ -34,8 +36,8 @@ driver's ``Consumer._wait_next_records``, ``_read_offset``, ``_acked``,
 ``_filter_tps_with_pending_acks``, ``_buffered_partitions``, ``_to_message``,
 ``_unacked_messages``, ``_thread._ensure_consumer()`` (aiokafka's
 ``last_poll_timestamp``), ``Consumer._new_consumer_thread`` and the thread's
-``_create_worker_consumer`` (aiokafka's ``_fetch_max_wait_ms``, read when the
-consumer starts); a table's ``data`` store keeping its dict in ``.data``;
+``_create_worker_consumer`` (aiokafka's ``_fetch_max_wait_ms`` and
+``_group_instance_id``, read when the consumer starts); a table's ``data`` store keeping its dict in ``.data``;
 and those of :mod:`stream_app.worker.faust_tables`.
 """
 
@@ -184,11 +186,21 @@ class BatchSchema(Schema):
 
 
 class ShortPollConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, its aiokafka consumer long-polling :data:`FETCH_MAX_WAIT_MS`."""
+    """Faust's consumer thread, its aiokafka consumer long-polling :data:`FETCH_MAX_WAIT_MS`.
+
+    With the app's ``group_instance_id`` set, the consumer is a static group
+    member (KIP-345; Faust has no setting for it): a worker killed and
+    restarted under the same name gets its partitions back without the
+    broker first waiting for the dead member's session to time out
+    (restart after SIGKILL with 100k SKUs: 13.3-13.4 s dynamic, 8.1-8.2 s
+    static, docs/BENCHMARKS.md).
+    """
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # Faust passes a fixed 1500; read by start()
+        # Both read by start(), not by the constructor Faust calls with its own arguments.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # Faust passes a fixed 1500
+        consumer._group_instance_id = getattr(self.app, "group_instance_id", None)
         return consumer
 
 
@@ -331,8 +343,9 @@ def batching_transport(topics: frozenset[str], ledger: CommitLedger, side_topics
 class TrendcastFaust(faust.App):
     """A Faust app whose consumer delivers source batches (:func:`batching_transport`) and whose tables restore in bulk."""
 
-    def __init__(self, *args: Any, transport_cls: type, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, transport_cls: type, group_instance_id: str | None = None, **kwargs: Any) -> None:
         self._transport_cls = transport_cls
+        self.group_instance_id = group_instance_id  # static membership, see ShortPollConsumerThread
         kwargs.setdefault("Table", RestoringTable)
         kwargs.setdefault("TableManager", TrendcastTables)
         super().__init__(*args, **kwargs)

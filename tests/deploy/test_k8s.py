@@ -69,13 +69,23 @@ def one(objects: list[dict], kind: str, component: str | None = None) -> dict:
     return found[0]
 
 
+# What the kubelet puts for a fieldRef to the pod's name (a Deployment's pod: name, ReplicaSet hash, suffix).
+POD_NAME = "trendcast-worker-7c9d5b8f4-x2x4q"
+
+
+def _env_value(e: dict) -> str:
+    if "value" in e:
+        return e["value"]
+    return {"metadata.name": POD_NAME}[e["valueFrom"]["fieldRef"]["fieldPath"]]
+
+
 def env_of(objects: list[dict], container: dict) -> dict[str, str]:
     """A container's environment: its ConfigMaps (envFrom) and then its own env, as the kubelet builds it."""
     maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
     env: dict[str, str] = {}
     for src in container.get("envFrom", []):
         env |= maps[src["configMapRef"]["name"]]
-    return env | {e["name"]: e["value"] for e in container.get("env", [])}
+    return env | {e["name"]: _env_value(e) for e in container.get("env", [])}
 
 
 def settings_from(env: dict[str, str]) -> Settings:
@@ -276,3 +286,10 @@ def test_pdb_lets_one_worker_go_at_a_time(base, worker) -> None:
     assert pdb["selector"]["matchLabels"].items() <= worker["spec"]["template"]["metadata"]["labels"].items()
     # minAvailable 1 would block every drain with one replica, KEDA's minimum.
     assert pdb == {**pdb, "maxUnavailable": 1} and "minAvailable" not in pdb
+
+
+def test_each_worker_is_a_static_group_member_under_its_pod_name(container, settings) -> None:
+    """A container restarted in its pod (OOM, crash) rejoins under the same name: no wait for its dead session."""
+    (var,) = [e for e in container["env"] if e["name"] == "TRENDCAST_GROUP_INSTANCE_ID"]
+    assert var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # unique per pod, kept across restarts
+    assert settings.group_instance_id == POD_NAME  # a pod name is a valid instance id

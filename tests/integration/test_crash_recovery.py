@@ -39,11 +39,15 @@ def ledger_events(run, n=40_000, skus=300, days=3, seed=5):
     return msgs, units
 
 
-@pytest.mark.parametrize("build", ["compiled", "pure"])
-def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(make_run, monkeypatch, build):
+@pytest.mark.parametrize("build,member", [("compiled", None), ("pure", None), ("compiled", "crash-w1")],
+                         ids=["compiled", "pure", "static-member"])
+def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(make_run, monkeypatch, build, member):
+    """``member``: the group instance id both workers run under (static membership: the restarted worker
+    takes the killed one's place in the group, no wait for its session to time out)."""
     if build == "pure":  # Faust's pure-Python stream instead of its compiled one
         monkeypatch.setenv("NO_CYTHON", "1")
-    run = make_run(commit_interval_s=60.0, flush_interval_s=0.2)
+    run = make_run(commit_interval_s=60.0, flush_interval_s=0.2,
+                   **({"group_instance_id": member} if member else {}))
     msgs, units = ledger_events(run)
     half = len(msgs) // 2
     first = run.start_worker()

@@ -22,6 +22,7 @@ def run_cli(*args, timeout: float = 60, **env):
         (["demo", "--skus", "-5"], {}, "--skus"),
         (["bench", "--events", "abc"], {}, "--events"),
         (["bench", "--part", "gpu"], {}, "unknown --part 'gpu'"),
+        (["bench", "--membership", "sticky"], {}, "unknown --membership 'sticky'"),
         (["worker"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9", "TRENDCAST_SCORE_BATCH_SIZE": "0"},
          "TRENDCAST_SCORE_BATCH_SIZE"),
         (["frobnicate"], {}, "No such command"),

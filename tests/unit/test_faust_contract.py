@@ -108,10 +108,25 @@ def test_the_fetch_wait_is_read_when_the_consumer_starts():
     thread = app.consumer._thread
     assert isinstance(thread, faust_adapter.ShortPollConsumerThread)
 
-    async def built() -> int:  # aiokafka builds its consumer inside a running loop
-        return thread._create_worker_consumer(app.transport)._fetch_max_wait_ms
+    async def built(thread) -> tuple[int, str | None]:  # aiokafka builds its consumer inside a running loop
+        consumer = thread._create_worker_consumer(app.transport)
+        return consumer._fetch_max_wait_ms, consumer._group_instance_id
 
-    assert asyncio.run(built()) == faust_adapter.FETCH_MAX_WAIT_MS
+    assert asyncio.run(built(thread)) == (faust_adapter.FETCH_MAX_WAIT_MS, None)  # dynamic membership by default
+
+
+def test_a_group_instance_id_makes_the_consumer_a_static_member_when_it_starts():
+    """aiokafka reads _group_instance_id in start(), into its group coordinator (KIP-345 static membership)."""
+    assert "self._group_instance_id = group_instance_id" in inspect.getsource(aiokafka.AIOKafkaConsumer.__init__)
+    assert "group_instance_id=self._group_instance_id" in inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    app = faust_adapter.TrendcastFaust("contract-static", transport_cls=faust_adapter.batching_transport(
+        frozenset({"t"}), faust_adapter.CommitLedger()), group_instance_id="worker-7", broker="kafka://127.0.0.1:1",
+        autodiscover=False)
+
+    async def built() -> str | None:
+        return app.consumer._thread._create_worker_consumer(app.transport)._group_instance_id
+
+    assert asyncio.run(built()) == "worker-7"
 
 
 def test_a_store_holds_in_full_what_its_last_recovery_completed_until_revoked():
