@@ -70,6 +70,9 @@ class Worker:
     # then assigns; one that comes back is not restored from its changelog again, so its table keys and
     # learning state stay here until the assignment says whether it moved (:meth:`on_assigned`).
     parked: set[int] = field(default_factory=set)
+    # Revoked while their tick ran: kept whole (windows, clock, held offsets, the tick itself) and out
+    # of every flush until the assignment says whether they stay (the tick goes on) or moved (it stops).
+    kept_ticking: set[int] = field(default_factory=set)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
     newest_event_ms: int = 0
@@ -92,11 +95,12 @@ class Worker:
         return got
 
     @contextlib.asynccontextmanager
-    async def _every_partition(self):
+    async def _every_partition(self, skip: frozenset[int] = frozenset()):
         # Always in partition order, so two holders of several locks never wait on each other.
         async with contextlib.AsyncExitStack() as held:
             for p in sorted(self.locks):
-                await held.enter_async_context(self.locks[p])
+                if p not in skip:
+                    await held.enter_async_context(self.locks[p])
             yield
 
     def _busy(self) -> frozenset[int]:
@@ -109,8 +113,13 @@ class Worker:
         for partition, task in list(self.ticks.items()):
             if task.done():
                 del self.ticks[partition]
-                task.result()
+                if not task.cancelled():  # stopped because its partition moved away
+                    task.result()
         return frozenset(self.ticks)
+
+    def _held_back(self) -> frozenset[int]:
+        """Partitions whose state no flush may send now: ticking, or revoked mid-tick and not reassigned yet."""
+        return self._busy() | self.kept_ticking
 
     async def settled(self) -> None:
         """Wait for every forecast tick in progress; a tick that failed raises here (once)."""
@@ -124,12 +133,18 @@ class Worker:
         try:
             # Shielded: a caller cancelled while it waits (a stop) must not leave a tick half done.
             await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the caller was cancelled; a tick stopped because its partition moved is done
         finally:
             if task.done() and self.ticks.get(partition) is task:
                 del self.ticks[partition]
 
-    async def _start_tick(self, partition: int, day: int) -> None:
+    async def _start_tick(self, partition: int, day: int) -> bool:
+        """Start ``day``'s tick on ``partition`` once its previous one ended; False if the partition moved meanwhile."""
         await self._tick_done(partition)  # one tick at a time per partition, in day order
+        if partition not in self.ready_partitions:
+            return False  # it moved away while this waited (its tick was stopped): the new owner closes the day
         task = self.ticks[partition] = asyncio.ensure_future(self.tick(partition, day))
         running = self.metrics.ticks_running
         running.inc()
@@ -141,6 +156,7 @@ class Worker:
                           exc_info=t.exception())
 
         task.add_done_callback(ended)
+        return True
 
     # --- partition lifecycle ---------------------------------------------------
     def ensure_partition(self, partition: int) -> None:
@@ -178,7 +194,7 @@ class Worker:
             # once a day (the changelog, not compacted by every broker, is what a restart reads).
             # A partition whose tick runs keeps its changes and held offsets for a later flush.
             # The wait for delivery below holds no lock: ingest goes on meanwhile.
-            busy = self._busy()
+            busy = self._held_back()
             held, sent = self.ledger.take(busy), self.state.send(self.publisher, busy)
         return await self._deliver(held, sent)
 
@@ -188,8 +204,8 @@ class Worker:
         return await self.flush()
 
     async def _flush(self) -> int:
-        """:meth:`flush` for a caller that holds every partition's lock."""
-        busy = self._busy()
+        """:meth:`flush` for a caller that holds the lock of every partition not held back."""
+        busy = self._held_back()
         return await self._deliver(self.ledger.take(busy), self.state.send(self.publisher, busy))
 
     async def _deliver(self, held: list, sent: dict[str, int]) -> int:
@@ -209,27 +225,31 @@ class Worker:
     async def on_revoked(self, partitions: set[int]) -> None:
         """Before partitions may move away: persist their state, commit its offsets, park them.
 
-        Waits for these partitions' ticks in progress to end first: the
-        final flush of these partitions takes all their changes. What they
-        keep in memory is dropped once the new assignment shows they moved
-        (:meth:`on_assigned`).
+        A partition whose tick runs is not waited for: the whole group waits
+        for this revoke, and a tick of 100k SKUs runs for seconds (a worker
+        joining waited ~20 s for one). Its released offsets are committed
+        (their state is in the changelog); all else of it, the tick
+        included, stays as it is and out of every flush until
+        :meth:`on_assigned` says whether it stays or moved, so the changelog
+        never holds half a tick. The other partitions are flushed (all their
+        changes), their offsets committed and parked: what they keep in
+        memory is dropped once the new assignment shows they moved.
         """
         for p in partitions:
             self.lock(p)
-        while True:
-            for p in partitions:
-                await self._tick_done(p)
-            async with self._every_partition():
-                if not self._busy() & partitions:  # else a tick started while we waited for the locks
-                    await self._revoke(partitions)
-                    return
+        # A partition ticking now may have a batch waiting under its lock for the tick: not locked.
+        async with self._every_partition(skip=self._busy()):
+            # With these locks held no tick can start; one that started while we waited is kept too.
+            ticking = self._busy() & partitions
+            await self._revoke(partitions - ticking, ticking)
 
-    async def _revoke(self, partitions: set[int]) -> None:
+    async def _revoke(self, partitions: set[int], ticking: frozenset[int] = frozenset()) -> None:
         await self._flush()
-        tps = {tp for tp in self.ledger.released if tp.partition in partitions}
+        tps = {tp for tp in self.ledger.released if tp.partition in partitions | ticking}
         if tps:
             await self.app.consumer.commit_released(tps)
-        self.ledger.forget(tps)
+        self.kept_ticking |= ticking
+        self.ledger.forget({tp for tp in tps if tp.partition in partitions})
         # The clock and pending SKUs are rebuilt from the windows on the partition's next batch, here or
         # elsewhere; its undecided records are read again from the committed offsets.
         self.ingestor.forget(partitions)
@@ -239,11 +259,33 @@ class Worker:
         self.parked |= partitions
 
     def on_assigned(self, partitions: set[int]) -> None:
-        """The rebalance's new assignment (source partitions): drop the state of parked partitions that moved away."""
+        """The rebalance's new assignment (source partitions): drop the state of parked partitions that moved away.
+
+        A partition revoked mid-tick that stays goes on as if never revoked
+        (the records after its last commit come again and are applied once:
+        the windows know their offsets and event ids). One that moved has its
+        tick stopped and everything of it dropped: its new owner restores the
+        changelog, which holds none of that tick, and reads on from the
+        commit, which covers none of it either.
+        """
         gone = self.parked - partitions
         if gone:
             self._drop(gone)
             self.parked -= gone
+        moved = self.kept_ticking - partitions
+        self.kept_ticking = set()  # those assigned back flush again once their tick ends
+        if moved:
+            for p in moved:
+                task = self.ticks.pop(p, None)
+                if task is not None:
+                    task.cancel()  # its job on a thread finishes on its own and touches nothing shared
+            self.ledger.forget({tp for tp, _ in self.ledger.held if tp.partition in moved}
+                               | {tp for tp in self.ledger.released if tp.partition in moved})
+            self.ingestor.forget(moved)
+            for key in [k for k in self.taken if k[1] in moved]:
+                del self.taken[key]
+            self.ready_partitions -= moved
+            self._drop(moved)
 
     def _drop(self, partitions: set[int]) -> None:
         if self.learning:
@@ -304,7 +346,8 @@ class Worker:
             if not out.closed_days:
                 break
             for day in out.closed_days:
-                await self._start_tick(partition, day)
+                if not await self._start_tick(partition, day):
+                    return  # nothing of it is held: the new owner reads it again
             out = ingestor.drain(partition, mono, reach_ms, now_ms)
         topics = self.settings.source_topics
         for kind, topic in enumerate(topics):
@@ -392,9 +435,9 @@ class Worker:
         idle_after = self.settings.idle_timeout_s
         wallclock = self.settings.idle_advance == "wallclock"
         clocks = self.ingestor.clocks
-        for partition in sorted(self.ready_partitions):
+        for partition in sorted(self.ready_partitions - self.kept_ticking):
             async with self.lock(partition):
-                if partition not in self.ready_partitions:  # revoked while we waited
+                if partition not in self.ready_partitions or partition in self.kept_ticking:  # revoked meanwhile
                     continue
                 clock = clocks.get(partition)
                 if clock is None:

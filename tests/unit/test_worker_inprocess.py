@@ -222,6 +222,113 @@ def test_a_partition_revoked_and_assigned_back_keeps_its_state_and_publishes_wha
     assert back.parked == {1}  # partition 1 had no batch since: it stays parked until its first one
 
 
+def _restore_into(worker: Worker, source: Worker, out: RecordingProducer) -> None:
+    """What Faust's recovery does for ``worker``: ``source``'s changelogs of windows and learning into its tables."""
+    for topic, store in ((source.changelog_topic, worker.ingestor.store),
+                         (source.state[LEARNING_TABLE].topic, worker.learning_store)):
+        for key, value, _ in out.on(topic):
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+
+
+def test_a_revoke_does_not_wait_for_a_tick_and_a_partition_that_stays_publishes_what_it_would_have():
+    """The whole group waits for a revoke, and a tick of 100k SKUs runs for seconds: a ticking partition is
+    kept whole, out of every flush, until the assignment; one assigned back finishes its tick, reads again
+    what came after its last commit (applied once) and publishes what a worker never revoked publishes."""
+
+    async def run():
+        steady, steady_out = make_worker("steady-tick", score_batch_size=1)
+        back, back_out = make_worker("back-tick", score_batch_size=1)
+        offs_steady, offs_back = {}, {}
+        await feed(steady, range(6), offs_steady)
+        await feed(back, range(6), offs_back)
+        steady_out.sent.clear()
+        back_out.sent.clear()
+        committed = dict(offs_back)
+        for batch in day_batches(back, 6, offs_back):  # day 6 closes day 5: its tick starts
+            await back.handle_batch(batch)
+        tick = back.ticks.get(0)
+        await back.on_revoked({0, 1})
+        seen = {"the revoke returned while the tick ran": tick is not None and not tick.done()}
+        await back.settled()
+        await back.flush()
+        seen["nothing of the kept partition reached the changelog"] = not back_out.on(back.changelog_topic)
+        back.on_assigned({0, 1})
+        for batch in day_batches(back, 6, dict(committed)):  # Faust seeks to the commit: day 6 again
+            await back.handle_batch(batch)
+        await feed(back, range(7, 10), offs_back)
+        await feed(steady, range(6, 10), offs_steady)
+        await back.flush()
+        latest = {k: v for k, v, _ in back_out.on(back.changelog_topic)}
+        seen["it flushes again once assigned back"] = all(latest.get(k) == v for k, v in back.ingestor.store.items())
+        return seen, steady, steady_out, back, back_out
+
+    seen, steady, steady_out, back, back_out = asyncio.run(run())
+    assert all(seen.values()), seen
+    topic = steady.settings.topic_forecasts
+    want, got = messages(steady_out, topic), messages(back_out, topic)
+    assert len(want) >= 4 * len(SKUS) and all(m["calibrated"] for m in want)
+    key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
+    assert back.metrics.redelivered._value.get() >= 3 * len(SKUS)  # day 6 came again and was applied once
+    assert not back.kept_ticking
+
+
+def test_a_partition_that_moves_while_its_tick_runs_has_it_stopped_and_its_new_owner_publishes_the_day():
+    """Nothing of a stopped tick reaches the changelog or the commit, so the new owner, restored from the
+    changelog and reading on from the commit, forecasts the day as a worker never revoked does."""
+
+    async def run():
+        steady, steady_out = make_worker("steady-moved", score_batch_size=1)
+        moved, moved_out = make_worker("moved", score_batch_size=1)
+        offs_steady, offs = {}, {}
+        await feed(steady, range(6), offs_steady)
+        await feed(moved, range(6), offs)
+        await moved.flush()
+        committed = dict(offs)
+        changelog = len(moved_out.on(moved.changelog_topic))
+        for batch in day_batches(moved, 6, offs):
+            await moved.handle_batch(batch)
+        tick = moved.ticks[0]
+
+        async def next_day():  # day 7 closes day 6, whose tick waits for day 5's, the batch holding the lock
+            for batch in day_batches(moved, 7, offs):
+                await moved.handle_batch(batch)
+
+        waiting = asyncio.ensure_future(next_day())
+        await asyncio.sleep(0)
+        await moved.on_revoked({0, 1})
+        seen = {"the revoke did not wait for the tick": not tick.done() and not waiting.done()}
+        moved.on_assigned({1})
+        await asyncio.sleep(0.05)
+        await waiting  # the batch that waited gives up: the day is the new owner's to close
+        await moved.flush()
+        seen |= {
+            "no tick started after the move": 0 not in moved.ticks and not moved.ledger.held,
+            "the tick was stopped": tick.cancelled(),
+            "no state of it was written": len(moved_out.on(moved.changelog_topic)) == changelog,
+            "its state is gone": not moved.ingestor.store and 0 not in moved.ready_partitions,
+            "its offsets after the last flush are not committed": all(
+                moved.ledger.committable(tp) in (None, committed[tp]) for tp in committed),
+        }
+        owner, owner_out = make_worker("new-owner", score_batch_size=1)
+        _restore_into(owner, moved, moved_out)
+        steady_out.sent.clear()
+        await feed(steady, range(6, 9), offs_steady)
+        await feed(owner, range(6, 9), dict(committed))
+        return seen, steady, steady_out, owner_out
+
+    seen, steady, steady_out, owner_out = asyncio.run(run())
+    assert all(seen.values()), seen
+    topic = steady.settings.topic_forecasts
+    want, got = messages(steady_out, topic), messages(owner_out, topic)
+    assert len(want) >= 3 * len(SKUS)
+    key = lambda m: (m["as_of"], m["sku"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(want, key=key)
+
+
 def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_stopped_publishes():
     """What Faust's recovery does (the changelog into the table), then the same batches: the same forecasts."""
 
@@ -233,13 +340,7 @@ def test_a_worker_restored_from_the_changelogs_publishes_what_one_that_never_sto
         await feed(first, range(5), offs_first)
         await first.flush()
         restored, restored_out = make_worker("restored")
-        for topic, store in ((first.changelog_topic, restored.ingestor.store),
-                             (first.state[LEARNING_TABLE].topic, restored.learning_store)):
-            for key, value, _ in first_out.on(topic):
-                if value is None:
-                    store.pop(key, None)
-                else:
-                    store[key] = value
+        _restore_into(restored, first, first_out)
         restored_chunks = sum(is_pending_record(k) for k in restored.learning_store)
         steady_out.sent.clear()
         await feed(steady, range(5, 9), offs_steady)
