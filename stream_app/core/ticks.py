@@ -393,8 +393,10 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     writes them (their next pending day from what they hold then). What
     may not happen in between is another tick of the same partition, its
     state reaching the changelog (a restart reads the newest forecast day
-    as the last closed one) or a revoke: the worker's flushes skip the
-    partition until the tick ends, a second tick and a revoke wait for it.
+    as the last closed one) or its state being dropped: the worker's
+    flushes skip the partition until the tick ends, a second tick waits
+    for it, and a revoke keeps the partition whole until the assignment
+    (stopping the tick there, with this generator, if it moved).
     ``out.forecasts`` may be taken away between steps (the worker
     publishes each micro-batch's).
     """

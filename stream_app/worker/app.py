@@ -84,7 +84,7 @@ class Worker:
     locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     # The forecast tick running on each partition (one at a time, in day order). It runs beside the
     # partition's ingest, yielding between micro-batches; a flush leaves that partition's changes for
-    # a later one, a revoke and a clean stop wait for it.
+    # a later one, a clean stop waits for it, a revoke keeps it until the assignment (kept_ticking).
     ticks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     def lock(self, partition: int) -> asyncio.Lock:
