@@ -14,7 +14,7 @@ Pure and vectorised: state is a few ``(n,)`` arrays the caller keeps per SKU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -76,6 +76,10 @@ class TrackerState:
         return cls(none.copy(), np.zeros(n, dtype=np.int64), none.copy(),
                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.float32),
                    np.zeros((n, 4), dtype=np.float32))
+
+    def take(self, rows: np.ndarray | list[int]) -> "TrackerState":
+        """The state of ``rows`` only."""
+        return TrackerState(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ Pure with respect to Kafka. In order:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -228,7 +228,6 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     if tools.evidence is not None:
         allowed = allowed_stages(feats.history[:, UNITS, :], feats.days_since_first_sale, tools.evidence)
     step = track(batch.tracker(), probs_arr, as_of_day, tools.rules, allowed)
-    batch.set_tracker(step.state)
     tracked = step.state.stage
     shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()
 
@@ -265,17 +264,21 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
         }
         forecasts.append((key, orjson.dumps(msg)))
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
+    blobs, nxt = _marked(batch, step.state, as_of_day)
+    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt)
+
+
+def _marked(batch: StateBatch, tracker: TrackerState, as_of_day: int) -> tuple[list[bytes], list[int]]:
+    """The states forecast at ``as_of_day``, their stage tracker at ``tracker``: blobs and next pending days."""
+    batch.set_tracker(tracker)
     nxt = batch.mark_forecast(as_of_day).tolist()
-    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, batch.blobs(), nxt)
+    return batch.blobs(), nxt
 
 
 def _restate(mb: MicroBatch, rows: list[int], now: list[bytes], as_of_day: int, spec: WindowSpec) -> None:
     """Mark ``rows`` forecast on their current states ``now`` (ingest changed them meanwhile)."""
-    batch = StateBatch.from_blobs([now[i] for i in rows], spec)
-    st = mb.step.state
-    batch.set_tracker(TrackerState(**{f.name: getattr(st, f.name)[rows] for f in fields(st)}))
-    nxt = batch.mark_forecast(as_of_day).tolist()
-    for i, blob, day in zip(rows, batch.blobs(), nxt):
+    blobs, nxt = _marked(StateBatch.from_blobs([now[i] for i in rows], spec), mb.step.state.take(rows), as_of_day)
+    for i, blob, day in zip(rows, blobs, nxt):
         mb.blobs[i], mb.next_days[i] = blob, day
 
 
@@ -413,11 +416,11 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
         yield job
         mb: MicroBatch = job.run().result
         now = [store[k] for k in chunk]
-        moved = [i for i, (a, b) in enumerate(zip(now, blobs)) if a is not b]
-        if moved:
+        changed = [i for i, (a, b) in enumerate(zip(now, blobs)) if a is not b]
+        if changed:
             # Ingest applied later days' events to some of these SKUs while the job ran: mark the
             # states as they are now (the features, of closed days, are the same).
-            _restate(mb, moved, now, as_of_day, spec)
+            _restate(mb, changed, now, as_of_day, spec)
         _record(mb, as_of_day, tools, out)
         for k, blob, day, on in zip(chunk, mb.blobs, mb.next_days, mb.live.tolist()):
             store[k] = blob

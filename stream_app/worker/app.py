@@ -250,13 +250,16 @@ class Worker:
             await self.app.consumer.commit_released(tps)
         self.kept_ticking |= ticking
         self.ledger.forget({tp for tp in tps if tp.partition in partitions})
+        self._release(partitions)
+        self.parked |= partitions
+
+    def _release(self, partitions: set[int]) -> None:
         # The clock and pending SKUs are rebuilt from the windows on the partition's next batch, here or
         # elsewhere; its undecided records are read again from the committed offsets.
         self.ingestor.forget(partitions)
         for key in [k for k in self.taken if k[1] in partitions]:
             del self.taken[key]
         self.ready_partitions -= partitions
-        self.parked |= partitions
 
     def on_assigned(self, partitions: set[int]) -> None:
         """The rebalance's new assignment (source partitions): drop the state of parked partitions that moved away.
@@ -279,12 +282,8 @@ class Worker:
                 task = self.ticks.pop(p, None)
                 if task is not None:
                     task.cancel()  # its job on a thread finishes on its own and touches nothing shared
-            self.ledger.forget({tp for tp, _ in self.ledger.held if tp.partition in moved}
-                               | {tp for tp in self.ledger.released if tp.partition in moved})
-            self.ingestor.forget(moved)
-            for key in [k for k in self.taken if k[1] in moved]:
-                del self.taken[key]
-            self.ready_partitions -= moved
+            self.ledger.forget(self.ledger.of_partitions(moved))
+            self._release(moved)
             self._drop(moved)
 
     def _drop(self, partitions: set[int]) -> None:
@@ -435,9 +434,9 @@ class Worker:
         idle_after = self.settings.idle_timeout_s
         wallclock = self.settings.idle_advance == "wallclock"
         clocks = self.ingestor.clocks
-        for partition in sorted(self.ready_partitions - self.kept_ticking):
+        for partition in sorted(self.ready_partitions):
             async with self.lock(partition):
-                if partition not in self.ready_partitions or partition in self.kept_ticking:  # revoked meanwhile
+                if partition not in self.ready_partitions:  # revoked while we waited
                     continue
                 clock = clocks.get(partition)
                 if clock is None:

@@ -169,6 +169,11 @@ class CommitLedger:
         """The offset to commit for ``tp`` (the next record to read), or None if nothing was released."""
         return self.released.get(tp)
 
+    def of_partitions(self, partitions: set[int]) -> set[TP]:
+        """Every topic partition held or released whose partition number is in ``partitions``."""
+        return {tp for tp, _ in self.held if tp.partition in partitions} | {
+            tp for tp in self.released if tp.partition in partitions}
+
     def forget(self, tps: set[TP]) -> None:
         """Drop partitions that moved to another worker (after their final commit)."""
         for tp in tps:
