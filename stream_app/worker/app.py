@@ -286,6 +286,24 @@ class Worker:
             self._release(moved)
             self._drop(moved)
 
+    async def on_assignment(self, partitions: set[int]) -> None:
+        """:meth:`on_assigned`, then deliver the changes of kept partitions whose tick ended meanwhile.
+
+        Called before the tables restore (``TrendcastTables.before_restore``).
+        A partition revoked mid-tick holds its changes back until the
+        assignment; when it stays, the restore reads the changelog's end as
+        what this worker already holds, so those changes must be in the
+        changelog by then, or Faust's recovery reads them back one by one (the
+        bench: 5.5 s for a 25k-SKU tick's records of two kept partitions
+        while the joining worker was ready). A tick still running writes
+        after the restore, as it would without a rebalance.
+        """
+        kept = self.kept_ticking & partitions
+        self.on_assigned(partitions)
+        if kept - self._busy():
+            async with self._every_partition(skip=self._held_back()):
+                await self._flush()
+
     def _drop(self, partitions: set[int]) -> None:
         if self.learning:
             self.learning.forget(partitions)
@@ -583,9 +601,12 @@ def _wire(worker: Worker) -> None:
         if parts:
             await worker.on_revoked(parts)
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set, **kwargs: Any) -> None:
-        worker.on_assigned({tp.partition for tp in assigned if tp.topic in s.source_topics})
+    async def on_assigned(assigned: set) -> None:
+        await worker.on_assignment({tp.partition for tp in assigned if tp.topic in s.source_topics})
+
+    # Before the tables restore, not after (Faust's on_partitions_assigned signal comes after): the
+    # changes of a kept partition must be in its changelog when the restore reads where it ends.
+    app.tables.before_restore = on_assigned
 
     # Faust calls on_rebalance_complete once tables are recovered and streams
     # resume; readiness (trendcast_ready, /readyz) is stream_app.worker.health's.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -148,7 +149,16 @@ async def _kept_in_full(bootstrap: str, auth: dict, stores: dict[str, BulkRestor
 
 
 class TrendcastTables(TableManager):
-    """Faust's table manager, restoring tables in bulk on a rebalance and starting without a wait."""
+    """Faust's table manager, restoring tables in bulk on a rebalance and starting without a wait.
+
+    ``before_restore``: awaited with each new assignment (every topic
+    partition) before any table reads its changelog: the worker's chance to
+    drop what moved away and deliver the changes it still holds of the
+    partitions it keeps, so the changelog's end read for those
+    (:func:`restore_in_bulk`) includes them.
+    """
+
+    before_restore: Callable[[set], Awaitable[None]] | None = None
 
     async def on_start(self) -> None:
         # Faust sleeps a second here so tables declared late still join the recovery; the worker
@@ -158,6 +168,8 @@ class TrendcastTables(TableManager):
             await self.recovery.start()
 
     async def on_rebalance(self, assigned: set, revoked: set, newly_assigned: set, generation_id: int = 0) -> None:
+        if self.before_restore is not None:
+            await self.before_restore(assigned)
         await restore_in_bulk(self.app, list(self.values()), newly_assigned)
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 

@@ -276,6 +276,32 @@ def test_a_revoke_does_not_wait_for_a_tick_and_a_partition_that_stays_publishes_
     assert not back.kept_ticking
 
 
+def test_the_assignment_delivers_what_a_kept_partitions_tick_wrote_before_the_tables_restore():
+    """The restore reads a kept partition's changelog end as what the worker holds: the changes its tick made
+    while the group rebalanced are in the changelog when the assignment returns, not at the next flush (else
+    Faust's recovery reads them back one by one); a moved partition's are dropped, never sent."""
+
+    async def run():
+        w, out = make_worker("assign-delivers", score_batch_size=1)
+        offs = {}
+        await feed(w, range(6), offs)
+        await feed(w, range(6), offs, partition=1, skus=[b"E", b"F"])
+        for batch in day_batches(w, 6, offs) + day_batches(w, 6, offs, partition=1, skus=[b"E", b"F"]):
+            await w.handle_batch(batch)  # day 6 closes day 5 on both partitions: their ticks start
+        await w.on_revoked({0, 1})
+        await w.settled()  # both ticks end while the group rebalances
+        out.sent.clear()
+        await w.on_assignment({0})
+        written = {k: v for k, v, _ in out.on(w.changelog_topic)}
+        return w, written
+
+    w, written = asyncio.run(run())
+    kept = {k: v for k, v in w.ingestor.store.items() if w.ingestor.spec.load(v).partition == 0}
+    assert kept and all(written.get(k) == v for k, v in kept.items())
+    assert not any(k in (b"E", b"F") for k in written)
+    assert not w.kept_ticking and not w.parked & {0}
+
+
 def test_a_partition_that_moves_while_its_tick_runs_has_it_stopped_and_its_new_owner_publishes_the_day():
     """Nothing of a stopped tick reaches the changelog or the commit, so the new owner, restored from the
     changelog and reading on from the commit, forecasts the day as a worker never revoked does."""
