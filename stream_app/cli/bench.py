@@ -13,7 +13,11 @@ Phases, all on the same broker and the same events:
    and no forecast tick runs, read off its ``/metrics``; memory is its RSS
    beyond an idle worker's (one on empty topics, once its resident size
    settled: it imports river.drift and the text encoder on threads after
-   it is ready, ~120 MB that are no SKU's) divided by SKUs tracked;
+   it is ready, ~120 MB that are no SKU's) divided by SKUs tracked; the
+   forecast ticks' wall time over the same span (the tick histogram's sum,
+   partitions added up: ticks of several partitions overlap) shows how
+   much of the run forecasting took, since every closed day forecasts
+   every active SKU;
 4. latency: a steady trickle of new events once the worker is caught up;
    its first events close the last day, so a tick of every SKU runs while
    the rest arrive; p50/p99 of the worker's ingest-latency histogram;
@@ -159,6 +163,7 @@ def _rss_bytes(pid: int) -> int:
 
 
 # The worker's topics, renamed per bench run so runs never read each other's events.
+TICK_SUM = "trendcast_forecast_tick_duration_seconds_sum"
 TOPICS = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
 
 
@@ -280,7 +285,7 @@ def run_bench(
         # Polling costs the worker CPU (the /metrics page is rendered each
         # time): 4 Hz bounds the error to ±0.25 s on a run of tens of seconds.
         spy = _start_profiler(w.proc.pid, profile) if profile else None
-        t_first, _ = w.wait(lambda m: consumed(m) > 0, 60, poll=0.05)
+        t_first, m_first = w.wait(lambda m: consumed(m) > 0, 60, poll=0.05)
         # End to end: every event taken in and every day it closed forecast (a tick runs beside the
         # ingest, so the last one may still run when the last event is in).
         t_done, m = w.wait(lambda m: consumed(m) >= events and m.get("trendcast_forecast_ticks_running", 1) == 0,
@@ -289,6 +294,7 @@ def run_bench(
             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             spy.wait(60)
         worker_rate = events / max(t_done - t_first, 1e-9)
+        tick_s = m.get(TICK_SUM, 0.0) - m_first.get(TICK_SUM, 0.0)
         time.sleep(2 * s.flush_interval_s + 0.5)  # let the last flush land before measuring memory
         m = w.metrics()
         rss1 = _rss_bytes(w.proc.pid)
@@ -331,6 +337,7 @@ def run_bench(
         "events": events, "skus": skus, "days": days,
         "produce_rate": produce_rate, "raw_rate": raw_rate, "raw_runs": raw_runs, "worker_rate": worker_rate,
         "ratio": worker_rate / raw_rate, "forecasts": forecasts, "skus_tracked": tracked,
+        "run_s": events / worker_rate, "tick_s": tick_s,
         "changelog": changelog,
         "mem_per_sku": (rss1 - rss_idle) / max(tracked, 1), "state_bytes": WindowSpec(
             s.history_days, s.dedup_ids_per_sku).nbytes,
@@ -416,6 +423,10 @@ def _rows(r: dict) -> list[tuple[str, str]]:
         ("worker end to end (events/s)", f"{r['worker_rate']:,.0f}"),
         ("worker / raw consumer", f"{r['ratio']:.3f}"),
         ("forecasts published", f"{r['forecasts']:,.0f}"),
+        ("forecasts per event / per second of the run", f"{r['forecasts'] / r['events']:.2f} / "
+                                                        f"{r['forecasts'] / r['run_s']:,.0f}"),
+        ("forecast ticks' wall time, summed over partitions / the run's wall time (s)",
+         f"{r['tick_s']:.1f} / {r['run_s']:.1f}"),
         ("SKU states written to the changelog", f"{r['changelog']:,.0f}"),
         ("SKUs tracked", f"{r['skus_tracked']:,.0f}"),
         ("worker memory growth per SKU (bytes)", f"{r['mem_per_sku']:,.0f}"),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
 
 import lz4.frame
 import numpy as np
@@ -30,31 +29,67 @@ LZ4_MAGIC = b"\x04\x22\x4d\x18"
 MAX_CHUNK_BYTES = 64 << 20  # a chunk that claims more when decompressed is not ours (ours: < 1 MB)
 
 
-@dataclass(frozen=True)
+LOG_STEP = 1.0 / 2048  # log1p units per step of a held quantile: within 0.025 % of (1 + units), 0 exact
+_PACK_MAX = np.iinfo(np.uint16).max  # log1p 32, 7.9e13 units
+
+
+def pack(units: np.ndarray) -> np.ndarray:
+    """Quantiles in units as uint16 steps of :data:`LOG_STEP` on the log1p scale (already packed: as they are).
+
+    Memory: a partition holds 14 days of forecasts per SKU; two bytes a
+    number instead of four, and the calibrator reads them on the log1p
+    scale anyway (a step there is far below any error it learns from).
+    """
+    a = np.asarray(units)
+    if a.dtype == np.uint16:
+        return a
+    steps = np.rint(np.log1p(np.maximum(a.astype(np.float64), 0.0)) / LOG_STEP)
+    return np.minimum(steps, _PACK_MAX).astype(np.uint16)
+
+
+def unpack(packed: np.ndarray) -> np.ndarray:
+    """Units (float64) of :func:`pack`'s steps."""
+    return np.expm1(packed.astype(np.float64) * LOG_STEP)
+
+
 class Made:
     """Forecasts made on one day.
 
     ``keys``: SKUs; ``quantiles``: the model's raw ``(n, H, 3)`` units (what
     the calibrator learns from); ``published``: the same after calibration
-    (what users got, scored for the error and coverage metrics);
+    (what users got, scored for the error and coverage metrics); both are
+    held packed (:func:`pack`) and read back in units;
     ``groups``: ``(n,)`` categories; ``horizons``: the indices into
     :data:`~models.interface.HORIZONS` of the ``H`` columns (None: all;
     a horizon whose outcome was learned is dropped, :meth:`Pending.retire`).
     """
 
-    keys: list[bytes]
-    quantiles: np.ndarray
-    published: np.ndarray
-    groups: np.ndarray
-    horizons: tuple[int, ...] | None = None
+    __slots__ = ("keys", "raw_steps", "published_steps", "groups", "horizons")
+
+    def __init__(self, keys: list[bytes], quantiles: np.ndarray, published: np.ndarray, groups: np.ndarray,
+                 horizons: tuple[int, ...] | None = None) -> None:
+        self.keys = keys
+        self.raw_steps, self.published_steps = pack(quantiles), pack(published)
+        self.groups = groups
+        self.horizons = horizons
+
+    @property
+    def quantiles(self) -> np.ndarray:
+        """The raw quantiles ``(n, H, 3)``, units."""
+        return unpack(self.raw_steps)
+
+    @property
+    def published(self) -> np.ndarray:
+        """The published quantiles ``(n, H, 3)``, units."""
+        return unpack(self.published_steps)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def at(self, h_idx: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(raw, published)`` ``(n, 3)`` quantiles of horizon ``HORIZONS[h_idx]``."""
+        """``(raw, published)`` ``(n, 3)`` quantiles of horizon ``HORIZONS[h_idx]``, units."""
         col = h_idx if self.horizons is None else self.horizons.index(h_idx)
-        return self.quantiles[:, col], self.published[:, col]
+        return unpack(self.raw_steps[:, col]), unpack(self.published_steps[:, col])
 
 
 def encode(made: Made) -> list[bytes]:
@@ -66,8 +101,8 @@ def encode(made: Made) -> list[bytes]:
         sl = slice(start, start + CHUNK_SKUS)
         buf = io.BytesIO()
         np.savez(buf, keys=np.array(made.keys[sl], dtype=object).astype("S"),
-                 quantiles=made.quantiles[sl].astype(np.float32),
-                 published=made.published[sl].astype(np.float32),
+                 quantiles=unpack(made.raw_steps[sl]).astype(np.float32),
+                 published=unpack(made.published_steps[sl]).astype(np.float32),
                  groups=np.asarray(made.groups[sl]).astype("U"))
         out.append(lz4.frame.compress(buf.getvalue()))
     return out
@@ -140,8 +175,9 @@ class Pending:
         """Record forecasts made at the end of ``day`` (several ticks of a day accumulate)."""
         old = self.by_day.get(day)
         if old is not None:
-            made = Made(old.keys + made.keys, np.concatenate([old.quantiles, made.quantiles]),
-                        np.concatenate([old.published, made.published]), np.concatenate([old.groups, made.groups]))
+            made = Made(old.keys + made.keys, np.concatenate([old.raw_steps, made.raw_steps]),
+                        np.concatenate([old.published_steps, made.published_steps]),
+                        np.concatenate([old.groups, made.groups]))
         self.by_day[day] = made
 
     def due(self, closed_day: int) -> list[tuple[int, int, Made]]:
@@ -158,12 +194,12 @@ class Pending:
         made = self.by_day.get(made_day)
         if made is None:
             return
-        present = tuple(range(made.quantiles.shape[1])) if made.horizons is None else made.horizons
+        present = tuple(range(made.raw_steps.shape[1])) if made.horizons is None else made.horizons
         keep = [i for i, h in enumerate(present) if h != h_idx]
         if len(keep) == len(present):
             return
-        self.by_day[made_day] = Made(made.keys, np.ascontiguousarray(made.quantiles[:, keep]),
-                                     np.ascontiguousarray(made.published[:, keep]), made.groups,
+        self.by_day[made_day] = Made(made.keys, np.ascontiguousarray(made.raw_steps[:, keep]),
+                                     np.ascontiguousarray(made.published_steps[:, keep]), made.groups,
                                      tuple(present[i] for i in keep))
 
     def expire(self, closed_day: int) -> list[int]:

@@ -287,8 +287,7 @@ def _record(mb: MicroBatch, as_of_day: int, tools: TickTools, out: TickResult) -
     keys, live, quant, feats, step = mb.keys, mb.live, mb.quant, mb.features, mb.step
     if tools.pending is not None and live.any():
         rows = np.flatnonzero(live)
-        tools.pending.add(as_of_day, Made([keys[i] for i in rows], mb.raw[rows].astype(np.float32),
-                                          quant[rows].astype(np.float32), mb.groups[rows]))
+        tools.pending.add(as_of_day, Made([keys[i] for i in rows], mb.raw[rows], quant[rows], mb.groups[rows]))
     out.forecasts += mb.forecasts
     rows = [(i, "stage_change") for i in np.flatnonzero(step.changed).tolist()]
     view = None

@@ -105,10 +105,10 @@ def test_a_chunk_that_encode_could_not_have_written_is_refused(name, tmp_path):
 
 def test_a_learned_horizon_is_dropped_and_the_others_stay_as_they_were():
     """Memory: a day's 1-day numbers go once learned, the 7-day ones after a week; the 14-day ones stay."""
-    from stream_app.core.outcomes import Made, Pending
+    from stream_app.core.outcomes import Made, Pending, pack, unpack
 
     rng = np.random.default_rng(5)
-    raw, pub = rng.gamma(1.0, 3.0, size=(2, 6, 3, 3)).astype(np.float32)
+    raw, pub = (unpack(pack(a)) for a in rng.gamma(1.0, 3.0, size=(2, 6, 3, 3)))  # as held
     pending = Pending()
     pending.add(100, Made([b"K%d" % i for i in range(6)], raw, pub, np.array(["g"] * 6, dtype=object)))
     pending.retire(100, 0)
@@ -120,3 +120,16 @@ def test_a_learned_horizon_is_dropped_and_the_others_stay_as_they_were():
     pending.retire(100, 1)  # twice: nothing more to drop
     made = pending.by_day[100]
     assert made.horizons == (2,) and np.array_equal(made.at(2)[0], raw[:, 2])
+
+
+def test_held_quantiles_keep_zero_and_every_size_of_seller_to_a_forty_thousandth_of_one_plus_units():
+    """Pending forecasts are held as 2-byte steps on the log1p scale: a SKU selling 0.01 and one selling a
+    million units keep their numbers to well under what any calibration error is; zero stays zero."""
+    from stream_app.core.outcomes import LOG_STEP, pack, unpack
+
+    units = np.array([0.0, 0.004, 0.01, 0.5, 1.0, 7.3, 140.0, 2_500.5, 1e6, 3e9])
+    held = unpack(pack(units))
+    assert held[0] == 0.0 and pack(units).dtype == np.uint16
+    assert np.all(np.abs(held - units) <= (1 + units) * LOG_STEP / 2 * 1.001)
+    assert np.array_equal(unpack(pack(held)), held)  # held again (a restore): the same numbers
+    assert unpack(pack(np.array([np.inf, -3.0]))).tolist()[1] == 0.0
