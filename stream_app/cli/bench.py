@@ -162,8 +162,8 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
+TICK_SUM = "trendcast_forecast_tick_duration_seconds_sum"  # seconds, every partition's ticks added up
 # The worker's topics, renamed per bench run so runs never read each other's events.
-TICK_SUM = "trendcast_forecast_tick_duration_seconds_sum"
 TOPICS = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
 
 

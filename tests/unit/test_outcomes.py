@@ -122,7 +122,7 @@ def test_a_learned_horizon_is_dropped_and_the_others_stay_as_they_were():
     assert made.horizons == (2,) and np.array_equal(made.at(2)[0], raw[:, 2])
 
 
-def test_held_quantiles_keep_zero_and_every_size_of_seller_to_a_forty_thousandth_of_one_plus_units():
+def test_held_quantiles_keep_zero_and_every_size_of_seller_to_a_four_thousandth_of_one_plus_units():
     """Pending forecasts are held as 2-byte steps on the log1p scale: a SKU selling 0.01 and one selling a
     million units keep their numbers to well under what any calibration error is; zero stays zero."""
     from stream_app.core.outcomes import LOG_STEP, pack, unpack
