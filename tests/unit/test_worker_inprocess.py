@@ -233,17 +233,24 @@ def _restore_into(worker: Worker, source: Worker, out: RecordingProducer) -> Non
                 store[key] = value
 
 
+async def _fed_pair(*names: str) -> list[tuple[Worker, RecordingProducer, dict]]:
+    """Workers scoring one SKU per micro-batch (a tick yields between SKUs), each fed days 0-5; with their offsets."""
+    out = []
+    for name in names:
+        worker, producer = make_worker(name, score_batch_size=1)
+        offsets: dict = {}
+        await feed(worker, range(6), offsets)
+        out.append((worker, producer, offsets))
+    return out
+
+
 def test_a_revoke_does_not_wait_for_a_tick_and_a_partition_that_stays_publishes_what_it_would_have():
     """The whole group waits for a revoke, and a tick of 100k SKUs runs for seconds: a ticking partition is
     kept whole, out of every flush, until the assignment; one assigned back finishes its tick, reads again
     what came after its last commit (applied once) and publishes what a worker never revoked publishes."""
 
     async def run():
-        steady, steady_out = make_worker("steady-tick", score_batch_size=1)
-        back, back_out = make_worker("back-tick", score_batch_size=1)
-        offs_steady, offs_back = {}, {}
-        await feed(steady, range(6), offs_steady)
-        await feed(back, range(6), offs_back)
+        (steady, steady_out, offs_steady), (back, back_out, offs_back) = await _fed_pair("steady-tick", "back-tick")
         steady_out.sent.clear()
         back_out.sent.clear()
         committed = dict(offs_back)
@@ -307,11 +314,7 @@ def test_a_partition_that_moves_while_its_tick_runs_has_it_stopped_and_its_new_o
     changelog and reading on from the commit, forecasts the day as a worker never revoked does."""
 
     async def run():
-        steady, steady_out = make_worker("steady-moved", score_batch_size=1)
-        moved, moved_out = make_worker("moved", score_batch_size=1)
-        offs_steady, offs = {}, {}
-        await feed(steady, range(6), offs_steady)
-        await feed(moved, range(6), offs)
+        (steady, steady_out, offs_steady), (moved, moved_out, offs) = await _fed_pair("steady-moved", "moved")
         await moved.flush()
         committed = dict(offs)
         changelog = len(moved_out.on(moved.changelog_topic))
