@@ -82,7 +82,12 @@ async def _produce(bootstrap: str, topics: tuple[str, str, str], events: list) -
     await p.start()
     t0 = time.perf_counter()
     try:
-        futs = [await p.send(topics[k], value, key=key) for k, key, value in events]
+        futs = []
+        for k, key, value in events:
+            futs.append(await p.send(topics[k], value, key=key))
+            if len(futs) >= 10_000:  # a million SKUs' events: their delivery futures alone took gigabytes
+                await asyncio.gather(*futs)
+                futs.clear()
         await asyncio.gather(*futs)
     finally:
         await p.stop()
@@ -167,7 +172,7 @@ TICK_SUM = "trendcast_forecast_tick_duration_seconds_sum"  # seconds, every part
 TOPICS = ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")
 
 
-def _idle_rss(env: dict[str, str], log: Path, run: str) -> int:
+def idle_rss(env: dict[str, str], log: Path, run: str) -> int:
     """Resident size of a worker with nothing to read (its own group and empty topics), once it settled."""
     idle = {**env, "TRENDCAST_APP_ID": f"{run}-idle",
             **{f"TRENDCAST_TOPIC_{t.upper()}": f"{run}-idle-{t}" for t in TOPICS}}
@@ -234,6 +239,89 @@ def consumed(m: dict[str, float]) -> float:
     return m.get("trendcast_events_consumed_total", 0.0)
 
 
+def prepare_run(settings: Settings) -> tuple[Settings, dict[str, str], str]:
+    """A run's settings (every topic renamed for it, so runs never read each other's events, and created),
+    the environment its workers start with, and the run's name."""
+    from stream_app.worker.kafka_io import ensure_topics
+    from stream_app.worker.runner import all_topics
+
+    run = f"bench{time.time_ns() // 1_000_000}"
+    s = settings.model_copy(update={
+        "app_id": run, **{f"topic_{t}": f"{run}-{t}" for t in TOPICS},
+    })
+    asyncio.run(ensure_topics(s.bootstrap, all_topics(s)))
+    env = {**os.environ, **{f"TRENDCAST_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None},
+           # Faust's web server is not measured, and two workers of phase 6 would both bind its port.
+           "TRENDCAST_LOG_LEVEL": "WARNING", "TRENDCAST_WEB_PORT": "0"}
+    env.pop("TRENDCAST_GROUP_INSTANCE_ID", None)  # two workers under one name would fence each other
+    (Path(".trendcast")).mkdir(exist_ok=True)
+    return s, env, run
+
+
+def end_to_end(
+    s: Settings, env: dict[str, str], log: Path, *, events: int, skus: int, days: int, rss_idle: int,
+    console, of: int, profile: Path | None = None,
+) -> tuple[WorkerProc, dict]:
+    """Phases 1-3 on the run's topics: produce, the raw consumer's ceiling, one worker end to end.
+
+    Returns the worker, still running and caught up, and the figures:
+    rates (events/s), forecasts, the ticks' summed wall time and the run's
+    (s), SKUs tracked and memory growth per SKU (bytes beyond ``rss_idle``).
+    ``of``: phases of the whole run, for the progress lines.
+    """
+    console.print(f"[bold]1/{of}[/] generating and producing {events:,} events over {skus:,} SKUs…")
+    evs = synth_events(events, skus, days)
+    produce_rate = asyncio.run(_produce(s.bootstrap, s.source_topics, evs))
+    del evs
+    console.print(f"[bold]2/{of}[/] raw aiokafka consumer (the ceiling), median of 3 reads…")
+    raw_runs = sorted(asyncio.run(_raw_consume(s.bootstrap, s.source_topics, events)) for _ in range(3))
+    console.print(f"[bold]3/{of}[/] worker end to end…")
+    started = time.monotonic()
+    w = WorkerProc.start(env, log)
+    try:
+        t_ready, _ = w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.05)
+        # Polling costs the worker CPU (the /metrics page is rendered each
+        # time): 4 Hz bounds the error to ±0.25 s on a run of tens of seconds.
+        spy = _start_profiler(w.proc.pid, profile) if profile else None
+        t_first, m_first = w.wait(lambda m: consumed(m) > 0, 60, poll=0.05)
+        # End to end: every event taken in and every day it closed forecast (a tick runs beside the
+        # ingest, so the last one may still run when the last event is in). A million SKUs take minutes.
+        def caught_up(m: dict[str, float]) -> bool:
+            return consumed(m) >= events and m.get("trendcast_forecast_ticks_running", 1) == 0
+
+        while True:
+            t_done, m = w.wait(caught_up, max(600.0, events / 2000), poll=0.25)
+            # A day's tick starts once the partition's previous one ended, so the gauge can read 0 between
+            # the two: caught up only if it still does a moment later.
+            time.sleep(0.5)
+            if caught_up(w.metrics()):
+                break
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy.wait(60)
+        worker_rate = events / max(t_done - t_first, 1e-9)
+        tick_s = m.get(TICK_SUM, 0.0) - m_first.get(TICK_SUM, 0.0)
+        # Every SKU has an event; the gauge is set at each flush, and the last flush must land before
+        # the memory is read.
+        w.wait(lambda m: m.get("trendcast_skus_tracked", 0) >= skus, 120)
+        time.sleep(2 * s.flush_interval_s + 0.5)
+        m = w.metrics()
+        rss = _rss_bytes(w.proc.pid)
+    except BaseException:
+        w.stop()
+        raise
+    tracked = m.get("trendcast_skus_tracked", 0.0)
+    return w, {
+        "events": events, "skus": skus, "days": days, "produce_rate": produce_rate, "raw_rate": raw_runs[1],
+        "raw_runs": raw_runs, "worker_rate": worker_rate, "ratio": worker_rate / raw_runs[1],
+        "forecasts": m.get("trendcast_forecasts_published_total", 0.0), "skus_tracked": tracked,
+        "run_s": events / worker_rate, "tick_s": tick_s, "changelog": m.get("trendcast_changelog_writes_total", 0.0),
+        "rss_growth": rss - rss_idle, "mem_per_sku": (rss - rss_idle) / max(tracked, 1),
+        "state_bytes": WindowSpec(s.history_days, s.dedup_ids_per_sku).nbytes,
+        "cold_start": t_ready - started, "forecaster": s.forecaster,
+    }
+
+
 def run_bench(
     settings: Settings, *, events: int, skus: int, days: int, output: Path, profile: Path | None = None,
     static: bool = True,
@@ -250,62 +338,19 @@ def run_bench(
     from rich.console import Console
     from rich.table import Table
 
-    from stream_app.worker.kafka_io import ensure_topics
-    from stream_app.worker.runner import all_topics
-
     console = Console(stderr=True)
-    run = f"bench{int(time.time())}"
-    s = settings.model_copy(update={
-        "app_id": run, **{f"topic_{t}": f"{run}-{t}" for t in TOPICS},
-    })
-    topics = s.source_topics
-    asyncio.run(ensure_topics(s.bootstrap, all_topics(s)))
-    env = {**os.environ, **{f"TRENDCAST_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None},
-           # Faust's web server is not measured, and two workers of phase 6 would both bind its port.
-           "TRENDCAST_LOG_LEVEL": "WARNING", "TRENDCAST_WEB_PORT": "0"}
-    env.pop("TRENDCAST_GROUP_INSTANCE_ID", None)  # two workers under one name would fence each other
+    s, env, run = prepare_run(settings)
     member = (lambda n: {**env, "TRENDCAST_GROUP_INSTANCE_ID": f"{run}-w{n}"}) if static else (lambda n: env)
     log = Path(".trendcast") / f"{run}.log"
-    log.parent.mkdir(exist_ok=True)
-
-    console.print(f"[bold]1/6[/] generating and producing {events:,} events over {skus:,} SKUs…")
-    evs = synth_events(events, skus, days)
-    produce_rate = asyncio.run(_produce(s.bootstrap, topics, evs))
-    console.print("[bold]2/6[/] raw aiokafka consumer (the ceiling), median of 3 reads…")
-    raw_runs = sorted(asyncio.run(_raw_consume(s.bootstrap, topics, events)) for _ in range(3))
-    raw_rate = raw_runs[1]
-
-    console.print("[bold]3/6[/] worker end to end (first an idle one, for its memory)…")
-    rss_idle = _idle_rss(env, log, run)
-    started = time.monotonic()
-    w = WorkerProc.start(member(1), log)
+    rss_idle = idle_rss(env, log, run)
+    w, res = end_to_end(s, member(1), log, events=events, skus=skus, days=days, rss_idle=rss_idle,
+                        console=console, profile=profile, of=6)
+    m, tracked = w.metrics(), res["skus_tracked"]
     try:
-        t_ready, _ = w.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120, poll=0.05)
-        cold_start = t_ready - started
-        # Polling costs the worker CPU (the /metrics page is rendered each
-        # time): 4 Hz bounds the error to ±0.25 s on a run of tens of seconds.
-        spy = _start_profiler(w.proc.pid, profile) if profile else None
-        t_first, m_first = w.wait(lambda m: consumed(m) > 0, 60, poll=0.05)
-        # End to end: every event taken in and every day it closed forecast (a tick runs beside the
-        # ingest, so the last one may still run when the last event is in).
-        t_done, m = w.wait(lambda m: consumed(m) >= events and m.get("trendcast_forecast_ticks_running", 1) == 0,
-                           600, poll=0.25)
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            spy.wait(60)
-        worker_rate = events / max(t_done - t_first, 1e-9)
-        tick_s = m.get(TICK_SUM, 0.0) - m_first.get(TICK_SUM, 0.0)
-        time.sleep(2 * s.flush_interval_s + 0.5)  # let the last flush land before measuring memory
-        m = w.metrics()
-        rss1 = _rss_bytes(w.proc.pid)
-        tracked = m.get("trendcast_skus_tracked", 0.0)
-        forecasts = m.get("trendcast_forecasts_published_total", 0.0)
-        changelog = m.get("trendcast_changelog_writes_total", 0.0)
-
         console.print("[bold]4/6[/] ingest latency under a steady trickle…")
         before = _latency_buckets(m, "trendcast_processing_latency_seconds")
         trickle = synth_events(4000, min(skus, 5000), 1, seed=2, start_day=20_000 + days)
-        asyncio.run(_trickle(s.bootstrap, topics, trickle, rate=1000.0))
+        asyncio.run(_trickle(s.bootstrap, s.source_topics, trickle, rate=1000.0))
         w.wait(lambda m: consumed(m) >= events + len(trickle), 60)
         after = _latency_buckets(w.metrics(), "trendcast_processing_latency_seconds")
         delta = {le: after.get(le, 0) - before.get(le, 0) for le in after}
@@ -333,19 +378,11 @@ def run_bench(
     finally:
         w.stop()
 
-    res = {
-        "events": events, "skus": skus, "days": days,
-        "produce_rate": produce_rate, "raw_rate": raw_rate, "raw_runs": raw_runs, "worker_rate": worker_rate,
-        "ratio": worker_rate / raw_rate, "forecasts": forecasts, "skus_tracked": tracked,
-        "run_s": events / worker_rate, "tick_s": tick_s,
-        "changelog": changelog,
-        "mem_per_sku": (rss1 - rss_idle) / max(tracked, 1), "state_bytes": WindowSpec(
-            s.history_days, s.dedup_ids_per_sku).nbytes,
-        "latency_p50": p50, "latency_p99": p99, "cold_start": cold_start, "recovery": recovery,
+    res.update({
+        "latency_p50": p50, "latency_p99": p99, "recovery": recovery,
         "recovered_skus": m2.get("trendcast_skus_tracked", 0.0),
-        "rebalance": rebalance, "moved_skus": moved,
-        "forecaster": s.forecaster, "static": static,
-    }
+        "rebalance": rebalance, "moved_skus": moved, "static": static,
+    })
     table = Table(title="trendcast bench")
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -373,8 +373,12 @@ def bench(
     profile: Path | None = typer.Option(
         None, help="Also record a py-spy profile of the worker's throughput run to this file (collapsed stacks)."
     ),
-    part: str = typer.Option("all", help="worker (on the broker), scoring (model throughput, no broker) or all."),
+    part: str = typer.Option("all", help="worker (on the broker), scoring (model throughput, no broker), all (both), "
+                             "or scaling (the worker's throughput, memory and tick share at each --scaling-skus "
+                             "size; not in all: a million SKUs take ~20 min)."),
     scoring_skus: int = typer.Option(200_000, min=1000, help="SKUs scored per batch size in the scoring part."),
+    scaling_skus: str = typer.Option("10000,100000,1000000", help="SKU counts of the scaling part, comma-separated."),
+    events_per_sku: int = typer.Option(4, min=1, help="Events per SKU at each size of the scaling part."),
     membership: str = typer.Option(
         "static", help="static (each worker under its own TRENDCAST_GROUP_INSTANCE_ID, as deploy/k8s runs them) "
         "or dynamic group membership of the worker part's workers."
@@ -384,8 +388,14 @@ def bench(
     the model's scoring throughput (SKUs/s on TRENDCAST_DEVICE); each part rewrites its section of the report."""
     from stream_app.cli.bench import py_spy, run_bench, write_section
 
-    if part not in ("all", "worker", "scoring"):
-        raise UserError(f"unknown --part {part!r}; one of: all, worker, scoring")
+    if part not in ("all", "worker", "scoring", "scaling"):
+        raise UserError(f"unknown --part {part!r}; one of: all, worker, scoring, scaling")
+    from stream_app.cli.bench_scaling import parse_sizes, run_scaling
+
+    try:
+        sizes = parse_sizes(scaling_skus)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if membership not in ("static", "dynamic"):
         raise UserError(f"unknown --membership {membership!r}; one of: static, dynamic")
     if profile is not None and py_spy() is None:
@@ -405,6 +415,9 @@ def bench(
         with broker_for(settings, embedded_ok=True) as s:
             run_bench(s, events=events, skus=skus, days=days, output=output, profile=profile,
                       static=membership == "static")
+    if part == "scaling":
+        with broker_for(settings, embedded_ok=True) as s:
+            run_scaling(s, sizes=sizes, events_per_sku=events_per_sku, days=days, output=output)
 
 
 @cli.command()

@@ -23,6 +23,8 @@ def run_cli(*args, timeout: float = 60, **env):
         (["bench", "--events", "abc"], {}, "--events"),
         (["bench", "--part", "gpu"], {}, "unknown --part 'gpu'"),
         (["bench", "--membership", "sticky"], {}, "unknown --membership 'sticky'"),
+        (["bench", "--part", "scaling", "--scaling-skus", "10k,100k"], {}, "give SKU counts separated by commas"),
+        (["bench", "--part", "scaling", "--scaling-skus", "50"], {}, "at least 100"),
         (["worker"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9", "TRENDCAST_SCORE_BATCH_SIZE": "0"},
          "TRENDCAST_SCORE_BATCH_SIZE"),
         (["frobnicate"], {}, "No such command"),
