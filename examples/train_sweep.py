@@ -16,7 +16,8 @@ Never on the test months (July-August 2011).
         --recipe base={} --recipe lr1e3='{"lr": 0.001}' --seeds 11,12,13,14,15
 
 A recipe is JSON: :class:`models.training.TrainConfig` fields, and
-``model`` for the network's constructor arguments.
+``model`` for the network's constructor arguments. With ``--teacher``
+every recipe is distilled from that checkpoint (``distill_weight``).
 """
 
 from __future__ import annotations
@@ -96,10 +97,16 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/trendcast-sweep"))
     ap.add_argument("--recipe", action="append", required=True, help="NAME=JSON of TrainConfig overrides")
     ap.add_argument("--seeds", default="11,12,13,14,15")
+    ap.add_argument("--teacher", type=Path, help="a checkpoint to distil (trendcast train --teacher)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     tr, va = samples(args.sim, args.uci, args.cache)
     seeds = [int(x) for x in args.seeds.split(",")]
+    teacher = None
+    if args.teacher is not None:
+        from models.checkpoint import load_checkpoint
+
+        teacher = [predict(load_checkpoint(args.teacher)[0], s)[0] for s in tr]
     for spec in args.recipe:
         name, _, text = spec.partition("=")
         over = json.loads(text or "{}")
@@ -108,7 +115,7 @@ def main() -> None:
         nets = []
         for seed in seeds:
             t0 = time.perf_counter()
-            net, history = train(tr, va, replace(cfg, seed=seed))
+            net, history = train(tr, va, replace(cfg, seed=seed), teacher=teacher)
             nets.append(net)
             r = {**scores(predict(net, va[-1])[0], va[-1]), "stage_f1_sim": stage_f1(net, va) or float("nan")}
             print(name, seed, {k: round(v, 4) for k, v in r.items()}, f"{len(history['epochs'])} epochs",

@@ -52,6 +52,9 @@ class TrainConfig:
     of the labelling rule (real data), which are a guess read off a noisy
     curve, not a truth: at full weight their cross-entropy dominates the
     validation loss and stops training before the forecasts have learnt.
+    ``distill_weight``: with a teacher (:func:`train`'s ``teacher``), the
+    weight of the distance to the teacher's quantiles against the pinball
+    loss (both in units of ``s · h``).
     ``members``: networks trained from seeds ``seed, seed + 1, ...`` and
     averaged (:class:`~models.network.TrendcastEnsemble`); 1 is one network.
     """
@@ -66,6 +69,7 @@ class TrainConfig:
     stage_weight: float = 0.5
     rule_stage_weight: float = 0.1
     members: int = 1
+    distill_weight: float = 1.0
     model: dict = field(default_factory=lambda: {"history_days": 56, "hidden": 128, "conv_channels": 16,
                                                  "text_dim": 16, "recent_funnel": True, "channels": 6})
 
@@ -79,16 +83,24 @@ def tensors(s: Samples, idx: np.ndarray | slice = slice(None)) -> tuple[torch.Te
 
 
 def batch_loss(model: TrendcastNet, batch: tuple[torch.Tensor, ...], cfg: TrainConfig,
-               stage_truth: bool = True) -> torch.Tensor:
+               stage_truth: bool = True, teacher: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted pinball loss (in units of ``s · h``) plus the stage cross-entropy on labelled rows.
 
     The cross-entropy weighs ``stage_weight``, times ``rule_stage_weight``
-    unless the labels are a simulator's truth (``stage_truth``).
+    unless the labels are a simulator's truth (``stage_truth``). With
+    ``teacher`` quantiles ``(n, 3, 3)`` (units), their mean absolute
+    distance to the model's, in units of ``s · h`` and weighted alike, is
+    added ``distill_weight`` times: the teacher's quantiles are a
+    denoised target, what one sale more or less does not move.
     """
     *inputs, target, stage = batch
     q, logits, scale = model(*inputs)
     weight = scale ** cfg.weight_power
-    loss = pinball_loss(q, target, scale, weight / weight.mean())
+    weight = weight / weight.mean()
+    loss = pinball_loss(q, target, scale, weight)
+    if teacher is not None:
+        norm = scale[:, None, None] * model.horizons[None, :, None]
+        loss = loss + cfg.distill_weight * ((q - teacher).abs() / norm).mean(dim=(1, 2)).mul(weight).mean()
     labelled = stage >= 0
     if labelled.any():
         share = cfg.stage_weight * (1.0 if stage_truth else cfg.rule_stage_weight)
@@ -121,11 +133,13 @@ def validation_loss(model: TrendcastNet, valid: list[Samples], cfg: TrainConfig,
 
 
 def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
-          on_epoch=None) -> tuple[TrendcastNet, dict]:
+          on_epoch=None, teacher: list[np.ndarray] | None = None) -> tuple[TrendcastNet, dict]:
     """Train a :class:`TrendcastNet`; returns the weights of the best validation epoch and a history.
 
     ``on_epoch(epoch, train_loss, valid_loss, best)`` is called after each epoch.
     Stops after ``patience`` epochs without a better validation loss.
+    ``teacher``: per training set, a trained model's quantiles ``(n, 3, 3)``
+    of its samples (:func:`predict`) to distil (:func:`batch_loss`).
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -141,10 +155,12 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
         losses = []
         for start in range(0, len(order), cfg.batch_size):
             pick = order[start : start + cfg.batch_size]
-            loss = sum(batch_loss(model, tensors(train_sets[i], np.sort(rows[pick][owners[pick] == i])), cfg,
-                                  train_sets[i].stage_truth)
-                       * float(np.mean(owners[pick] == i))
-                       for i in np.unique(owners[pick]))
+            loss = 0.0
+            for i in np.unique(owners[pick]):
+                idx = np.sort(rows[pick][owners[pick] == i])
+                t = None if teacher is None else torch.from_numpy(teacher[i][idx]).float()
+                loss = loss + (batch_loss(model, tensors(train_sets[i], idx), cfg, train_sets[i].stage_truth, t)
+                               * float(np.mean(owners[pick] == i)))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -164,7 +180,8 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
 
 
 def train_members(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
-                  on_epoch=None) -> tuple[TrendcastNet | TrendcastEnsemble, dict, dict]:
+                  on_epoch=None, teacher: list[np.ndarray] | None = None
+                  ) -> tuple[TrendcastNet | TrendcastEnsemble, dict, dict]:
     """:func:`train` ``cfg.members`` times (seeds ``cfg.seed + i``); ``(network, history, network config)``.
 
     One member is a plain :class:`TrendcastNet` (config ``cfg.model``);
@@ -173,12 +190,13 @@ def train_members(train_sets: list[Samples], valid_sets: list[Samples], cfg: Tra
     member's epochs; ``on_epoch(member, epoch, train_loss, valid_loss, best)``.
     """
     if cfg.members <= 1:
-        model, history = train(train_sets, valid_sets, cfg, on_epoch=lambda *a: on_epoch and on_epoch(0, *a))
+        model, history = train(train_sets, valid_sets, cfg, on_epoch=lambda *a: on_epoch and on_epoch(0, *a),
+                               teacher=teacher)
         return model, history, dict(cfg.model)
     nets, runs = [], []
     for i in range(cfg.members):
         net, run = train(train_sets, valid_sets, replace(cfg, seed=cfg.seed + i),
-                         on_epoch=lambda *a, i=i: on_epoch and on_epoch(i, *a))
+                         on_epoch=lambda *a, i=i: on_epoch and on_epoch(i, *a), teacher=teacher)
         nets.append(net)
         runs.append(run["epochs"])
     config = {**cfg.model, "members": cfg.members}

@@ -304,6 +304,10 @@ def train(
                                                "(one checkpoint)."),
     text_cache: Optional[Path] = typer.Option(None, help="Folder to cache product-text embeddings in."),
     device: str = typer.Option("auto", help="Text-encoder device: auto (cuda when available), cpu, cuda."),
+    teacher: Optional[Path] = typer.Option(None, help="A checkpoint to distil: the network also learns its "
+                                                      "quantiles (one network of an ensemble's accuracy)."),
+    distill_weight: float = typer.Option(1.0, min=0.0, help="Weight of the teacher's quantiles against the "
+                                                            "pinball loss (with --teacher)."),
 ) -> None:
     """Train the forecasting network on event files or a real dataset; writes a checkpoint and its metadata."""
     from stream_app.requests import day_of
@@ -311,8 +315,9 @@ def train(
 
     req = TrainRequest(data=list(data), source=source, out=out, train_until=day_of(train_until, "--train-until"),
                        valid_until=day_of(valid_until, "--valid-until"), every=every, text_cache=text_cache,
-                       device=device, overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size,
-                                                 "lr": lr, "patience": patience, "members": members},
+                       device=device, teacher=teacher,
+                       overrides={"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr,
+                                  "patience": patience, "members": members, "distill_weight": distill_weight},
                        command=" ".join(["trendcast", *sys.argv[1:]]))
     for line in run_train(req, progress=sys.stderr.isatty()):
         typer.echo(line)

@@ -29,6 +29,7 @@ class TrainRequest:
     every: int = 2
     text_cache: Path | None = None
     device: str = "auto"
+    teacher: Path | None = None
     overrides: dict = field(default_factory=dict)
     command: str = ""
 
@@ -44,6 +45,8 @@ def check(req: TrainRequest) -> None:
         raise BadRequest(f"unknown --source {req.source!r}; one of: {', '.join(SOURCES)}")
     if (req.train_until is None) != (req.valid_until is None):
         raise BadRequest("give --train-until and --valid-until together (or neither: 70 % / 85 % of each dataset)")
+    if req.teacher is not None and not req.teacher.exists():
+        raise BadRequest(f"--teacher {req.teacher}: no such checkpoint")
     if req.train_until is not None and req.valid_until <= req.train_until + 14:
         raise BadRequest("--valid-until must be more than 14 days after --train-until")
 
@@ -52,14 +55,24 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
     """Train and save a checkpoint for ``req``; returns the summary lines."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from models.checkpoint import save_checkpoint
+    from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from models.text import TextEncoder
     from stream_app.data.trainset import build_samples, fingerprint, load_dataset, split_days
-    from models.training import TrainConfig, train_members, validation_metrics
+    from models.training import TrainConfig, predict, train_members, validation_metrics
 
     check(req)
     start = time.perf_counter()
     cfg = replace(TrainConfig(), **req.overrides)
+    teacher_model, teacher_id = None, None
+    if req.teacher is not None:
+        try:
+            teacher_model, teacher_meta = load_checkpoint(req.teacher)
+        except CheckpointError as exc:
+            raise BadRequest(f"--teacher {req.teacher}: {exc}") from None
+        teacher_id = teacher_meta.get("id")
+        if teacher_model.history_days != cfg.model["history_days"]:
+            raise BadRequest(f"--teacher {req.teacher} reads {teacher_model.history_days} days of history, the "
+                             f"network to train {cfg.model['history_days']}: distil from a teacher of the same days")
     encoder = TextEncoder(device=req.device, cache_dir=req.text_cache)
     datasets, train_sets, valid_sets, splits = [], [], [], {}
     for path in req.data:
@@ -87,11 +100,13 @@ def run_train(req: TrainRequest, *, progress: bool = False) -> list[str]:
             bar.update(task, completed=epoch, info=f"member {member + 1}/{cfg.members} train {train_loss:.4f} "
                                                    f"valid {valid_loss:.4f} best {best:.4f}")
 
-        model, history, config = train_members(train_sets, valid_sets, cfg, on_epoch=on_epoch)
+        # The teacher's quantiles of every training sample: what the network is also pulled towards.
+        teacher = None if teacher_model is None else [predict(teacher_model, s)[0] for s in train_sets]
+        model, history, config = train_members(train_sets, valid_sets, cfg, on_epoch=on_epoch, teacher=teacher)
     metrics = {d.name: validation_metrics(model, v) for d, v in zip(datasets, valid_sets)}
     meta = {"data_fingerprint": fingerprint(datasets), "datasets": splits, "metrics": metrics,
             "training": {**history, "seconds": round(time.perf_counter() - start, 1),
-                         "data_seconds": round(prep_s, 1)},
+                         "data_seconds": round(prep_s, 1), "teacher": teacher_id},
             "command": req.command, "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     cid = save_checkpoint(req.out, model, config, meta)
     req.out.with_suffix(".json").write_text(json.dumps({**meta, "id": cid}, indent=1) + "\n")

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -11,8 +12,9 @@ from models.checkpoint import read_meta
 from models.neural import load_forecaster
 from models.panel import features_at
 from stream_app.data.trainset import build_samples, load_dataset, split_days
-from models.training import TrainConfig, train, validation_loss
+from models.training import TrainConfig, predict, train, validation_loss
 from stream_app.cli.traincli import TrainRequest, run_train
+from stream_app.requests import BadRequest
 
 TINY = {"history_days": 28, "hidden": 32, "conv_channels": 8, "text_dim": 8}
 
@@ -70,6 +72,36 @@ def test_members_train_into_one_ensemble_checkpoint(simulated, tmp_path):
     assert np.isfinite(f.predict(features_at(data.panel, data.panel.last_day, 56)).quantiles).all()
 
 
+def test_a_distilled_network_follows_its_teacher(simulated):
+    data = load_dataset(simulated, "events")
+    tu, vu = split_days(data.panel, None, None)
+    tr = build_samples(data, data.panel.first_day + 6, tu, history_days=28)
+    va = build_samples(data, tu, vu, history_days=28)
+    cfg = TrainConfig(epochs=4, batch_size=256, lr=3e-3, patience=4, model=TINY)
+    plain, _ = train([tr], [va], cfg)
+    # A teacher that forecasts twice what the plain network does: a student pulled towards it forecasts more.
+    teacher = [2.0 * predict(plain, tr)[0]]
+    student, _ = train([tr], [va], replace(cfg, distill_weight=5.0), teacher=teacher)
+    p50_plain, p50_student = predict(plain, va)[0][:, :, 1].sum(), predict(student, va)[0][:, :, 1].sum()
+    assert p50_student > 1.3 * p50_plain
+    same, _ = train([tr], [va], replace(cfg, distill_weight=0.0), teacher=teacher)
+    assert np.allclose(predict(same, va)[0], predict(plain, va)[0])  # weight 0: the teacher changes nothing
+
+
+def test_train_with_a_teacher_records_it(simulated, tmp_path):
+    teacher = tmp_path / "t.pt"
+    run_train(TrainRequest(data=[simulated], source="auto", out=teacher, train_until=None, valid_until=None,
+                           overrides={"epochs": 1, "model": TINY}, device="cpu"))
+    out = tmp_path / "s.pt"
+    lines = run_train(TrainRequest(data=[simulated], source="auto", out=out, train_until=None, valid_until=None,
+                                   overrides={"epochs": 1, "model": TINY}, device="cpu", teacher=teacher))
+    assert lines[0].startswith(f"wrote {out}")
+    assert read_meta(out)["training"]["teacher"] == read_meta(teacher)["id"]
+    with pytest.raises(BadRequest, match="a teacher of the same days"):  # 28 days of history, the default 56
+        run_train(TrainRequest(data=[simulated], source="auto", out=tmp_path / "x.pt", train_until=None,
+                               valid_until=None, overrides={"epochs": 1}, device="cpu", teacher=teacher))
+
+
 def test_nothing_after_the_validation_period_is_read(simulated):
     from pathlib import Path
 
@@ -88,6 +120,8 @@ def test_nothing_after_the_validation_period_is_read(simulated):
     (["--data", ".", "--train-until", "2011-04-31", "--valid-until", "2011-06-30"], "--train-until"),
     (["--data", ".", "--train-until", "2011-04-30"], "together"),
     (["--data", ".", "--source", "csv"], "--source"),
+    (["--data", ".", "--teacher", "/no/such.pt"], "--teacher /no/such.pt: no such checkpoint"),
+    (["--data", ".", "--teacher", "README.md"], "--teacher README.md"),
 ])
 def test_bad_train_arguments_are_one_line_and_exit_code_2(args, needle):
     r = subprocess.run([sys.executable, "-m", "stream_app.cli", "train", *args], capture_output=True, text=True,
