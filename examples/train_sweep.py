@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from models.network import TrendcastEnsemble
-from models.training import H7, Samples, TrainConfig, macro_f1, predict, train, wape
+from models.training import H7, Samples, TrainConfig, macro_f1, predict, sold_in_period, train, wape
 
 UCI = Path(__file__).resolve().parents[1].parent / "shared/data/uci_online_retail/online_retail_2010-12_to_2011-08.csv.gz"
 DEFAULT = TrainConfig(epochs=20, patience=3, lr=3e-3, batch_size=2048)  # the default checkpoint's recipe
@@ -69,9 +69,7 @@ def samples(sims: list[Path], uci: Path, cache: Path) -> tuple[list[Samples], li
 def scores(q: np.ndarray, s: Samples) -> dict:
     """7-day WAPE (all, new SKUs), coverage and width over the samples of SKUs that sold in the period."""
     y = s.targets[:, H7]
-    sold = np.zeros(s.text.shape[0], dtype=bool)
-    sold[s.sku_row[np.nan_to_num(y) > 0]] = True
-    keep = sold[s.sku_row] & np.isfinite(y)
+    keep = sold_in_period(s) & np.isfinite(y)
     new = keep & (s.age >= 0) & (s.age < 28)
     lo, mid, hi = q[:, H7, 0], q[:, H7, 1], q[:, H7, 2]
     return {"wape": wape(y[keep], mid[keep]), "wape_new": wape(y[new], mid[new]),

@@ -238,14 +238,19 @@ def macro_f1(truth: np.ndarray, pred: np.ndarray, n: int = len(STAGES)) -> float
     return float(np.mean(f1)) if f1 else float("nan")
 
 
+def sold_in_period(s: Samples) -> np.ndarray:
+    """``(n,)`` whether each sample's SKU sold in some 7-day target of ``s``: the samples WAPE is scored over."""
+    sold = np.zeros(s.text.shape[0], dtype=bool)
+    sold[s.sku_row[np.nan_to_num(s.targets[:, H7]) > 0]] = True
+    return sold[s.sku_row]
+
+
 def validation_metrics(model: TrendcastNet, s: Samples) -> dict:
     """WAPE at 7 days of the model's p50 and of the baselines over SKUs that sold in the period; pinball; stage F1."""
     q, probs = predict(model, s)
-    sold = np.zeros(s.text.shape[0], dtype=bool)
-    sold[s.sku_row[np.nan_to_num(s.targets[:, H7]) > 0]] = True
-    keep = sold[s.sku_row]
+    keep = sold_in_period(s)
     y = s.targets[keep, H7]
-    out = {"samples": int(keep.sum()), "skus_with_sales": int(sold.sum()),
+    out = {"samples": int(keep.sum()), "skus_with_sales": int(np.unique(s.sku_row[keep]).size),
            "wape7_model": wape(y, q[keep, H7, 1]),
            "wape7_ewma": wape(y, baseline_p50(s, 7, "ewma")[keep]),
            "wape7_ma28": wape(y, baseline_p50(s, 7, "ma28")[keep])}
