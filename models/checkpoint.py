@@ -36,19 +36,23 @@ class SpecMismatch(CheckpointError):
         self.found = found
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, meta: dict) -> str:
-    """Write ``model`` with its constructor ``config`` and ``meta`` to ``path``; returns the checkpoint id.
+def stamped(model: torch.nn.Module, meta: dict) -> tuple[dict, dict]:
+    """``(weights on CPU, meta)`` of ``model``: ``meta`` with its id, feature spec, quantiles, horizons and stages.
 
-    The id is ``trendcast-net-<12 hex digits of the weights' hash>``; the
-    feature-spec version, quantiles, horizons and stages are added to ``meta``.
+    The id is ``trendcast-net-<12 hex digits of the weights' hash>``.
     """
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     digest = hashlib.sha256()
     for k in sorted(state):
         digest.update(k.encode())
         digest.update(state[k].numpy().tobytes())
-    meta = {**meta, "id": f"trendcast-net-{digest.hexdigest()[:12]}", "feature_spec": FEATURE_SPEC_VERSION,
-            "quantiles": list(QUANTILES), "horizons": list(HORIZONS), "stages": list(STAGES)}
+    return state, {**meta, "id": f"trendcast-net-{digest.hexdigest()[:12]}", "feature_spec": FEATURE_SPEC_VERSION,
+                   "quantiles": list(QUANTILES), "horizons": list(HORIZONS), "stages": list(STAGES)}
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict, meta: dict) -> str:
+    """Write ``model`` with its constructor ``config`` and ``meta`` to ``path``; returns the checkpoint id (:func:`stamped`)."""
+    state, meta = stamped(model, meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": FORMAT, "config": dict(config), "meta": json.dumps(meta), "state": state}, path)
@@ -81,20 +85,30 @@ def load_checkpoint(path: str | Path, spec_version: int = FEATURE_SPEC_VERSION) 
     """``(model on CPU in eval mode, meta)``; :class:`CheckpointError` if the file is missing, corrupt or of another feature spec."""
     path = Path(path)
     blob = _read(path)
-    meta = blob["meta"]
+    return build_checked(blob["config"], blob["state"], blob["meta"], str(path), spec_version)
+
+
+def build_checked(config: dict, state: dict, meta: dict, source: str,
+                  spec_version: int = FEATURE_SPEC_VERSION) -> tuple[torch.nn.Module, dict]:
+    """The network of ``config`` with weights ``state``, after the checks every checkpoint passes.
+
+    :class:`SpecMismatch` when ``meta`` names another feature spec,
+    :class:`CheckpointError` for other horizons or stages, or weights that
+    do not fit; ``source`` names where it came from in the message.
+    """
     if meta.get("feature_spec") != spec_version:
         raise SpecMismatch(
-            f"checkpoint {meta.get('id', path.name)} was trained with feature spec {meta.get('feature_spec')}, "
+            f"checkpoint {meta.get('id', source)} was trained with feature spec {meta.get('feature_spec')}, "
             f"this trendcast builds spec {spec_version}: retrain with `trendcast train` or use a matching release",
             meta.get("feature_spec"))
     if tuple(meta.get("horizons", ())) != HORIZONS or tuple(meta.get("stages", ())) != STAGES:
-        raise CheckpointError(f"checkpoint {meta.get('id', path.name)} has other horizons or stages than this "
+        raise CheckpointError(f"checkpoint {meta.get('id', source)} has other horizons or stages than this "
                               "trendcast: retrain with `trendcast train`")
     try:
-        model = build_network(blob["config"])
-        model.load_state_dict(blob["state"])
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit this network ({str(exc).splitlines()[0]}): "
+        model = build_network(config)
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {source} does not fit this network ({str(exc).splitlines()[0]}): "
                               "retrain with `trendcast train`") from None
     return model.eval(), meta
 

@@ -133,17 +133,21 @@ def validation_loss(model: TrendcastNet, valid: list[Samples], cfg: TrainConfig,
 
 
 def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
-          on_epoch=None, teacher: list[np.ndarray] | None = None) -> tuple[TrendcastNet, dict]:
+          on_epoch=None, teacher: list[np.ndarray] | None = None,
+          init: TrendcastNet | None = None) -> tuple[TrendcastNet, dict]:
     """Train a :class:`TrendcastNet`; returns the weights of the best validation epoch and a history.
 
     ``on_epoch(epoch, train_loss, valid_loss, best)`` is called after each epoch.
     Stops after ``patience`` epochs without a better validation loss.
     ``teacher``: per training set, a trained model's quantiles ``(n, 3, 3)``
     of its samples (:func:`predict`) to distil (:func:`batch_loss`).
+    ``init``: a trained network to start from (a copy is trained; its own
+    shape, not ``cfg.model``). Without ``valid_sets`` the epoch of the
+    lowest training loss is kept.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = TrendcastNet(**cfg.model)
+    model = copy.deepcopy(init) if init is not None else TrendcastNet(**cfg.model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # one shuffled stream over all training sets: (set, row) pairs
     owners = np.concatenate([np.full(len(s), i) for i, s in enumerate(train_sets)])
@@ -165,7 +169,7 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        v = validation_loss(model, valid_sets, cfg)
+        v = validation_loss(model, valid_sets, cfg) if valid_sets else float(np.mean(losses))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v})
         if v < best - 1e-5:
             best, best_state, stale = v, copy.deepcopy(model.state_dict()), 0

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     topic_forecasts: str = Field("forecasts", description="Forecasts (out).")
     topic_alerts: str = Field("stage-alerts", description="Lifecycle stage-change alerts (out).")
     topic_dead_letters: str = Field("dead-letters", description="Rejected input with its reason (out).")
+    topic_training_samples: str | None = Field(
+        "training-samples",
+        description="Training examples (out): each forecast's input when made, its outcomes as horizons close; "
+        "what `trendcast retrain` learns from. Empty: not published. Needs calibration on.",
+    )
+    topic_models: str = Field(
+        "models", description="Promoted checkpoints (compacted, one partition): `trendcast retrain` writes, "
+        "workers switch to the newest between ticks."
+    )
     topic_inventory: str | None = Field(
         None, description="Stock counts (sku, on_hand, ts) (in); unset: alerts carry no stock position."
     )

@@ -324,6 +324,32 @@ def train(
 
 
 @cli.command()
+def retrain(
+    every: Optional[str] = typer.Option(None, help="Run a cycle now and then every interval (7d, 12h, 30m); "
+                                                   "unset: one cycle."),
+    model: Optional[Path] = typer.Option(None, help="The serving checkpoint while the models topic has none "
+                                                    "(default: TRENDCAST_MODEL_PATH, else the shipped one)."),
+    holdout_days: int = typer.Option(7, min=1, help="Newest forecast days held back to judge the candidate."),
+    recent_days: int = typer.Option(56, min=1, help="Forecast days before them trained on in full."),
+    replay_share: float = typer.Option(0.5, min=0.0, help="Older samples replayed, as a share of the recent ones."),
+    margin: float = typer.Option(0.01, help="Promote only if the candidate's 7-day WAPE on the held-back days is "
+                                            "this share below the serving model's."),
+    coverage_slack: float = typer.Option(0.02, min=0.0, help="How much further from 80% the candidate's p10-p90 "
+                                                             "coverage may be than the serving model's."),
+    epochs: int = typer.Option(4, min=1, help="Epochs of fine-tuning from the serving weights."),
+    lr: float = typer.Option(5e-4, min=1e-7, help="Adam learning rate of the fine-tuning."),
+) -> None:
+    """Learn from the outcomes workers published: warm-start the serving model, promote it to the models topic if better."""
+    from models.retraining import RetrainRules
+    from stream_app.cli.retraincli import parse_every, run_retrain
+
+    every_s = parse_every(every)
+    rules = RetrainRules(holdout_days=holdout_days, recent_days=recent_days, replay_share=replay_share,
+                         margin=margin, coverage_slack=coverage_slack, epochs=epochs, lr=lr)
+    run_retrain(_broker_settings(), rules, every_s, None if model is None else str(model), typer.echo)
+
+
+@cli.command()
 def tail(
     topic: str = typer.Argument(..., help="Topic to print, e.g. forecasts, stage-alerts, dead-letters."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest message."),

@@ -15,18 +15,13 @@ run code, and :func:`decode` refuses anything else with a
 
 from __future__ import annotations
 
-import io
-import zipfile
-
-import lz4.frame
 import numpy as np
 
-from models.calibration_codec import RecordError, looks_like_pickle
+from models.calibration_codec import RecordError
 from models.interface import HORIZONS
+from stream_app.core.array_records import pack_arrays, unpack_arrays
 
 CHUNK_SKUS = 4096  # SKUs per encoded chunk: ~350 KB before compression, under Kafka's 1 MB default
-LZ4_MAGIC = b"\x04\x22\x4d\x18"
-MAX_CHUNK_BYTES = 64 << 20  # a chunk that claims more when decompressed is not ours (ours: < 1 MB)
 
 
 LOG_STEP = 1.0 / 2048  # log1p units per step of a held quantile: within 0.025 % of (1 + units), 0 exact
@@ -99,12 +94,10 @@ def encode(made: Made) -> list[bytes]:
     out = []
     for start in range(0, len(made), CHUNK_SKUS):
         sl = slice(start, start + CHUNK_SKUS)
-        buf = io.BytesIO()
-        np.savez(buf, keys=np.array(made.keys[sl], dtype=object).astype("S"),
-                 quantiles=unpack(made.raw_steps[sl]).astype(np.float32),
-                 published=unpack(made.published_steps[sl]).astype(np.float32),
-                 groups=np.asarray(made.groups[sl]).astype("U"))
-        out.append(lz4.frame.compress(buf.getvalue()))
+        out.append(pack_arrays({"keys": np.array(made.keys[sl], dtype=object).astype("S"),
+                                "quantiles": unpack(made.raw_steps[sl]).astype(np.float32),
+                                "published": unpack(made.published_steps[sl]).astype(np.float32),
+                                "groups": np.asarray(made.groups[sl]).astype("U")}))
     return out
 
 
@@ -138,23 +131,7 @@ def shared(names: np.ndarray) -> np.ndarray:
 
 def _arrays(chunk: bytes) -> dict[str, np.ndarray]:
     """The four arrays of one chunk, checked for kind and shape."""
-    if chunk[:4] != LZ4_MAGIC:
-        if looks_like_pickle(chunk):
-            raise RecordError("pickle", "a pickle, never loaded (it could run code)")
-        raise RecordError("magic", f"starts with {chunk[:4]!r}, not an LZ4 frame")
-    try:
-        size = lz4.frame.get_frame_info(chunk)["content_size"]
-        if size > MAX_CHUNK_BYTES:
-            raise RecordError("malformed", f"claims {size} bytes decompressed")
-        raw = lz4.frame.decompress(chunk)
-    except RuntimeError as exc:  # python-lz4's error for a damaged or incomplete frame
-        raise RecordError("truncated", f"LZ4 frame: {exc}") from None
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            arrays = {name: z[name] for name in ("keys", "quantiles", "published", "groups")}
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        # np.load's errors for object arrays, a damaged zip or .npy header, a missing array.
-        raise RecordError("malformed", f"npz: {exc}") from None
+    arrays = unpack_arrays(chunk, ("keys", "quantiles", "published", "groups"))
     keys, q, pub, groups = arrays.values()
     n = len(keys)
     if (keys.dtype.kind != "S" or groups.dtype.kind != "U" or q.dtype != np.float32 or pub.dtype != np.float32

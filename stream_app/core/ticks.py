@@ -36,6 +36,7 @@ from stream_app.core.features import features_from_batch
 from stream_app.core.ingest import Ingestor
 from stream_app.core.inventory import StockRules, StockView, encode, low_cover, stock_view
 from stream_app.core.outcomes import Made, Pending, realised
+from stream_app.core.samples import encode_inputs, encode_outcomes
 from stream_app.core.scorer import Scorer, text_features
 from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch, WindowSpec
 
@@ -57,7 +58,8 @@ class TickTools:
     records (``None``: the model reads no text); ``inventory`` the SKUs'
     stock records (``None``: no inventory topic), updated in place;
     ``evidence``: what a SKU's sales must show for a stage (``None``: the
-    stage head alone).
+    stage head alone); ``samples``: also make training-samples records
+    (:mod:`stream_app.core.samples`; needs ``pending``).
     """
 
     scorer: Scorer
@@ -71,6 +73,7 @@ class TickTools:
     inventory: dict[bytes, bytes] | None = None
     stock: StockRules = field(default_factory=StockRules)
     evidence: EvidenceRules | None = field(default_factory=EvidenceRules)
+    samples: bool = False
 
 
 @dataclass
@@ -100,6 +103,7 @@ class TickResult:
     drifted: list[str] = field(default_factory=list)
     expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
+    samples: list[tuple[bytes, bytes]] = field(default_factory=list)  # training-samples records
 
 
 @dataclass
@@ -159,6 +163,8 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
         actual = np.concatenate(parts)
         raw, pub = (a[rows] for a in made.at(h_idx))
         out.drifted += cal.learn(h_idx, raw, actual, made.groups[rows])
+        if tools.samples:
+            out.samples += encode_outcomes([made.keys[i] for i in rows], made_day, HORIZONS[h_idx], actual)
         out.outcomes[HORIZONS[h_idx]] = OutcomeStats(
             abs_error=float(np.abs(actual - pub[:, 1]).sum()),
             abs_error_raw=float(np.abs(actual - raw[:, 1]).sum()),
@@ -196,6 +202,7 @@ class MicroBatch:
     forecasts: list[tuple[bytes, bytes]]
     blobs: list[bytes]
     next_days: list[int]
+    samples: list[tuple[bytes, bytes]]
 
 
 def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | None, as_of_day: int,
@@ -265,7 +272,9 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
         forecasts.append((key, orjson.dumps(msg)))
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
     blobs, nxt = _marked(batch, step.state, as_of_day)
-    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt)
+    # The inputs of the forecasts that will meet an outcome (live ones): the training examples to be.
+    samples = encode_inputs(keys, feats, np.flatnonzero(live)) if tools.samples and tools.pending is not None else []
+    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt, samples)
 
 
 def _marked(batch: StateBatch, tracker: TrackerState, as_of_day: int) -> tuple[list[bytes], list[int]]:
@@ -289,6 +298,7 @@ def _record(mb: MicroBatch, as_of_day: int, tools: TickTools, out: TickResult) -
         rows = np.flatnonzero(live)
         tools.pending.add(as_of_day, Made([keys[i] for i in rows], mb.raw[rows], quant[rows], mb.groups[rows]))
     out.forecasts += mb.forecasts
+    out.samples += mb.samples
     rows = [(i, "stage_change") for i in np.flatnonzero(step.changed).tolist()]
     view = None
     if tools.inventory is not None:

@@ -55,12 +55,15 @@ class OfflineWorker:
     """Replays ``(kind, event)`` rows through the worker's day loop; see the module docstring.
 
     ``scorer``: usually the one ``settings`` ask for,
-    :func:`stream_app.worker.scoring.build_scorer` (the caller's edge loads it).
+    :func:`stream_app.worker.scoring.build_scorer` (the caller's edge loads it);
+    it may be replaced between ticks (a promoted model). ``samples``: ticks
+    also make the training-samples records the worker publishes.
     """
 
-    def __init__(self, settings: Settings, scorer: Scorer) -> None:
+    def __init__(self, settings: Settings, scorer: Scorer, samples: bool = False) -> None:
         self.settings = settings
         self.scorer = scorer
+        self.samples = samples
         s = settings
         self.ingestor = Ingestor({}, window_spec(s), grace_ms=int(s.grace_s * 1000), max_ahead_ms=int(s.max_ahead_s * 1000),
                                  future_confirm=s.future_confirm, idle_s=0.0)
@@ -126,7 +129,7 @@ class OfflineWorker:
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending, groups=self.groups_of,
                           batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=self.embeddings if self.scorer.encoder is not None else None, stock=self.stock,
-                          evidence=evidence_rules(s))
+                          evidence=evidence_rules(s), samples=self.samples)
         result = run_tick(self.ingestor, partition, day, tools)
         if self.learning:
             self.learning.records(partition, day, result.expired)  # keeps the expiry bookkeeping as the worker's

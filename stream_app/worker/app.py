@@ -30,6 +30,7 @@ from stream_app.worker.metrics import Metrics
 from stream_app.worker.publish import Publisher
 from stream_app.core.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
 from stream_app.core.scorer import Scorer
+from stream_app.worker.model_updates import ModelWatcher
 from stream_app.worker.scoring import build_scorer
 from stream_app.worker.security import faust_credentials
 from stream_app.settings import Settings
@@ -86,6 +87,10 @@ class Worker:
     # partition's ingest, yielding between micro-batches; a flush leaves that partition's changes for
     # a later one, a clean stop waits for it, a revoke keeps it until the assignment (kept_ticking).
     ticks: dict[int, asyncio.Task] = field(default_factory=dict)
+
+    def serve(self, scorer: Scorer) -> None:
+        """Forecast with ``scorer`` from the next tick on (a promoted model); running ticks keep theirs."""
+        self.scorer = self.side.scorer = scorer
 
     def lock(self, partition: int) -> asyncio.Lock:
         """The lock that serialises everything that changes ``partition``'s state."""
@@ -407,7 +412,8 @@ class Worker:
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending,
                           groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=side.embedding_store,
-                          inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s))
+                          inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s),
+                          samples=bool(s.topic_training_samples))
         result = TickResult()
         for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):
             if isinstance(step, OffLoopJob):
@@ -418,9 +424,11 @@ class Worker:
                 continue
             # Each micro-batch's forecasts go out as they are made.
             self.publisher.forecasts(result.forecasts)
-            result.forecasts = []
+            self.publisher.samples(result.samples)
+            result.forecasts, result.samples = [], []
             await asyncio.sleep(0)
         self.publisher.forecasts(result.forecasts)
+        self.publisher.samples(result.samples)
         self.publisher.alerts(result.alerts)
         stock_table = self.state[INVENTORY_TABLE]
         for key in result.inventory:  # alert marks the tick set in the stock records
@@ -586,6 +594,13 @@ def _wire(worker: Worker) -> None:
         async def store_inventory_counts(stream: Any) -> None:
             async for event in stream.events():
                 await worker.side.handle_inventory(event)
+
+    if s.forecaster == "model":
+        watcher = ModelWatcher(s, worker.metrics, lambda: worker.scorer, worker.serve)
+
+        @app.task
+        async def follow_promoted_models() -> None:
+            await watcher.run()
 
     @app.timer(EMBED_INTERVAL_S)
     async def embed_catalog_texts() -> None:

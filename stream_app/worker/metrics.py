@@ -29,6 +29,8 @@ class Metrics:
     dead_letters: Counter
     forecasts: Counter
     alerts: Counter
+    training_samples: Counter
+    model_updates: Counter
     skus_tracked: Gauge
     records_waiting: Gauge
     broker_outages: Counter
@@ -91,6 +93,16 @@ class Metrics:
             ),
             forecasts=Counter("trendcast_forecasts_published", "Forecast messages published.", registry=r),
             alerts=Counter("trendcast_stage_alerts_published", "Stage-change alerts published.", registry=r),
+            training_samples=Counter(
+                "trendcast_training_samples_published",
+                "Training-samples records published (inputs of forecasts made, outcomes of horizons closed; "
+                "up to 1,024 SKUs each).", registry=r,
+            ),
+            model_updates=Counter(
+                "trendcast_model_updates",
+                "Promoted checkpoints read from the models topic, by outcome (served, refused: it did not "
+                "load or does not fit, the serving model stays).", ["outcome"], registry=r,
+            ),
             skus_tracked=Gauge("trendcast_skus_tracked", "SKUs with window state on this worker.", registry=r),
             broker_outages=Counter(
                 "trendcast_broker_outages",

@@ -183,6 +183,11 @@ class Publisher:
         """Queue encoded stage-change alerts, keyed by SKU."""
         self.metrics.alerts.inc(self.produce_all(self.settings.topic_alerts, items))
 
+    def samples(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Queue training-samples records (when the topic is set)."""
+        if self.settings.topic_training_samples and items:
+            self.metrics.training_samples.inc(self.produce_all(self.settings.topic_training_samples, items))
+
     def dead_letters(
         self, rejected: Sequence[Rejected], source_topics: Sequence[str], *, topic: str | None = None
     ) -> None:

@@ -25,8 +25,10 @@ def all_topics(settings: Settings) -> dict[str, int]:
         settings.topic_alerts,
         settings.topic_dead_letters,
         *([settings.topic_inventory] if settings.topic_inventory else []),
+        *([settings.topic_training_samples] if settings.topic_training_samples else []),
     )
-    return {name: settings.partitions for name in names}
+    # One partition: every worker reads every promoted checkpoint, in the order they were promoted.
+    return {**{name: settings.partitions for name in names}, settings.topic_models: 1}
 
 
 async def prepare_broker(settings: Settings) -> None:
@@ -36,7 +38,8 @@ async def prepare_broker(settings: Settings) -> None:
 
     client = aiokafka_kwargs(settings)
     await wait_until_answers(settings.bootstrap, settings.connect_timeout_s, client=client)
-    await ensure_topics(settings.bootstrap, all_topics(settings), replication=settings.replication, client=client)
+    await ensure_topics(settings.bootstrap, all_topics(settings), compacted=[settings.topic_models],
+                        replication=settings.replication, client=client)
 
 
 # Collect the youngest generation every 50,000 net allocations instead of 700.

@@ -93,9 +93,11 @@ def test_topic_init_creates_what_the_worker_uses(compose) -> None:
     assert changelogs == {f"{worker.app_id}-{name}-changelog" for name in TABLES}
     assert set(created) == set(all_topics(worker)) | changelogs
     for name, opts in created.items():
-        assert int(opts["--partitions"]) == worker.partitions, name
+        assert int(opts["--partitions"]) == all_topics(worker).get(name, worker.partitions), name
         assert int(opts["--replication-factor"]) == worker.replication, name
-        assert (opts.get("--config") == "cleanup.policy=compact") == (name in changelogs), name
+        compacted = name in changelogs or name == worker.topic_models
+        assert (opts.get("--config") == "cleanup.policy=compact") == compacted, name
+    assert int(created[worker.topic_models]["--partitions"]) == 1
 
 
 @pytest.mark.parametrize("file", COMPOSE_FILES)

@@ -220,7 +220,9 @@ def test_topic_job_creates_what_the_worker_uses(base, settings) -> None:
         created[opts["--topic"]] = opts
     changelogs = {faust.App(settings.app_id).Table(t).changelog_topic.get_topic_name() for t in TABLES}
     assert set(created) == set(all_topics(settings)) | changelogs
-    assert {int(o["--partitions"]) for o in created.values()} == {settings.partitions}
+    assert {t: int(o["--partitions"]) for t, o in created.items()} == {
+        t: all_topics(settings).get(t, settings.partitions) for t in created}
+    assert int(created[settings.topic_models]["--partitions"]) == 1
     assert {int(o["--replication-factor"]) for o in created.values()} == {settings.replication}
 
 

@@ -25,7 +25,8 @@ class Run:
     def __init__(self, broker: EmbeddedBroker, tmp_path, **overrides: object) -> None:
         name = f"t{os.getpid()}x{next(_runs)}"
         topics = {f"topic_{t}": f"{name}-{t}" for t in
-                  ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters")}
+                  ("clicks", "carts", "orders", "catalog", "forecasts", "alerts", "dead_letters",
+                   "training_samples", "models")}
         self.settings = Settings(
             broker=broker.url, app_id=name, idle_timeout_s=2.0, tick_check_s=0.5, web_port=0,
             data_dir=str(tmp_path / "data"), **topics, **overrides,

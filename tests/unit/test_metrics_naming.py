@@ -5,9 +5,9 @@ from __future__ import annotations
 from stream_app.worker.metrics import Metrics
 
 # Label names whose values are bounded sets (topics, partitions, reason codes, horizons, categories, devices,
-# kinds of state record, and the constant info labels); never an SKU, user, session or event id.
+# kinds of state record, outcomes of a model update, and the constant info labels); never an SKU, user, session or event id.
 BOUNDED = {"topic", "partition", "reason", "horizon", "category", "device", "name", "version", "python", "faust",
-           "record"}
+           "record", "outcome"}
 UNITS = ("_seconds", "_messages", "_events", "_skus", "_wape", "_coverage", "_info", "_ready", "_tracked")
 
 

@@ -4,7 +4,9 @@
 # Every topic gets TRENDCAST_PARTITIONS partitions: the sources must be
 # co-partitioned with the worker's tables. The table changelogs are
 # compacted (only each key's latest state matters); their names are Faust's:
-# "<app id>-<table name>-changelog". Existing topics are left as they are.
+# "<app id>-<table name>-changelog". The models topic has one partition (every
+# worker reads every promoted checkpoint, in order) and is compacted too (the
+# newest promotion is what matters). Existing topics are left as they are.
 # DRY_RUN=1 prints the kafka-topics.sh calls instead of running them (the tests use it).
 set -euo pipefail
 
@@ -23,6 +25,10 @@ plain=(
   "${TRENDCAST_TOPIC_ALERTS:-stage-alerts}"
   "${TRENDCAST_TOPIC_DEAD_LETTERS:-dead-letters}"
 )
+# Training samples: published unless TRENDCAST_TOPIC_TRAINING_SAMPLES is set empty (time-retained, the default policy).
+if [ "${TRENDCAST_TOPIC_TRAINING_SAMPLES-training-samples}" != "" ]; then
+  plain+=("${TRENDCAST_TOPIC_TRAINING_SAMPLES-training-samples}")
+fi
 # The inventory topic is optional: created only when the worker is told to read one.
 if [ -n "${TRENDCAST_TOPIC_INVENTORY:-}" ]; then plain+=("$TRENDCAST_TOPIC_INVENTORY"); fi
 compacted=(
@@ -33,9 +39,9 @@ compacted=(
   "${TRENDCAST_APP_ID}-sku-inventory-v1-changelog"
 )
 
-create() {  # topic [extra kafka-topics.sh arguments]
+create() {  # topic partitions [extra kafka-topics.sh arguments]
   local cmd=("$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists
-             --topic "$1" --partitions "$TRENDCAST_PARTITIONS" --replication-factor "$TRENDCAST_REPLICATION" "${@:2}")
+             --topic "$1" --partitions "$2" --replication-factor "$TRENDCAST_REPLICATION" "${@:3}")
   if [ "${DRY_RUN:-0}" = 1 ]; then
     echo "${cmd[@]}"
   else
@@ -43,6 +49,7 @@ create() {  # topic [extra kafka-topics.sh arguments]
   fi
 }
 
-for t in "${plain[@]}"; do create "$t"; done
-for t in "${compacted[@]}"; do create "$t" --config cleanup.policy=compact; done
-echo "topics ready: ${#plain[@]} plain, ${#compacted[@]} compacted, ${TRENDCAST_PARTITIONS} partitions each" >&2
+for t in "${plain[@]}"; do create "$t" "$TRENDCAST_PARTITIONS"; done
+for t in "${compacted[@]}"; do create "$t" "$TRENDCAST_PARTITIONS" --config cleanup.policy=compact; done
+create "${TRENDCAST_TOPIC_MODELS:-models}" 1 --config cleanup.policy=compact
+echo "topics ready: ${#plain[@]} plain, ${#compacted[@]} compacted with ${TRENDCAST_PARTITIONS} partitions each; models" >&2

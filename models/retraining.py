@@ -1,0 +1,130 @@
+"""Continual learning: warm-start the serving network on the newest outcomes, promote it only if it is better.
+
+Pure: samples in (what the worker published, :mod:`stream_app.data.stream_samples`),
+a candidate network and a decision out. Champion/challenger:
+
+* the newest ``holdout_days`` of forecast days are held back; the candidate
+  trains on the days before them, the last ``recent_days`` in full and a
+  ``replay_share`` of the older ones drawn at random (so one ramp does not
+  make it forget the rest of the year), and only on outcomes that had
+  closed when the first held-back forecast was made (no held-back sales
+  leak into training through a longer horizon of an earlier day);
+* both networks forecast the held-back days; the candidate is promoted only
+  if its 7-day WAPE there is below the serving one's by ``margin`` (a share)
+  and its p10-p90 coverage is no further from 80% than the serving one's
+  plus ``coverage_slack``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from models.interface import HORIZONS, QUANTILES
+from models.network import TrendcastNet
+from models.training import Samples, TrainConfig, predict, train, wape
+
+H7 = HORIZONS.index(7)
+NOMINAL = QUANTILES[2] - QUANTILES[0]
+
+
+@dataclass(frozen=True)
+class RetrainRules:
+    """How a candidate is trained and judged (days are forecast days; ``lr`` is Adam's step)."""
+
+    holdout_days: int = 7
+    recent_days: int = 56
+    replay_share: float = 0.5
+    margin: float = 0.01
+    coverage_slack: float = 0.02
+    epochs: int = 4
+    lr: float = 5e-4
+    batch_size: int = 2048
+    seed: int = 11
+
+
+@dataclass
+class Decision:
+    """A retrain's result: the candidate, the figures of both networks on the held-back days, and the verdict.
+
+    ``figures``: ``{"serving": {...}, "candidate": {...}}``, each with
+    ``wape_7d``, ``coverage_7d``, ``pinball_7d`` (units per sample) and
+    ``samples``; ``trained_on``: samples; ``days``: first and last forecast
+    day trained on, first and last held back.
+    """
+
+    candidate: TrendcastNet
+    figures: dict
+    promote: bool
+    reason: str
+    trained_on: int
+    days: dict
+
+
+def split(s: Samples, rules: RetrainRules) -> tuple[Samples, Samples]:
+    """``(training samples, held-back samples)`` of ``s`` (see the module doc)."""
+    judged = np.isfinite(s.targets[:, H7])
+    if not judged.any():
+        raise ValueError("no forecast has its 7-day outcome yet: retrain once the worker has published a week of outcomes")
+    last = int(s.origin[judged].max())
+    start = last - rules.holdout_days + 1
+    hold = np.flatnonzero(judged & (s.origin >= start))
+    before = np.flatnonzero(s.origin < start)
+    recent = before[s.origin[before] >= start - rules.recent_days]
+    older = before[s.origin[before] < start - rules.recent_days]
+    rng = np.random.default_rng(rules.seed)
+    k = min(len(older), int(round(rules.replay_share * len(recent))))
+    rows = np.sort(np.concatenate([recent, rng.choice(older, size=k, replace=False)]))
+    train_set = take(s, rows)
+    # An outcome that closed after the first held-back forecast was made is the held-back days' sales.
+    closes = train_set.origin[:, None] + np.asarray(HORIZONS)[None, :]
+    train_set.targets[closes > start] = np.nan
+    keep = np.isfinite(train_set.targets).any(axis=1)
+    if not keep.any():
+        raise ValueError(f"no outcome closed before the held-back days (from day {start}): "
+                         "retrain once the topic holds more than the held-back week")
+    return take(train_set, np.flatnonzero(keep)), take(s, hold)
+
+
+def take(s: Samples, rows: np.ndarray) -> Samples:
+    """The samples ``rows`` of ``s`` (copies; the text table is shared)."""
+    return replace(s, history=s.history[rows], age=s.age[rows], weekday=s.weekday[rows], sku_row=s.sku_row[rows],
+                   origin=s.origin[rows], targets=s.targets[rows].copy(), stage=s.stage[rows])
+
+
+def scores(model: TrendcastNet, s: Samples) -> dict:
+    """7-day WAPE, p10-p90 coverage and mean pinball loss (units) of ``model`` on ``s``."""
+    q, _ = predict(model, s)
+    y, qq = s.targets[:, H7], q[:, H7]
+    ok = np.isfinite(y)
+    y, qq = y[ok], qq[ok]
+    levels = np.asarray(QUANTILES)
+    diff = y[:, None] - qq
+    pinball = float(np.maximum(levels * diff, (levels - 1) * diff).sum(axis=1).mean()) if len(y) else float("nan")
+    return {"wape_7d": wape(y, qq[:, 1]), "coverage_7d": float(np.mean((y >= qq[:, 0]) & (y <= qq[:, 2]))),
+            "pinball_7d": pinball, "samples": int(len(y))}
+
+
+def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRules()) -> Decision:
+    """Warm-start a copy of ``serving`` on ``s`` and judge it against ``serving`` on the held-back days."""
+    if not isinstance(serving, TrendcastNet):
+        raise ValueError(f"retraining warm-starts one network; the serving model is a {type(serving).__name__}: "
+                         "serve a single network (the shipped default is one)")
+    train_set, hold = split(s, rules)
+    cfg = TrainConfig(epochs=rules.epochs, lr=rules.lr, batch_size=rules.batch_size, seed=rules.seed,
+                      patience=rules.epochs)
+    candidate, _ = train([train_set], [], cfg, init=serving)
+    figures = {"serving": scores(serving, hold), "candidate": scores(candidate, hold)}
+    a, b = figures["serving"], figures["candidate"]
+    better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)
+    honest = abs(b["coverage_7d"] - NOMINAL) <= abs(a["coverage_7d"] - NOMINAL) + rules.coverage_slack
+    if better and honest:
+        reason = f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f} (margin {rules.margin:.0%})"
+    elif not better:
+        reason = f"7-day WAPE {b['wape_7d']:.4f} is not {rules.margin:.0%} below the serving {a['wape_7d']:.4f}"
+    else:
+        reason = f"coverage {b['coverage_7d']:.3f} is further from {NOMINAL:.0%} than the serving {a['coverage_7d']:.3f}"
+    days = {"trained": [int(train_set.origin.min()), int(train_set.origin.max())],
+            "held_back": [int(hold.origin.min()), int(hold.origin.max())]}
+    return Decision(candidate, figures, better and honest, reason, len(train_set), days)
