@@ -31,7 +31,12 @@ NOMINAL = QUANTILES[2] - QUANTILES[0]
 
 @dataclass(frozen=True)
 class RetrainRules:
-    """How a candidate is trained and judged (days are forecast days; ``lr`` is Adam's step)."""
+    """How a candidate is trained and judged (days are forecast days; ``lr`` is Adam's step).
+
+    ``anchor_weight``: weight of the distance to the serving network's own
+    quantiles (distillation from the champion): learn from the new outcomes
+    without forgetting what the serving network knew (0: outcomes alone).
+    """
 
     holdout_days: int = 7
     recent_days: int = 56
@@ -40,6 +45,7 @@ class RetrainRules:
     coverage_slack: float = 0.02
     epochs: int = 4
     lr: float = 5e-4
+    anchor_weight: float = 0.0
     batch_size: int = 2048
     seed: int = 11
 
@@ -113,8 +119,9 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
                          "serve a single network (the shipped default is one)")
     train_set, hold = split(s, rules)
     cfg = TrainConfig(epochs=rules.epochs, lr=rules.lr, batch_size=rules.batch_size, seed=rules.seed,
-                      patience=rules.epochs)
-    candidate, _ = train([train_set], [], cfg, init=serving)
+                      patience=rules.epochs, distill_weight=rules.anchor_weight)
+    teacher = [predict(serving, train_set)[0]] if rules.anchor_weight > 0 else None
+    candidate, _ = train([train_set], [], cfg, init=serving, teacher=teacher)
     figures = {"serving": scores(serving, hold), "candidate": scores(candidate, hold)}
     a, b = figures["serving"], figures["candidate"]
     better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)

@@ -123,7 +123,7 @@ def simulate(
     start: str = typer.Option("2024-07-01", help="First simulated day (UTC), YYYY-MM-DD."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same files."),
     scenarios: str = typer.Option("all", help="Comma-separated: level_shift, promotion, early_decline, seasonal, "
-                                              "slow_movers; or all, none."),
+                                              "slow_movers (all: these five), conversion_shift; or all, none."),
     orders_per_sku: float = typer.Option(150.0, min=0.1, help="Median expected order lines over a SKU's lifecycle."),
     level_shift_factor: Optional[float] = typer.Option(None, min=0.01, help="Demand factor of the level shift "
                                                        "(2: doubles); default: 0.6 or 1.6, drawn from the seed."),
@@ -205,12 +205,34 @@ def evaluate(
     scenarios: Optional[str] = typer.Option(None, help="Drift scenarios instead of the backtest: replay a simulator "
                                                        "run day by day with and without calibration and score "
                                                        "'all' or some of level_shift, promotion, early_decline."),
+    retrain_every: Optional[int] = typer.Option(None, min=1, help="Weekly retraining instead of the backtest: a "
+                                                "worker retraining every this many days against the same worker "
+                                                "frozen, on what each publishes."),
+    retrain_from: Optional[str] = typer.Option(None, help="With --retrain-every: the day of the first retrain "
+                                                          "(YYYY-MM-DD) [default: the day before --from]."),
 ) -> None:
     """Backtest the model against reference baselines, or with --scenarios replay drift scenarios; writes a report."""
     from stream_app.cli.evalcli import EvalRequest, parse_ablations, parse_baselines, run_evaluate
     from stream_app.requests import day_of
 
     command = " ".join(["trendcast", *sys.argv[1:]])
+    if retrain_every is not None:
+        from stream_app.cli.continualcli import ContinualRequest, run_continual
+
+        given = [k for k, v in {"--origins-every": origins_every, "--baselines": baselines, "--max-skus": max_skus,
+                                "--ablations": ablations, "--scenarios": scenarios, "--labels": labels}.items()
+                 if v is not None]
+        if given:
+            raise BadRequest(f"{', '.join(given)}: not with --retrain-every")
+        first = day_of(from_, "--from")
+        req = ContinualRequest(data=data, source=source or "uci", first_day=first, last_day=day_of(until, "--until"),
+                               every=retrain_every, out=out, model=model, command=command,
+                               retrain_from=first - 1 if retrain_from is None else day_of(retrain_from, "--retrain-from"))
+        for line in run_continual(req, echo=typer.echo):
+            typer.echo(line)
+        return
+    if retrain_from is not None:
+        raise BadRequest("--retrain-from needs --retrain-every")
     if scenarios is not None:
         _evaluate_drift(data, source, day_of(from_, "--from"), day_of(until, "--until"), out, labels, model,
                         scenarios, command, backtest_only={"--origins-every": origins_every,

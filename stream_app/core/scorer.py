@@ -7,6 +7,7 @@ forecaster from the settings is the edge's job (:mod:`stream_app.worker.scoring`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -76,6 +77,17 @@ class Scorer:
     def model(self) -> tuple[str, str]:
         """Name and version of the forecaster the worker means to use (the baseline when no model loaded)."""
         return self.forecaster.name, self.forecaster.version
+
+
+def serving(current: Scorer, forecaster: Forecaster, confidence: ConfidenceMap | None) -> Scorer:
+    """A scorer like ``current`` (device, text encoder, metrics) around another model, backed by the same baseline.
+
+    For a promoted model: ``current`` itself is left as it is, so a tick
+    that holds it finishes with the model it started with.
+    """
+    f = current.forecaster
+    baseline = f.fallback if isinstance(f, GuardedForecaster) else f
+    return dataclasses.replace(current, forecaster=GuardedForecaster(forecaster, baseline), confidence=confidence)
 
 
 def text_digest(text: str) -> bytes:

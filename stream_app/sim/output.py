@@ -26,6 +26,8 @@ def describe(sim: Simulator) -> dict:
         "start_date": str(np.datetime64(sim.start_day, "D")), "scenarios": sorted(sim.scenarios.enabled),
         "level_shift": None if sim.shift_category < 0 else {
             "category": CATEGORY_NAMES[sim.shift_category], "day": sim.shift_day, "factor": sim.shift_factor},
+        "conversion_shift": None if sim.conversion_day >= sim.days else {
+            "day": sim.conversion_day, "factor": sim.conversion_factor},
         "promotion_days": sim.scenarios.promotion_days,
         "promotions": {sku: int(d) for sku, d in zip(sim.skus, sim.promo_start) if d >= 0},
         "early_declines": _cuts(sim, EARLY_DECLINE), "seasonal_declines": _cuts(sim, SEASONAL),

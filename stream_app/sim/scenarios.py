@@ -16,6 +16,13 @@ stage tracker can be scored on it:
   like an early decline (true stage ``decline``).
 * ``slow_movers``: some SKUs have tiny markets and slow lifecycles, so most
   of their days have no sale (intermittent demand).
+
+Not part of ``all`` (named on its own; the shipped model's training runs predate it):
+
+* ``conversion_shift``: from one day on, every SKU gets ``conversion_shift_factor``
+  times the clicks and cart adds per order (a new traffic source that
+  browses much and buys as before): a regime change in how the funnel
+  leads orders, which a model trained before it has not seen.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SCENARIOS = ("level_shift", "promotion", "early_decline", "seasonal", "slow_movers")
+OPT_IN = ("conversion_shift",)  # named on their own, never in "all"
 
 # Kinds of SKU; a SKU is of exactly one kind (promotions and level shifts come on top).
 REGULAR, SEASONAL, SLOW_MOVER, EARLY_DECLINE = range(4)
@@ -44,11 +52,13 @@ class Scenarios:
     level_shift_at: float = 0.6  # day of the level shift, as a share of the simulated days
     level_shift_factors: tuple = (0.6, 1.6)  # one of these is drawn
     decline_tau_days: float = 10.0  # time constant of an early or post-Christmas decline, days
+    conversion_shift_at: float = 0.6  # day of the conversion shift, as a share of the simulated days
+    conversion_shift_factor: float = 3.0  # clicks and cart adds per order from then on, times this
 
     def __post_init__(self) -> None:
-        unknown = set(self.enabled) - set(SCENARIOS)
+        unknown = set(self.enabled) - set(SCENARIOS) - set(OPT_IN)
         if unknown:
-            raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+            raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS + OPT_IN)}")
         shares = [self.seasonal_share, self.slow_mover_share, self.early_decline_share]
         if min(shares + [self.promotion_share]) < 0 or sum(shares) > 1 or self.promotion_share > 1:
             raise ValueError("scenario shares must be >= 0, and seasonal + slow mover + early decline <= 1")

@@ -100,6 +100,10 @@ class Simulator:
         self.skus = self.cat.skus
         self.promo_start = self._draw_promotions(rng)
         self.shift_category, self.shift_day, self.shift_factor = self._draw_level_shift(rng)
+        s = self.scenarios  # no draw: the runs of the scenarios in "all" stay as they were
+        on = s.on("conversion_shift")
+        self.conversion_day = int(round(s.conversion_shift_at * self.days)) if on else self.days
+        self.conversion_factor = s.conversion_shift_factor if on else 1.0
 
     # --- scenarios ---------------------------------------------------------------
     def _draw_promotions(self, rng: np.random.Generator) -> np.ndarray:
@@ -154,6 +158,7 @@ class Simulator:
         age = age_days / 7.0
         promo = (self.promo_start >= 0) & (day >= self.promo_start) & (day < self.promo_start + s.promotion_days)
         shift = np.where((c.category == self.shift_category) & (day >= self.shift_day), self.shift_factor, 1.0)
+        funnel = self.conversion_factor if day >= self.conversion_day else 1.0
         weekday = (self.start_day + day + 3) % 7  # 1970-01-01 was a Thursday
         factor = live * WEEKLY[weekday] * shift * np.where(promo, 1.0 + s.promotion_uplift, 1.0)
         stage = stage_at(age, c.p, c.q)
@@ -161,8 +166,8 @@ class Simulator:
         return DayTruth(
             day=day,
             orders=self.lifecycle(age) * factor,
-            adds=self.lifecycle(age + CART_LEAD_DAYS / 7.0) * c.adds_per_order * factor,
-            clicks=self.lifecycle(age + CLICK_LEAD_DAYS / 7.0) * c.clicks_per_order * factor,
+            adds=self.lifecycle(age + CART_LEAD_DAYS / 7.0) * c.adds_per_order * factor * funnel,
+            clicks=self.lifecycle(age + CLICK_LEAD_DAYS / 7.0) * c.clicks_per_order * factor * funnel,
             stage=np.where(live > 0, stage, -1).astype(np.int8),
             promo=promo & (live > 0),
             shift=shift,

@@ -89,7 +89,11 @@ class Worker:
     ticks: dict[int, asyncio.Task] = field(default_factory=dict)
 
     def serve(self, scorer: Scorer) -> None:
-        """Forecast with ``scorer`` from the next tick on (a promoted model); running ticks keep theirs."""
+        """Forecast with ``scorer`` from the next tick on (a promoted model); running ticks keep theirs.
+
+        Calibration goes on as it was: its guard turns off a correction that stops helping within
+        days, and restarting it did worse (docs/MODEL.md, "Continual learning").
+        """
         self.scorer = self.side.scorer = scorer
 
     def lock(self, partition: int) -> asyncio.Lock:

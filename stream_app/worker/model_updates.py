@@ -15,14 +15,12 @@ names the model that made it (``model.version``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from models.confidence import ConfidenceMap
-from models.fallback import GuardedForecaster
-from stream_app.core.scorer import Scorer
+from stream_app.core.scorer import Scorer, serving
 from stream_app.settings import Settings
 
 log = logging.getLogger("trendcast")
@@ -35,10 +33,8 @@ def promoted_scorer(current: Scorer, value: bytes) -> Scorer:
     from models.neural import NeuralForecaster
 
     model, meta = checkpoint_codec.decode(value)
-    baseline = current.forecaster.fallback if isinstance(current.forecaster, GuardedForecaster) else current.forecaster
     net = NeuralForecaster(model, meta["id"], device=current.device, meta=meta)
-    return dataclasses.replace(current, forecaster=GuardedForecaster(net, baseline),
-                               confidence=ConfidenceMap.from_meta(meta))
+    return serving(current, net, ConfidenceMap.from_meta(meta))
 
 
 class ModelWatcher:
@@ -51,6 +47,12 @@ class ModelWatcher:
 
     def take(self, values: list[bytes]) -> None:
         """Serve the newest of ``values`` (in topic order) that loads; refuse the ones after it that do not."""
+        found = self.load(values)
+        if found is not None:
+            self.apply(*found)
+
+    def load(self, values: list[bytes]) -> tuple[Scorer, dict] | None:
+        """The scorer of the newest of ``values`` that loads and is not served yet, with its metadata (no change made)."""
         from models import checkpoint_codec  # torch: imported once a model is promoted, not with the app
         from models.checkpoint import CheckpointError
 
@@ -58,23 +60,25 @@ class ModelWatcher:
             try:
                 meta = checkpoint_codec.read_header(value)[1]
                 if meta.get("id") == self.current().model[1]:
-                    return  # already serving it (a restart reading its own promotion)
-                scorer = promoted_scorer(self.current(), value)
+                    return None  # already serving it (a restart reading its own promotion)
+                return promoted_scorer(self.current(), value), meta
             except CheckpointError as exc:
                 self.metrics.model_updates.labels("refused").inc()
                 log.warning("models topic: a promoted checkpoint is refused, %s %s keeps serving: %s",
                             *self.current().model, exc)
-                continue
-            old = self.current().model
-            self.serve(scorer)
-            self.metrics.model_updates.labels("served").inc()
-            self.metrics.model_info.labels(*old, scorer.device).set(0)
-            self.metrics.model_info.labels(*scorer.model, scorer.device).set(1)
-            retrained = meta.get("retrained", {})
-            log.info("model %s now serves (parent %s, trained on %s; held-back week %s)", meta.get("id"),
-                     meta.get("parent"), retrained.get("days", {}).get("trained"),
-                     retrained.get("figures", {}).get("candidate"))
-            return
+        return None
+
+    def apply(self, scorer: Scorer, meta: dict) -> None:
+        """Serve ``scorer`` from the next tick on; the metrics and the log say so."""
+        old = self.current().model
+        self.serve(scorer)
+        self.metrics.model_updates.labels("served").inc()
+        self.metrics.model_info.labels(*old, scorer.device).set(0)
+        self.metrics.model_info.labels(*scorer.model, scorer.device).set(1)
+        retrained = meta.get("retrained", {})
+        log.info("model %s now serves (parent %s, trained on %s; held-back week %s)", meta.get("id"),
+                 meta.get("parent"), retrained.get("days", {}).get("trained"),
+                 retrained.get("figures", {}).get("candidate"))
 
     async def run(self) -> None:
         """Follow the topic until cancelled (a broker outage is waited out by the consumer)."""
@@ -95,7 +99,10 @@ class ModelWatcher:
                 got = await c.getmany(tp, timeout_ms=POLL_MS)
                 values = [r.value for r in got.get(tp, []) if r.value is not None]
                 if values:
-                    # Decoding a network is milliseconds; off the loop all the same.
-                    await asyncio.to_thread(self.take, values)
+                    # Decoding a network is milliseconds; off the loop all the same. Served on the loop,
+                    # between two ticks' starts (a tick takes the scorer and the calibrator when it starts).
+                    found = await asyncio.to_thread(self.load, values)
+                    if found is not None:
+                        self.apply(*found)
         finally:
             await c.stop()

@@ -242,3 +242,16 @@ def test_cut_days_are_the_first_days_of_a_cut_decline_and_are_recorded(tmp_path)
     assert set(params["seasonal_declines"]) == {sku for sku, d, k in zip(s.skus, cut, s.cat.kind)
                                                 if d >= 0 and k == SEASONAL}
     assert params["promotion_days"] == 7
+
+
+def test_conversion_shift_multiplies_the_funnel_not_the_orders_and_is_not_in_all():
+    assert "conversion_shift" not in Scenarios.parse("all").enabled
+    plain = Simulator(n_skus=50, days=100, start_ms=START, seed=9, scenarios=Scenarios.parse("promotion"))
+    shifted = Simulator(n_skus=50, days=100, start_ms=START, seed=9, scenarios=Scenarios.parse("promotion,conversion_shift"))
+    assert shifted.conversion_day == 60 and shifted.conversion_factor == 3.0
+    for day in (59, 60, 80):
+        a, b = plain.day_truth(day), shifted.day_truth(day)
+        factor = 3.0 if day >= 60 else 1.0
+        np.testing.assert_allclose(b.orders, a.orders)  # the same draws: the runs differ only in the funnel
+        np.testing.assert_allclose(b.clicks, a.clicks * factor)
+        np.testing.assert_allclose(b.adds, a.adds * factor)
