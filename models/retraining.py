@@ -3,7 +3,7 @@
 Pure: samples in (what the worker published, :mod:`stream_app.data.stream_samples`),
 a candidate network and a decision out. Champion/challenger:
 
-* the newest ``holdout_days`` of forecast days are held back; the candidate
+* the newest ``holdout_days`` of forecast days (two weeks) are held back; the candidate
   trains on the days before them, the last ``recent_days`` in full and a
   ``replay_share`` of the older ones drawn at random (so one ramp does not
   make it forget the rest of the year), and only on outcomes that had
@@ -33,15 +33,19 @@ NOMINAL = QUANTILES[2] - QUANTILES[0]
 class RetrainRules:
     """How a candidate is trained and judged (days are forecast days; ``lr`` is Adam's step).
 
+    Two weeks held back and a 2 % margin: judged on one week with a 1 %
+    margin, candidates won by noise and then published worse than the
+    serving model (a validation simulator run, docs/MODEL.md "Continual learning").
+
     ``anchor_weight``: weight of the distance to the serving network's own
     quantiles (distillation from the champion): learn from the new outcomes
     without forgetting what the serving network knew (0: outcomes alone).
     """
 
-    holdout_days: int = 7
+    holdout_days: int = 14
     recent_days: int = 56
     replay_share: float = 0.5
-    margin: float = 0.01
+    margin: float = 0.02
     coverage_slack: float = 0.02
     epochs: int = 4
     lr: float = 5e-4
@@ -89,7 +93,7 @@ def split(s: Samples, rules: RetrainRules) -> tuple[Samples, Samples]:
     keep = np.isfinite(train_set.targets).any(axis=1)
     if not keep.any():
         raise ValueError(f"no outcome closed before the held-back days (from day {start}): "
-                         "retrain once the topic holds more than the held-back week")
+                         "retrain once the topic holds more than the held-back days")
     return take(train_set, np.flatnonzero(keep)), take(s, hold)
 
 

@@ -94,7 +94,7 @@ def run_continual(req: ContinualRequest, rules: RetrainRules = RetrainRules(), e
     (req.out / "metrics.json").write_text(json.dumps(doc, indent=1) + "\n")
     (req.out / "summary.md").write_text(summary_markdown(doc))
     return [f"last {len(last)} weeks: 7-day WAPE frozen {summary['frozen']['wape']:.4f}, retrained "
-            f"{summary['retrained']['wape']:.4f} ({gain:+.1%}); worst week {worst:+.1%} against frozen; "
+            f"{summary['retrained']['wape']:.4f} ({0.0 - gain:+.1%} WAPE); worst week {worst:+.1%} against frozen; "
             f"{sum(r.promoted for r in runs['retrained'].retrains)} of {len(runs['retrained'].retrains)} retrains "
             f"promoted", f"report: {req.out / 'summary.md'}"]
 
@@ -112,7 +112,7 @@ def summary_markdown(doc: dict) -> str:
              "| worker | WAPE 7d | coverage | width |", "|---|---:|---:|---:|"]
     for k in ("frozen", "retrained"):
         lines.append(f"| {k} | {s[k]['wape']:.4f} | {s[k]['coverage']:.3f} | {s[k]['width']:.3f} |")
-    lines += ["", f"WAPE change: **{-doc['wape_gain_last_weeks']:+.1%}** (target: at least "
+    lines += ["", f"WAPE change: **{0.0 - doc['wape_gain_last_weeks']:+.1%}** (target: at least "
               f"{-t['wape_gain_at_least']:+.0%}); worst week against frozen: **{doc['worst_week_vs_frozen']:+.1%}** "
               f"(target: at most {t['worst_week_at_most']:+.0%}). Targets met: **{'yes' if t['met'] else 'no'}**.", "",
               "## By week", "", "| origin | units | frozen WAPE | retrained WAPE | frozen coverage | retrained coverage |",

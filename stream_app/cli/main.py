@@ -351,10 +351,10 @@ def retrain(
                                                    "unset: one cycle."),
     model: Optional[Path] = typer.Option(None, help="The serving checkpoint while the models topic has none "
                                                     "(default: TRENDCAST_MODEL_PATH, else the shipped one)."),
-    holdout_days: int = typer.Option(7, min=1, help="Newest forecast days held back to judge the candidate."),
+    holdout_days: int = typer.Option(14, min=1, help="Newest forecast days held back to judge the candidate."),
     recent_days: int = typer.Option(56, min=1, help="Forecast days before them trained on in full."),
     replay_share: float = typer.Option(0.5, min=0.0, help="Older samples replayed, as a share of the recent ones."),
-    margin: float = typer.Option(0.01, help="Promote only if the candidate's 7-day WAPE on the held-back days is "
+    margin: float = typer.Option(0.02, help="Promote only if the candidate's 7-day WAPE on the held-back days is "
                                             "this share below the serving model's."),
     coverage_slack: float = typer.Option(0.02, min=0.0, help="How much further from 80% the candidate's p10-p90 "
                                                              "coverage may be than the serving model's."),

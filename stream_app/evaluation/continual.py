@@ -7,7 +7,7 @@ sees what a fleet would have published by then). The retraining one also
 makes the ``training-samples`` records the worker publishes, joins them
 (:class:`~stream_app.data.stream_samples.SampleJoin`) and, every
 ``every`` days from ``first_retrain``, runs the retrain job's decision
-(:func:`models.retraining.retrain`, champion/challenger on the newest week
+(:func:`models.retraining.retrain`, champion/challenger on the newest two weeks
 held back); a promoted network forecasts from the next day on, as a worker
 serves one from its next tick. Each run's forecasts are then scored as a
 consumer holds them (:func:`stream_app.evaluation.published.held`), week
@@ -41,7 +41,7 @@ H7 = HORIZONS.index(7)
 
 @dataclass
 class Retrain:
-    """One cycle: the day it ran after, the verdict, and the figures of both networks on the held-back week."""
+    """One cycle: the day it ran after, the verdict, and the figures of both networks on the held-back days."""
 
     day: int
     promoted: bool

@@ -76,7 +76,7 @@ class ModelWatcher:
         self.metrics.model_info.labels(*old, scorer.device).set(0)
         self.metrics.model_info.labels(*scorer.model, scorer.device).set(1)
         retrained = meta.get("retrained", {})
-        log.info("model %s now serves (parent %s, trained on %s; held-back week %s)", meta.get("id"),
+        log.info("model %s now serves (parent %s, trained on %s; held-back days %s)", meta.get("id"),
                  meta.get("parent"), retrained.get("days", {}).get("trained"),
                  retrained.get("figures", {}).get("candidate"))
 

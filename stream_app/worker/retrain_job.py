@@ -8,7 +8,7 @@ text what the workers' embeddings table holds. The decision is
 :func:`models.retraining.retrain`'s; a promoted candidate goes to the
 ``models`` topic as one record (:mod:`models.checkpoint_codec`, never a
 pickle) with its parent's id, the days it learnt from, and the figures of
-both networks on the held-back week.
+both networks on the held-back days.
 """
 
 from __future__ import annotations
