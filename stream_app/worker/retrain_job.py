@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from models import checkpoint_codec
 from models.calibration_codec import RecordError
 from models.checkpoint import CheckpointError
+from models.interface import HORIZONS
 from models.retraining import Decision, RetrainRules, retrain
 from stream_app.core.samples import decode as decode_sample
 from stream_app.data.stream_samples import SampleJoin
@@ -102,21 +103,60 @@ async def serving_model(settings: Settings, fallback_path: str | None):
     return model, torch.load(path, map_location="cpu", weights_only=True)["config"], meta
 
 
-async def read_samples(settings: Settings) -> tuple[SampleJoin, dict[bytes, bytes], int, int]:
-    """``(joined samples, embeddings by SKU, records read, records refused)`` from the topics."""
+def record_day(key: bytes | None) -> int | None:
+    """The forecast day a training-samples key names (``in:<day>:...``, ``out:<day>:...``); None if it names none."""
+    parts = (key or b"").split(b":", 2)
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+
+
+def chosen_days(days: list[int], rules: RetrainRules, seed: int = 0) -> set[int]:
+    """The forecast days a cycle decodes: every day the rules train or judge on, and a replay draw of older ones.
+
+    Memory: a record stays compressed (~190 bytes a SKU and day) until
+    chosen; decoded, an input is ~1.4 KB. Older days are drawn whole, about
+    ``replay_share`` as many as the recent ones, so the cycle holds what it
+    trains on, not the topic's whole retention.
+    """
+    import numpy as np
+
+    if not days:
+        return set()
+    recent_from = max(days) - rules.holdout_days - rules.recent_days - max(HORIZONS)
+    recent = {d for d in days if d >= recent_from}
+    older = sorted({d for d in days if d < recent_from})
+    k = min(len(older), int(np.ceil(rules.replay_share * len(recent))))
+    return recent | set(np.random.default_rng(seed).choice(older, size=k, replace=False).tolist() if k else [])
+
+
+async def read_samples(settings: Settings, rules: RetrainRules = RetrainRules()
+                       ) -> tuple[SampleJoin, dict[bytes, bytes], int, int]:
+    """``(joined samples, embeddings by SKU, records read, records refused)`` from the topics.
+
+    Records are kept compressed while the topic is read, and only those of
+    :func:`chosen_days` (and any whose key names no day) are decoded.
+    """
     if not settings.topic_training_samples:
         raise BadRequest("TRENDCAST_TOPIC_TRAINING_SAMPLES is empty: the workers publish no samples to learn from")
     join, counts = SampleJoin(), {"read": 0, "rejected": 0}
+    raw: list[tuple[int | None, int, bytes]] = []
 
     def take(_tp, recs) -> None:
         for r in recs:
             counts["read"] += 1
-            try:
-                join.add(decode_sample(r.value or b""))
-            except RecordError as exc:
-                counts["rejected"] += 1
-                if counts["rejected"] <= 3:
-                    log.warning("training-samples offset %d: record refused (%s)", r.offset, exc)
+            raw.append((record_day(r.key), r.offset, r.value or b""))
+
+    await _read(settings, settings.topic_training_samples, settings.partitions, take)
+    days = chosen_days(sorted({d for d, _, _ in raw if d is not None}), rules)
+    for day, offset, value in raw:
+        if day is not None and day not in days:
+            continue
+        try:
+            join.add(decode_sample(value))
+        except RecordError as exc:
+            counts["rejected"] += 1
+            if counts["rejected"] <= 3:
+                log.warning("training-samples offset %d: record refused (%s)", offset, exc)
+    raw.clear()  # the compressed copies: the chosen ones are decoded
 
     embeddings: dict[bytes, bytes] = {}
 
@@ -127,7 +167,6 @@ async def read_samples(settings: Settings) -> tuple[SampleJoin, dict[bytes, byte
             else:
                 embeddings[r.key] = r.value
 
-    await _read(settings, settings.topic_training_samples, settings.partitions, take)
     await _read(settings, embeddings_changelog(settings), settings.partitions, keep)
     return join, embeddings, counts["read"], counts["rejected"]
 
@@ -135,7 +174,7 @@ async def read_samples(settings: Settings) -> tuple[SampleJoin, dict[bytes, byte
 async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str | None = None) -> CycleResult:
     """Read, retrain and (when the candidate wins) publish; see the module doc."""
     serving, config, meta = await serving_model(settings, model_path)
-    join, embeddings, read, rejected = await read_samples(settings)
+    join, embeddings, read, rejected = await read_samples(settings, rules)
     try:
         samples = join.samples(embeddings)
     except ValueError as exc:

@@ -175,3 +175,18 @@ def test_a_running_worker_serves_a_promoted_model_and_keeps_it_when_a_record_is_
     assert sample("trendcast_model_updates_total", {"outcome": "refused"}) == 1
     watcher.take([value])  # already serving it: nothing changes
     assert holder["scorer"] is now and sample("trendcast_model_updates_total", {"outcome": "served"}) == 1
+
+
+def test_a_cycle_decodes_the_days_it_trains_and_judges_on_and_a_replay_draw_of_older_ones():
+    from stream_app.worker.retrain_job import chosen_days, record_day
+
+    assert record_day(b"in:15000:s00001") == 15000 and record_day(b"out:15000:7:s1") == 15000
+    assert record_day(b"garbage") is None and record_day(None) is None
+    rules = RetrainRules(holdout_days=14, recent_days=56, replay_share=0.5)
+    days = list(range(1000, 1400))
+    chosen = chosen_days(days, rules)
+    recent = set(range(1399 - 14 - 56 - 14, 1400))
+    assert recent <= chosen
+    older = chosen - recent
+    assert len(older) == int(np.ceil(0.5 * len(recent))) and max(older) < min(recent)
+    assert chosen_days(days[-10:], rules) == set(days[-10:]) and chosen_days([], rules) == set()
