@@ -116,8 +116,11 @@ def scores(model: TrendcastNet, s: Samples) -> dict:
             "pinball_7d": pinball, "samples": int(len(y))}
 
 
-def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRules()) -> Decision:
-    """Warm-start a copy of ``serving`` on ``s`` and judge it against ``serving`` on the held-back days."""
+def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRules(), device: str = "cpu") -> Decision:
+    """Warm-start a copy of ``serving`` on ``s`` and judge it against ``serving`` on the held-back days.
+
+    ``device``: where the candidate trains (``"cuda"`` on a GPU machine); both are judged on the CPU.
+    """
     if not isinstance(serving, TrendcastNet):
         raise ValueError(f"retraining warm-starts one network; the serving model is a {type(serving).__name__}: "
                          "serve a single network (the shipped default is one)")
@@ -125,7 +128,7 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
     cfg = TrainConfig(epochs=rules.epochs, lr=rules.lr, batch_size=rules.batch_size, seed=rules.seed,
                       patience=rules.epochs, distill_weight=rules.anchor_weight)
     teacher = [predict(serving, train_set)[0]] if rules.anchor_weight > 0 else None
-    candidate, _ = train([train_set], [], cfg, init=serving, teacher=teacher)
+    candidate, _ = train([train_set], [], cfg, init=serving, teacher=teacher, device=device)
     figures = {"serving": scores(serving, hold), "candidate": scores(candidate, hold)}
     a, b = figures["serving"], figures["candidate"]
     better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)

@@ -74,12 +74,11 @@ class TrainConfig:
                                                  "text_dim": 16, "recent_funnel": True, "channels": 6})
 
 
-def tensors(s: Samples, idx: np.ndarray | slice = slice(None)) -> tuple[torch.Tensor, ...]:
-    """The network's inputs, targets and stage labels of samples ``idx``."""
+def tensors(s: Samples, idx: np.ndarray | slice = slice(None), device: str = "cpu") -> tuple[torch.Tensor, ...]:
+    """The network's inputs, targets and stage labels of samples ``idx``, on ``device``."""
     rows = s.sku_row[idx]
-    return (torch.from_numpy(s.history[idx]), torch.from_numpy(s.age[idx]), torch.from_numpy(s.weekday[idx]),
-            torch.from_numpy(s.text[rows]), torch.from_numpy(s.has_text[rows]),
-            torch.from_numpy(s.targets[idx]), torch.from_numpy(s.stage[idx]))
+    return tuple(torch.from_numpy(a).to(device) for a in (
+        s.history[idx], s.age[idx], s.weekday[idx], s.text[rows], s.has_text[rows], s.targets[idx], s.stage[idx]))
 
 
 def batch_loss(model: TrendcastNet, batch: tuple[torch.Tensor, ...], cfg: TrainConfig,
@@ -121,20 +120,22 @@ def predict(model: TrendcastNet, s: Samples, batch: int = 8192) -> tuple[np.ndar
     return np.concatenate(qs), np.concatenate(ps)
 
 
-def validation_loss(model: TrendcastNet, valid: list[Samples], cfg: TrainConfig, batch: int = 8192) -> float:
+def validation_loss(model: TrendcastNet, valid: list[Samples], cfg: TrainConfig, batch: int = 8192,
+                    device: str = "cpu") -> float:
     """Mean :func:`batch_loss` over the validation sets (each set weighs by its number of batches)."""
     losses = []
     model.eval()
     with torch.inference_mode():
         for s in valid:
             for start in range(0, len(s), batch):
-                losses.append(float(batch_loss(model, tensors(s, slice(start, start + batch)), cfg, s.stage_truth)))
+                losses.append(float(batch_loss(model, tensors(s, slice(start, start + batch), device), cfg,
+                                               s.stage_truth)))
     return float(np.mean(losses))
 
 
 def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig,
           on_epoch=None, teacher: list[np.ndarray] | None = None,
-          init: TrendcastNet | None = None) -> tuple[TrendcastNet, dict]:
+          init: TrendcastNet | None = None, device: str = "cpu") -> tuple[TrendcastNet, dict]:
     """Train a :class:`TrendcastNet`; returns the weights of the best validation epoch and a history.
 
     ``on_epoch(epoch, train_loss, valid_loss, best)`` is called after each epoch.
@@ -143,11 +144,12 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
     of its samples (:func:`predict`) to distil (:func:`batch_loss`).
     ``init``: a trained network to start from (a copy is trained; its own
     shape, not ``cfg.model``). Without ``valid_sets`` the epoch of the
-    lowest training loss is kept.
+    lowest training loss is kept. ``device``: where the network trains
+    (``"cuda"`` on a GPU); it comes back on the CPU.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = copy.deepcopy(init) if init is not None else TrendcastNet(**cfg.model)
+    model = (copy.deepcopy(init) if init is not None else TrendcastNet(**cfg.model)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # one shuffled stream over all training sets: (set, row) pairs
     owners = np.concatenate([np.full(len(s), i) for i, s in enumerate(train_sets)])
@@ -162,23 +164,24 @@ def train(train_sets: list[Samples], valid_sets: list[Samples], cfg: TrainConfig
             loss = 0.0
             for i in np.unique(owners[pick]):
                 idx = np.sort(rows[pick][owners[pick] == i])
-                t = None if teacher is None else torch.from_numpy(teacher[i][idx]).float()
-                loss = loss + (batch_loss(model, tensors(train_sets[i], idx), cfg, train_sets[i].stage_truth, t)
+                t = None if teacher is None else torch.from_numpy(teacher[i][idx]).float().to(device)
+                loss = loss + (batch_loss(model, tensors(train_sets[i], idx, device), cfg, train_sets[i].stage_truth, t)
                                * float(np.mean(owners[pick] == i)))
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        v = validation_loss(model, valid_sets, cfg) if valid_sets else float(np.mean(losses))
+        v = validation_loss(model, valid_sets, cfg, device=device) if valid_sets else float(np.mean(losses))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid_loss": v})
         if v < best - 1e-5:
-            best, best_state, stale = v, copy.deepcopy(model.state_dict()), 0
+            best, best_state, stale = v, {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}, 0
         else:
             stale += 1
         if on_epoch is not None:
             on_epoch(epoch, float(np.mean(losses)), v, best)
         if stale >= cfg.patience:
             break
+    model = model.cpu()
     model.load_state_dict(best_state)
     return model.eval(), {"epochs": history, "best_valid_loss": best, "config": asdict(cfg)}
 

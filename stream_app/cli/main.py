@@ -360,6 +360,7 @@ def retrain(
                                                              "coverage may be than the serving model's."),
     epochs: int = typer.Option(4, min=1, help="Epochs of fine-tuning from the serving weights."),
     lr: float = typer.Option(5e-4, min=1e-7, help="Adam learning rate of the fine-tuning."),
+    device: str = typer.Option("auto", help="Where the candidate trains: auto (CUDA when present), cpu, cuda."),
 ) -> None:
     """Learn from the outcomes workers published: warm-start the serving model, promote it to the models topic if better."""
     from models.retraining import RetrainRules
@@ -368,7 +369,7 @@ def retrain(
     every_s = parse_every(every)
     rules = RetrainRules(holdout_days=holdout_days, recent_days=recent_days, replay_share=replay_share,
                          margin=margin, coverage_slack=coverage_slack, epochs=epochs, lr=lr)
-    run_retrain(_broker_settings(), rules, every_s, None if model is None else str(model), typer.echo)
+    run_retrain(_broker_settings(), rules, every_s, None if model is None else str(model), typer.echo, device)
 
 
 @cli.command()

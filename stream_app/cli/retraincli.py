@@ -28,8 +28,21 @@ def parse_every(text: str | None) -> float | None:
 
 
 def run_retrain(settings: Settings, rules: RetrainRules, every_s: float | None, model_path: str | None,
-                echo: Callable[[str], None]) -> None:
-    """Run a cycle now, then every ``every_s`` seconds (None: once); each cycle's summary is one JSON line."""
+                echo: Callable[[str], None], device: str = "auto") -> None:
+    """Run a cycle now, then every ``every_s`` seconds (None: once); each cycle's summary is one JSON line.
+
+    ``device``: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
+    """
+    from models.text import pick_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise BadRequest(f"--device {device!r}: auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BadRequest("--device cuda: no CUDA device is visible; use auto or cpu")
+    device = pick_device(device)
     from stream_app.worker.retrain_job import run_cycle
     from stream_app.worker.broker import wait_until_answers
     from stream_app.worker.kafka_io import KafkaUnavailable
@@ -39,7 +52,7 @@ def run_retrain(settings: Settings, rules: RetrainRules, every_s: float | None, 
         await wait_until_answers(settings.bootstrap, settings.connect_timeout_s, client=aiokafka_kwargs(settings))
         while True:
             try:
-                result = await run_cycle(settings, rules, model_path=model_path)
+                result = await run_cycle(settings, rules, model_path=model_path, device=device)
                 echo(orjson.dumps(result.summary()).decode())
             except KafkaUnavailable as exc:
                 if every_s is None:

@@ -171,8 +171,9 @@ async def read_samples(settings: Settings, rules: RetrainRules = RetrainRules()
     return join, embeddings, counts["read"], counts["rejected"]
 
 
-async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str | None = None) -> CycleResult:
-    """Read, retrain and (when the candidate wins) publish; see the module doc."""
+async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str | None = None,
+                    device: str = "cpu") -> CycleResult:
+    """Read, retrain on ``device`` and (when the candidate wins) publish; see the module doc."""
     serving, config, meta = await serving_model(settings, model_path)
     join, embeddings, read, rejected = await read_samples(settings, rules)
     try:
@@ -181,7 +182,7 @@ async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str 
         log.info("retrain: nothing to learn from yet (%s)", exc)
         return CycleResult(None, meta["id"], None, read, rejected, 0, f"nothing to learn from yet: {exc}")
     try:
-        decision = await asyncio.to_thread(retrain, serving, samples, rules)
+        decision = await asyncio.to_thread(retrain, serving, samples, rules, device)
     except ValueError as exc:
         log.info("retrain: %s", exc)
         return CycleResult(None, meta["id"], None, read, rejected, len(samples), str(exc))

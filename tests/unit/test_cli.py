@@ -36,6 +36,8 @@ def run_cli(*args, timeout: float = 60, **env):
         (["explore"], {}, "TRENDCAST_BROKER"),
         (["retrain"], {}, "TRENDCAST_BROKER"),
         (["retrain", "--every", "weekly"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "e.g. 7d, 12h or 30m"),
+        (["retrain", "--device", "tpu"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "auto, cpu or cuda"),
+        (["retrain", "--device", "cuda"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "no CUDA device"),
         (["retrain"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9", "TRENDCAST_CONNECT_TIMEOUT_S": "1"},
          "127.0.0.1:9"),
         (["explore", "--port", "http"], {"TRENDCAST_BROKER": "kafka://127.0.0.1:9"}, "--port"),
