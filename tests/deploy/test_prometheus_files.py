@@ -30,7 +30,7 @@ def test_config_is_valid() -> None:
 
 @needs_promtool
 def test_rules_are_valid() -> None:
-    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 10 rules found" in promtool("check", "rules", "alerts.yml")
 
 
 @needs_promtool
