@@ -45,6 +45,7 @@ WINDOWS_TABLE = "sku-windows-v4"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
 EMBEDDINGS_TABLE = "sku-embeddings-v1"
+MODELS_WAIT_S = 10.0  # the longest a first tick waits for the models topic (a broker that does not answer)
 INVENTORY_TABLE = "sku-inventory-v1"
 EMBED_INTERVAL_S = 0.5  # catalog texts wait at most this long to be embedded in one batch
 TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE, EMBEDDINGS_TABLE, INVENTORY_TABLE)  # every changelog-backed table (deploy creates them)
@@ -87,6 +88,9 @@ class Worker:
     # partition's ingest, yielding between micro-batches; a flush leaves that partition's changes for
     # a later one, a clean stop waits for it, a revoke keeps it until the assignment (kept_ticking).
     ticks: dict[int, asyncio.Task] = field(default_factory=dict)
+    # Set once the models topic has been read to its end (None: no model to follow): a restarted worker's
+    # first tick waits for it (at most MODELS_WAIT_S), so it forecasts with the newest promoted model.
+    models_read: asyncio.Event | None = None
 
     def serve(self, scorer: Scorer) -> None:
         """Forecast with ``scorer`` from the next tick on (a promoted model); running ticks keep theirs.
@@ -409,6 +413,13 @@ class Worker:
     async def tick(self, partition: int, as_of_day: int) -> None:
         """Learn from ``as_of_day``'s outcomes on ``partition``, then forecast its active SKUs (a task of its own)."""
         t0 = time.perf_counter()
+        if self.models_read is not None and not self.models_read.is_set():
+            try:
+                await asyncio.wait_for(self.models_read.wait(), MODELS_WAIT_S)
+            except TimeoutError:
+                self.models_read.set()  # waited once; a promotion read later serves from the tick after it
+                log.warning("the models topic was not read within %.0f s: forecasting with %s %s",
+                            MODELS_WAIT_S, *self.scorer.model)
         s = self.settings
         cal, pending = self.learning.tools_for(partition) if self.learning else (None, None)
         side = self.side
@@ -600,7 +611,8 @@ def _wire(worker: Worker) -> None:
                 await worker.side.handle_inventory(event)
 
     if s.forecaster == "model":
-        watcher = ModelWatcher(s, worker.metrics, lambda: worker.scorer, worker.serve)
+        worker.models_read = asyncio.Event()
+        watcher = ModelWatcher(s, worker.metrics, lambda: worker.scorer, worker.serve, worker.models_read.set)
 
         @app.task
         async def follow_promoted_models() -> None:

@@ -25,6 +25,7 @@ from stream_app.settings import Settings
 
 log = logging.getLogger("trendcast")
 POLL_MS = 1000
+RETRY_S = 5.0
 
 
 def promoted_scorer(current: Scorer, value: bytes) -> Scorer:
@@ -41,9 +42,9 @@ class ModelWatcher:
     """Reads the models topic and hands each newly promoted scorer to ``serve`` (see the module doc)."""
 
     def __init__(self, settings: Settings, metrics: Any, current: Callable[[], Scorer],
-                 serve: Callable[[Scorer], None]) -> None:
+                 serve: Callable[[Scorer], None], caught_up: Callable[[], None] = lambda: None) -> None:
         self.settings, self.metrics = settings, metrics
-        self.current, self.serve = current, serve
+        self.current, self.serve, self.caught_up = current, serve, caught_up
 
     def take(self, values: list[bytes]) -> None:
         """Serve the newest of ``values`` (in topic order) that loads; refuse the ones after it that do not."""
@@ -81,7 +82,17 @@ class ModelWatcher:
                  retrained.get("figures", {}).get("candidate"))
 
     async def run(self) -> None:
-        """Follow the topic until cancelled (a broker outage is waited out by the consumer)."""
+        """Follow the topic until cancelled; a consumer that fails is started again after a pause."""
+        from aiokafka.errors import KafkaError
+
+        while True:
+            try:
+                await self._follow()
+            except (KafkaError, OSError) as exc:
+                log.warning("models topic: reading stopped (%s); again in %.0f s", exc, RETRY_S)
+                await asyncio.sleep(RETRY_S)
+
+    async def _follow(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         from stream_app.worker.security import aiokafka_kwargs
@@ -90,19 +101,23 @@ class ModelWatcher:
         c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest", max_partition_fetch_bytes=16 << 20,
                              fetch_max_bytes=64 << 20, **aiokafka_kwargs(s))
-        await c.start()
         try:
+            await c.start()
             tp = TopicPartition(s.topic_models, 0)
             c.assign([tp])
             await c.seek_to_beginning(tp)
+            caught = False
             while True:
                 got = await c.getmany(tp, timeout_ms=POLL_MS)
                 values = [r.value for r in got.get(tp, []) if r.value is not None]
                 if values:
                     # Decoding a network is milliseconds; off the loop all the same. Served on the loop,
-                    # between two ticks' starts (a tick takes the scorer and the calibrator when it starts).
+                    # between two ticks' starts (a tick takes the scorer when it starts).
                     found = await asyncio.to_thread(self.load, values)
                     if found is not None:
                         self.apply(*found)
+                elif not caught:
+                    caught = True  # a poll with nothing new: the newest promotion, if any, serves
+                    self.caught_up()
         finally:
             await c.stop()

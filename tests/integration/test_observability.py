@@ -282,7 +282,7 @@ def test_prometheus_scrapes_the_worker_and_gets_the_expected_series(make_run, tm
         # The real server loaded the repository's alert rules, and none fires for this healthy worker.
         rules = prom.api("rules")
         names = {r["name"] for g in rules["groups"] for r in g["rules"]}
-        assert "TrendcastWorkerDown" in names and len(names) == 9
+        assert "TrendcastWorkerDown" in names and len(names) == 10
         firing = [a["labels"]["alertname"] for a in prom.api("alerts")["alerts"] if a["state"] == "firing"]
         assert firing == []
     finally:

@@ -10,6 +10,7 @@ leaves it serving.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -87,7 +88,8 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     # The running worker serves it: the forecasts of the days that close from now on carry its id.
     wait_for(lambda: f"model {new_id} now serves" in run.logs(), 30, "the worker to take the promoted model",
              on_fail=run.logs)
-    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in late[: len(late) // 2]])
+    third = len(late) // 3
+    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in late[:third]])
 
     def versions_after(day_ms: int) -> set:
         msgs = [orjson.loads(r.value) for r in read_topic(run.bootstrap, run.topic("forecasts"), idle_s=1.0)]
@@ -100,6 +102,16 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     wait_for(lambda: "a promoted checkpoint is refused" in run.logs(), 30, "the worker to refuse the record",
              on_fail=run.logs)
     newest = max(orjson.loads(r.value)["as_of"] for r in read_topic(run.bootstrap, run.topic("forecasts")))
-    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in late[len(late) // 2:]])
+    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in late[third: 2 * third]])
     wait_for(lambda: versions_after(newest) == {new_id}, 60, "forecasts after the refused record",
              on_fail=run.logs)
+
+    # A worker killed and started again reads the models topic before its first tick: from its first
+    # forecast on it serves the promoted model, not the checkpoint it was configured with.
+    run.workers[0].stop(signal.SIGKILL)
+    newest = max(orjson.loads(r.value)["as_of"] for r in read_topic(run.bootstrap, run.topic("forecasts")))
+    run.start_worker()
+    produce(run.bootstrap, [(topic[k], v["sku"].encode(), orjson.dumps(v)) for k, v in late[2 * third:]])
+    wait_for(lambda: versions_after(newest), 90, "forecasts of the restarted worker", on_fail=run.logs)
+    assert versions_after(newest) == {new_id}
+    assert run.log.read_text(errors="replace").count(f"model {new_id} now serves") == 2  # once per process
