@@ -45,9 +45,9 @@ WINDOWS_TABLE = "sku-windows-v4"
 CATALOG_TABLE = "sku-catalog-v1"
 LEARNING_TABLE = "partition-learning-v1"
 EMBEDDINGS_TABLE = "sku-embeddings-v1"
-MODELS_WAIT_S = 10.0  # the longest a first tick waits for the models topic (a broker that does not answer)
 INVENTORY_TABLE = "sku-inventory-v1"
 EMBED_INTERVAL_S = 0.5  # catalog texts wait at most this long to be embedded in one batch
+MODELS_WAIT_S = 10.0  # the longest a first tick waits for the models topic (a broker that does not answer)
 TABLES = (WINDOWS_TABLE, CATALOG_TABLE, LEARNING_TABLE, EMBEDDINGS_TABLE, INVENTORY_TABLE)  # every changelog-backed table (deploy creates them)
 
 
