@@ -10,9 +10,11 @@ a candidate network and a decision out. Champion/challenger:
   closed when the first held-back forecast was made (no held-back sales
   leak into training through a longer horizon of an earlier day);
 * both networks forecast the held-back days; the candidate is promoted only
-  if its 7-day WAPE there is below the serving one's by ``margin`` (a share)
-  and its p10-p90 coverage is no further from 80% than the serving one's
-  plus ``coverage_slack``.
+  if its 7-day WAPE there is below the serving one's by ``margin`` (a share),
+  its p10-p90 coverage is no further from 80% than the serving one's
+  plus ``coverage_slack``, and it is no worse on the freshest sales known:
+  the 1-day outcomes of the days after the held-back ones (:func:`newest`),
+  where a regime change that began since shows first.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from models.interface import HORIZONS, QUANTILES
 from models.network import TrendcastNet
 from models.training import Samples, TrainConfig, predict, train, wape
 
-H7 = HORIZONS.index(7)
+H1, H7 = HORIZONS.index(1), HORIZONS.index(7)
 NOMINAL = QUANTILES[2] - QUANTILES[0]
 
 
@@ -47,6 +49,7 @@ class RetrainRules:
     replay_share: float = 0.5
     margin: float = 0.02
     coverage_slack: float = 0.02
+    newest_slack: float = 0.0  # how much worse (a share) on the newest days' 1-day outcomes a candidate may be
     epochs: int = 4
     lr: float = 5e-4
     anchor_weight: float = 0.0
@@ -97,6 +100,17 @@ def split(s: Samples, rules: RetrainRules) -> tuple[Samples, Samples]:
     return take(train_set, np.flatnonzero(keep)), take(s, hold)
 
 
+def newest(s: Samples) -> Samples:
+    """The forecasts made after the last one with a 7-day outcome that have their 1-day outcome.
+
+    The freshest sales a cycle knows, after the held-back days: a regime
+    change that began at their end (a funnel shift) shows here first.
+    """
+    judged = np.isfinite(s.targets[:, H7])
+    last = int(s.origin[judged].max()) if judged.any() else int(s.origin.min()) - 1
+    return take(s, np.flatnonzero((s.origin > last) & np.isfinite(s.targets[:, H1])))
+
+
 def take(s: Samples, rows: np.ndarray) -> Samples:
     """The samples ``rows`` of ``s`` (copies; the text table is shared)."""
     return replace(s, history=s.history[rows], age=s.age[rows], weekday=s.weekday[rows], sku_row=s.sku_row[rows],
@@ -130,15 +144,24 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
     teacher = [predict(serving, train_set)[0]] if rules.anchor_weight > 0 else None
     candidate, _ = train([train_set], [], cfg, init=serving, teacher=teacher, device=device)
     figures = {"serving": scores(serving, hold), "candidate": scores(candidate, hold)}
+    fresh = newest(s)
+    if len(fresh):
+        for name, model in (("serving", serving), ("candidate", candidate)):
+            figures[name]["wape_1d_newest"] = wape(fresh.targets[:, H1], predict(model, fresh)[0][:, H1, 1])
     a, b = figures["serving"], figures["candidate"]
     better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)
     honest = abs(b["coverage_7d"] - NOMINAL) <= abs(a["coverage_7d"] - NOMINAL) + rules.coverage_slack
-    if better and honest:
+    a1, b1 = a.get("wape_1d_newest"), b.get("wape_1d_newest")
+    steady = a1 is None or not np.isfinite(a1) or b1 <= a1 * (1.0 + rules.newest_slack)
+    if better and honest and steady:
         reason = f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f} (margin {rules.margin:.0%})"
     elif not better:
         reason = f"7-day WAPE {b['wape_7d']:.4f} is not {rules.margin:.0%} below the serving {a['wape_7d']:.4f}"
-    else:
+    elif not honest:
         reason = f"coverage {b['coverage_7d']:.3f} is further from {NOMINAL:.0%} than the serving {a['coverage_7d']:.3f}"
+    else:
+        reason = (f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f}, but on the newest days' 1-day outcomes "
+                  f"{b1:.4f} against {a1:.4f}")
     days = {"trained": [int(train_set.origin.min()), int(train_set.origin.max())],
             "held_back": [int(hold.origin.min()), int(hold.origin.max())]}
-    return Decision(candidate, figures, better and honest, reason, len(train_set), days)
+    return Decision(candidate, figures, better and honest and steady, reason, len(train_set), days)

@@ -358,6 +358,8 @@ def retrain(
                                             "this share below the serving model's."),
     coverage_slack: float = typer.Option(0.02, min=0.0, help="How much further from 80% the candidate's p10-p90 "
                                                              "coverage may be than the serving model's."),
+    newest_slack: float = typer.Option(0.0, help="How much worse (a share) the candidate may be on the 1-day "
+                                                 "outcomes of the days after the held-back ones."),
     epochs: int = typer.Option(4, min=1, help="Epochs of fine-tuning from the serving weights."),
     lr: float = typer.Option(5e-4, min=1e-7, help="Adam learning rate of the fine-tuning."),
     device: str = typer.Option("auto", help="Where the candidate trains: auto (CUDA when present), cpu, cuda."),
@@ -368,7 +370,8 @@ def retrain(
 
     every_s = parse_every(every)
     rules = RetrainRules(holdout_days=holdout_days, recent_days=recent_days, replay_share=replay_share,
-                         margin=margin, coverage_slack=coverage_slack, epochs=epochs, lr=lr)
+                         margin=margin, coverage_slack=coverage_slack, newest_slack=newest_slack, epochs=epochs,
+                         lr=lr)
     run_retrain(_broker_settings(), rules, every_s, None if model is None else str(model), typer.echo, device)
 
 

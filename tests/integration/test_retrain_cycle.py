@@ -76,7 +76,7 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     assert read_topic(run.bootstrap, run.topic("models"), idle_s=1.0) == []
 
     # Promoted whatever its figures (a margin of -100%): one record, the candidate, its parent the default.
-    promoted = retrain(run, "--margin", "-1", "--coverage-slack", "1")
+    promoted = retrain(run, "--margin", "-1", "--coverage-slack", "1", "--newest-slack", "100")
     new_id = promoted["promoted"]
     assert new_id and new_id != serving
     records = read_topic(run.bootstrap, run.topic("models"), idle_s=1.0)

@@ -114,7 +114,7 @@ def test_training_never_sees_an_outcome_that_closed_in_the_held_back_days():
 def test_a_candidate_is_promoted_only_when_better_by_the_margin():
     serving, _ = load_checkpoint(DEFAULT_CHECKPOINT)
     s = _stream_samples()
-    won = retrain(serving, s, RetrainRules(epochs=2, margin=-1.0, coverage_slack=1.0))
+    won = retrain(serving, s, RetrainRules(epochs=2, margin=-1.0, coverage_slack=1.0, newest_slack=100.0))
     assert won.promote and won.figures["candidate"]["samples"] == won.figures["serving"]["samples"] > 0
     lost = retrain(serving, s, RetrainRules(epochs=2, margin=0.99))
     assert not lost.promote and "not 99% below" in lost.reason
@@ -190,3 +190,20 @@ def test_a_cycle_decodes_the_days_it_trains_and_judges_on_and_a_replay_draw_of_o
     older = chosen - recent
     assert len(older) == int(np.ceil(0.5 * len(recent))) and max(older) < min(recent)
     assert chosen_days(days[-10:], rules) == set(days[-10:]) and chosen_days([], rules) == set()
+
+
+def test_a_candidate_worse_on_the_newest_days_1_day_outcomes_is_not_promoted():
+    from models.retraining import H1, H7, newest
+    from models.training import predict
+
+    serving, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    s = _stream_samples()
+    last3 = s.origin >= s.origin.max() - 2
+    s.targets[last3, H7:] = np.nan  # the newest 3 days: only their 1-day outcome has closed
+    fresh = newest(s)
+    assert sorted(set(fresh.origin.tolist())) == sorted(set(s.origin[last3].tolist()))
+    # Those days sold exactly what the serving network said: no candidate can beat it there.
+    s.targets[last3, H1] = predict(serving, newest(s))[0][:, H1, 1]
+    d = retrain(serving, s, RetrainRules(epochs=2, margin=-1.0, coverage_slack=1.0))
+    assert d.figures["serving"]["wape_1d_newest"] < 1e-6 < d.figures["candidate"]["wape_1d_newest"]
+    assert not d.promote and "newest days' 1-day outcomes" in d.reason

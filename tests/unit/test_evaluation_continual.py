@@ -32,7 +32,8 @@ def _request(folder, out, **kw) -> ContinualRequest:
 
 def test_both_workers_are_scored_each_week_and_every_retrain_is_reported(sim_folder, tmp_path):
     # A margin of -100%: every candidate is promoted, so the retraining worker's forecasts come from new models.
-    lines = run_continual(_request(sim_folder, tmp_path), RetrainRules(epochs=1, margin=-1.0, coverage_slack=1.0),
+    lines = run_continual(_request(sim_folder, tmp_path), RetrainRules(epochs=1, margin=-1.0, coverage_slack=1.0,
+                                                                                 newest_slack=100.0),
                           echo=lambda m: None)
     doc = json.loads((tmp_path / "metrics.json").read_text())
     # Weekly origins whose 7 days end by the last day (2024-09-08).
