@@ -79,7 +79,7 @@ def run_continual(req: ContinualRequest, rules: RetrainRules = RetrainRules(), e
                                progress=lambda m: echo(f"  {m}"))
     echo(f"retraining worker replayed in {time.perf_counter() - mark:.0f} s")
     weeks = weekly(runs, panel, skus_with_sales(panel, req.first_day, req.last_day), origins)
-    weeks = [w for w in weeks if w["units"] > 0 and w["frozen"]["pairs"] == w["retrained"]["pairs"]]
+    weeks = [w for w in weeks if w["units"] > 0]
     last = [w for w in weeks if all(np.isfinite(w[k]["wape"] or np.nan) for k in runs)][-LAST_WEEKS:]
     summary = {k: pooled(last, k) for k in runs}
     gain = 1.0 - summary["retrained"]["wape"] / summary["frozen"]["wape"]

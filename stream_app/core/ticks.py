@@ -131,9 +131,12 @@ class OffLoopJob:
         return self
 
 
-def _realised(blobs: list[bytes], spec: WindowSpec, as_of_day: int, made_day: int, horizon: int) -> np.ndarray:
+def _realised(keys: list[bytes] | None, blobs: list[bytes], spec: WindowSpec, as_of_day: int, made_day: int,
+              horizon: int) -> tuple[np.ndarray, list[tuple[bytes, bytes]]]:
+    """Units the SKUs of ``blobs`` sold over the horizon, and their outcomes records (``keys`` None: none)."""
     history, _ = StateBatch.from_blobs(blobs, spec).histories(as_of_day)
-    return realised(history[:, UNITS, :], as_of_day, made_day, horizon)
+    actual = realised(history[:, UNITS, :], as_of_day, made_day, horizon)
+    return actual, [] if keys is None else encode_outcomes(keys, made_day, horizon, actual)
 
 
 def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickResult) -> Iterator[OffLoopJob]:
@@ -156,15 +159,17 @@ def learn_steps(ingestor: Ingestor, as_of_day: int, tools: TickTools, out: TickR
             continue
         parts = []
         for start in range(0, len(rows), step):
-            blobs = [store[made.keys[i]] for i in rows[start : start + step]]
-            job = OffLoopJob(partial(_realised, blobs, spec, as_of_day, made_day, HORIZONS[h_idx]))
+            keys = [made.keys[i] for i in rows[start : start + step]]
+            blobs = [store[k] for k in keys]
+            job = OffLoopJob(partial(_realised, keys if tools.samples else None, blobs, spec, as_of_day, made_day,
+                                     HORIZONS[h_idx]))
             yield job
-            parts.append(job.run().result)
+            units, records = job.run().result
+            parts.append(units)
+            out.samples += records  # encoded in the job, off the event loop
         actual = np.concatenate(parts)
         raw, pub = (a[rows] for a in made.at(h_idx))
         out.drifted += cal.learn(h_idx, raw, actual, made.groups[rows])
-        if tools.samples:
-            out.samples += encode_outcomes([made.keys[i] for i in rows], made_day, HORIZONS[h_idx], actual)
         out.outcomes[HORIZONS[h_idx]] = OutcomeStats(
             abs_error=float(np.abs(actual - pub[:, 1]).sum()),
             abs_error_raw=float(np.abs(actual - raw[:, 1]).sum()),

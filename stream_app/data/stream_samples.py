@@ -50,12 +50,6 @@ class SampleJoin:
                 got = self._outcomes[(key, record.day)] = np.full(len(HORIZONS), np.nan, dtype=np.float32)
             got[col] = units
 
-    @property
-    def days(self) -> tuple[int, int] | None:
-        """First and last day of the inputs that have an outcome (None: none yet)."""
-        days = [d for (k, d) in self._outcomes if (k, d) in self._where]
-        return (min(days), max(days)) if days else None
-
     def samples(self, embeddings: dict[bytes, bytes] | None = None) -> Samples:
         """Every input with at least one outcome, as training samples (no stage labels: the head is not taught).
 

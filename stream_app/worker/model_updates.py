@@ -46,14 +46,11 @@ class ModelWatcher:
         self.settings, self.metrics = settings, metrics
         self.current, self.serve, self.caught_up = current, serve, caught_up
 
-    def take(self, values: list[bytes]) -> None:
-        """Serve the newest of ``values`` (in topic order) that loads; refuse the ones after it that do not."""
-        found = self.load(values)
-        if found is not None:
-            self.apply(*found)
-
     def load(self, values: list[bytes]) -> tuple[Scorer, dict] | None:
-        """The scorer of the newest of ``values`` that loads and is not served yet, with its metadata (no change made)."""
+        """The scorer of the newest of ``values`` (in topic order) that loads and is not served yet, with its metadata.
+
+        Changes nothing but the refusal count: the ones after it that do not load are refused.
+        """
         from models import checkpoint_codec  # torch: imported once a model is promoted, not with the app
         from models.checkpoint import CheckpointError
 

@@ -79,7 +79,7 @@ def test_the_join_pairs_inputs_with_outcomes_in_any_order_and_skips_other_specs(
     assert t[1, HORIZONS.index(7)] == 0.0 and np.isnan(t[1, HORIZONS.index(1)])
     np.testing.assert_array_equal(s.history, f.history[:2])
     assert s.has_text.tolist() == [True, False] and s.text[0, 0] == pytest.approx(1.0, abs=1e-2)
-    assert (s.stage == -1).all() and join.days == (100, 100)
+    assert (s.stage == -1).all()
 
 
 def _stream_samples(days: int = 40, n: int = 60):
@@ -153,12 +153,18 @@ def test_a_running_worker_serves_a_promoted_model_and_keeps_it_when_a_record_is_
     first = holder["scorer"]
     watcher = ModelWatcher(load_settings(), metrics, lambda: holder["scorer"],
                            lambda s: holder.__setitem__("scorer", s))
+
+    def take(values: list[bytes]) -> None:  # what the watcher's loop does with a poll's records
+        found = watcher.load(values)
+        if found is not None:
+            watcher.apply(*found)
+
     model, meta = load_checkpoint(DEFAULT_CHECKPOINT)
     config = torch.load(DEFAULT_CHECKPOINT, weights_only=True)["config"]
     with torch.no_grad():
         next(model.parameters()).add_(0.01)  # other weights: another id
     new_id, value = checkpoint_codec.encode(model, config, {"parent": meta["id"], "stage_confidence": None})
-    watcher.take([b"TCKP\x00\x00\x00\x00", value])  # the newest that loads wins
+    take([b"TCKP\x00\x00\x00\x00", value])  # the newest that loads wins
     now = holder["scorer"]
     assert now is not first and now.model == ("trendcast-net", new_id)
     assert now.encoder is first.encoder and now.device == first.device
@@ -170,10 +176,10 @@ def test_a_running_worker_serves_a_promoted_model_and_keeps_it_when_a_record_is_
     assert sample("trendcast_model_updates_total", {"outcome": "served"}) == 1
     assert sample("trendcast_model_info", {"name": "trendcast-net", "version": new_id, "device": "cpu"}) == 1
     assert sample("trendcast_model_info", {"name": "trendcast-net", "version": meta["id"], "device": "cpu"}) == 0
-    watcher.take([b"TCKP\x05\x00\x00\x00{bad"])
+    take([b"TCKP\x05\x00\x00\x00{bad"])
     assert holder["scorer"] is now
     assert sample("trendcast_model_updates_total", {"outcome": "refused"}) == 1
-    watcher.take([value])  # already serving it: nothing changes
+    take([value])  # already serving it: nothing changes
     assert holder["scorer"] is now and sample("trendcast_model_updates_total", {"outcome": "served"}) == 1
 
 
@@ -207,3 +213,16 @@ def test_a_candidate_worse_on_the_newest_days_1_day_outcomes_is_not_promoted():
     d = retrain(serving, s, RetrainRules(epochs=2, margin=-1.0, coverage_slack=1.0))
     assert d.figures["serving"]["wape_1d_newest"] < 1e-6 < d.figures["candidate"]["wape_1d_newest"]
     assert not d.promote and "newest days' 1-day outcomes" in d.reason
+
+
+def test_the_retrain_commands_defaults_are_the_rules_defaults():
+    import typer
+
+    from stream_app.cli.main import cli
+
+    command = typer.main.get_command(cli).commands["retrain"]
+    defaults = {p.name: p.default for p in command.params}
+    rules = RetrainRules()
+    for name in ("holdout_days", "recent_days", "replay_share", "margin", "coverage_slack", "newest_slack", "epochs",
+                 "lr"):
+        assert defaults[name] == getattr(rules, name), name
