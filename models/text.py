@@ -84,15 +84,24 @@ class TextEncoder:
                 self._store(texts[i], v)
         return out
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
+    @property
+    def model(self):
+        """The ``transformers`` encoder module (fine-tuning trains its top layers: :mod:`models.text_tuning`)."""
+        return self._model
+
+    def pooled(self, texts: list[str]):
+        """``(len(texts), 384)`` torch tensor of unit embeddings, on the encoder's device, with gradients if enabled."""
         torch = self._torch
         tokens = self._tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
-        with torch.inference_mode():
-            hidden = self._model(**tokens).last_hidden_state
-            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=1).float().cpu().numpy()
+        hidden = self._model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(mean, dim=1)
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.pooled(texts).float().cpu().numpy()
 
     def _key(self, text: str) -> Path | None:
         if self.cache_dir is None:

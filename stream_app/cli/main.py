@@ -210,12 +210,29 @@ def evaluate(
                                                 "frozen, on what each publishes."),
     retrain_from: Optional[str] = typer.Option(None, help="With --retrain-every: the day of the first retrain "
                                                           "(YYYY-MM-DD) [default: the day before --from]."),
+    cold_starts: bool = typer.Option(False, "--cold-starts", help="Cold starts instead of the backtest: each SKU "
+                                     "first sold from --from to --until forecast the day before from its text alone "
+                                     "(no text, pretrained and fine-tuned embeddings)."),
 ) -> None:
     """Backtest the model against reference baselines, or with --scenarios replay drift scenarios; writes a report."""
     from stream_app.cli.evalcli import EvalRequest, parse_ablations, parse_baselines, run_evaluate
     from stream_app.requests import day_of
 
     command = " ".join(["trendcast", *sys.argv[1:]])
+    if cold_starts:
+        from stream_app.cli.coldstartcli import ColdStartRequest, run_cold_starts
+
+        given = [k for k, v in {"--origins-every": origins_every, "--baselines": baselines, "--max-skus": max_skus,
+                                "--ablations": ablations, "--scenarios": scenarios, "--labels": labels,
+                                "--retrain-every": retrain_every, "--retrain-from": retrain_from}.items()
+                 if v is not None]
+        if given:
+            raise BadRequest(f"{', '.join(given)}: not with --cold-starts")
+        req = ColdStartRequest(data=data, source=source or "uci", first_day=day_of(from_, "--from"),
+                               last_day=day_of(until, "--until"), out=out, command=command)
+        for line in run_cold_starts(req):
+            typer.echo(line)
+        return
     if retrain_every is not None:
         from stream_app.cli.continualcli import ContinualRequest, run_continual
 
