@@ -12,7 +12,8 @@ launches whose first 14 days had closed by then
   launches closed before the period began (:mod:`models.text_tuning`); no
   launch of the period is trained on.
 
-Pure apart from the encoder: arrays and texts in, a dict of scores out.
+Pure: embeddings and daily units in, forecasts and a dict of scores out (the
+encoders are the edge's, :mod:`stream_app.cli.coldstartcli`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def cold_start_forecasts(units: np.ndarray, first_index: np.ndarray, has_text: n
     for day in np.unique(first_index[rows]):
         at = np.flatnonzero(first_index[rows] == day)
         for way in out:
-            text = texts.get(way, texts.get("frozen"))
+            text = texts[way] if way in texts else np.zeros((len(units), 0), dtype=np.float32)  # no_text reads none
             ref = reference_at(units, first_index, text, has_text, int(day) - 1, LAUNCHED_AFTER)
             query = None if way == "no_text" else text[rows[at]]
             out[way][at] = ref.quantiles(query, k, prior)
