@@ -72,7 +72,7 @@ def fine_tune(encoder: TextEncoder, texts: list[str], totals: np.ndarray, layers
             return torch.maximum(levels * diff, (levels - 1) * diff).mean()
 
     losses = []
-    model.eval()  # dropout off: on a few hundred short texts it only adds noise (validation, May-June 2011)
+    model.eval()  # dropout off, as in the probe these settings were chosen with (docs/MODEL.md, "Product text")
     for _ in range(epochs):
         order = rng.permutation(len(texts))
         for start in range(0, len(texts), batch_size):
