@@ -23,6 +23,9 @@ from models.interface import HORIZONS, QUANTILES
 
 LAUNCH_K = 10  # neighbours; chosen on UCI launches of March-June 2011 (docs/evaluation/cold-starts-uci)
 LAUNCH_PRIOR = 1.0  # total weight of all launches against 1 per neighbour
+LAUNCHED_AFTER = 14  # days: a first sale in the data's (or a worker's) first 14 days is a product that sold before
+MIN_LAUNCHES = 2 * LAUNCH_K  # fewer earlier launches than this: no cold-start forecast from text
+LAUNCH_DAYS = max(HORIZONS)  # a launch is known once its first 14 days have closed
 
 
 def launch_totals(units: np.ndarray, first_index: np.ndarray) -> np.ndarray:
@@ -110,3 +113,28 @@ def reference_at(units: np.ndarray, first_index: np.ndarray, text: np.ndarray, h
     """The :class:`LaunchReference` of the launches known at the end of column ``day_index`` (:func:`launch_rows`)."""
     rows, totals = launch_rows(units, first_index, has_text, day_index, launched_after)
     return LaunchReference(text=np.asarray(text[rows], dtype=np.float32), totals=totals)
+
+
+def window_launches(units: np.ndarray, age: np.ndarray, has_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, totals)``: the SKUs of a window batch whose first 14 days after the first sale lie in the window.
+
+    ``units`` ``(n, days)`` daily units, the last column the day the batch
+    is as of; ``age`` ``(n,)`` days since the first sale on that day (-1
+    never); ``totals`` ``(len(rows), 3)`` units over the first 1, 7, 14
+    days. Only SKUs with a text (``has_text``) count.
+    """
+    days = units.shape[1]
+    rows = np.flatnonzero(has_text & (age >= LAUNCH_DAYS - 1) & (age <= days - 1))
+    totals = launch_totals(units[rows], (days - 1 - age[rows]).astype(np.int64))
+    return rows, totals
+
+
+def launches_after(first_day: np.ndarray, text: np.ndarray, totals: np.ndarray, earliest: int) -> LaunchReference:
+    """The :class:`LaunchReference` of the launches first sold at least :data:`LAUNCHED_AFTER` days after ``earliest``.
+
+    ``first_day`` ``(r,)`` days since 1970-01-01 of each first sale;
+    ``earliest``: the first first-sale day known at all (a worker's first
+    sales are mostly of products older than the worker, not launches).
+    """
+    keep = first_day >= earliest + LAUNCHED_AFTER
+    return LaunchReference(text=np.asarray(text[keep], dtype=np.float32), totals=np.asarray(totals[keep], dtype=np.float64))

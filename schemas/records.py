@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 SCHEMA_VERSION = 1  # of the input contracts and the dead letters
-# Contract versions by name: v2 of forecasts added id, active, observed; v2 of stage-alerts added id.
-VERSIONS = {"clicks": 1, "carts": 1, "orders": 1, "catalog": 1, "inventory": 1, "forecasts": 2,
+# Contract versions by name: v2 of forecasts added id, active, observed, v3 cold_start; v2 of stage-alerts added id.
+VERSIONS = {"clicks": 1, "carts": 1, "orders": 1, "catalog": 1, "inventory": 1, "forecasts": 3,
             "stage-alerts": 2, "dead-letters": 1}
 STAGES = ("introduction", "growth", "maturity", "decline")
 HORIZONS = (1, 7, 14)  # days ahead; each forecast is the total over those days
@@ -189,7 +189,10 @@ class Forecast:
     ``id``: ``sku/as_of/name:version``, the same for a forecast delivered
     twice; ``active``: False on the last forecast (zeros) of a SKU that went
     quiet; ``observed``: units sold that day, over 7 and 28 days, and clicks
-    over 7 days, from the worker's window.
+    over 7 days, from the worker's window; ``cold_start``: True on the
+    forecast of a SKU that never sold, made from what the launches nearest
+    by text sold in their first days (the key is absent otherwise; v3
+    added it).
     """
 
     id: str
@@ -202,15 +205,19 @@ class Forecast:
     observed: dict[str, float]
     calibrated: bool = False
     active: bool = True
+    cold_start: bool = False
 
     def to_dict(self) -> dict:
         """The ``forecasts`` JSON object; horizon keys become strings ("1", "7", "14")."""
-        return {
+        out = {
             "schema_version": VERSIONS["forecasts"], "id": self.id, "sku": self.sku, "as_of": self.as_of,
             "active": self.active, "horizons": {str(h): asdict(q) for h, q in self.horizons.items()},
             "stage": self.stage, "stage_probs": dict(self.stage_probs), "model": dict(self.model),
             "calibrated": self.calibrated, "observed": dict(self.observed),
         }
+        if self.cold_start:
+            out["cold_start"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Forecast:
@@ -221,6 +228,7 @@ class Forecast:
             horizons={int(h): HorizonQuantiles(q["p10"], q["p50"], q["p90"]) for h, q in d["horizons"].items()},
             stage=d["stage"], stage_probs=dict(d["stage_probs"]), model=dict(d["model"]),
             observed=dict(d["observed"]), calibrated=d["calibrated"], active=d["active"],
+            cold_start=bool(d.get("cold_start", False)),
         )
 
 

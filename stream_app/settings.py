@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         1, ge=0, le=256, description="Intra-op threads of torch on CPU (1 leaves the other cores to Kafka I/O); 0: torch's default."
     )
     embed_batch_size: int = Field(256, ge=1, le=4096, description="Catalog records embedded per text-encoder call.")
+    cold_start: bool = Field(
+        True, description="Forecast a SKU that never sold (clicks only) from what the launches nearest by text sold in "
+        "their first days, flagged cold_start; off: the model forecasts it like any SKU.",
+    )
 
     # --- calibration and stage alerts -------------------------------------------
     calibration: bool = Field(True, description="Correct forecasts online from their outcomes (river); off: publish raw model quantiles.")

@@ -39,13 +39,13 @@ class ColdStartRequest:
 
 def run_cold_starts(req: ColdStartRequest) -> list[str]:
     """Score, write ``metrics.json`` and ``summary.md`` to ``req.out``; the lines to print."""
-    from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, launch_rows
+    from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, MIN_LAUNCHES, launch_rows
     from models.layout import UNITS
     from models.text import TextEncoder
     from models.text_tuning import fine_tune
     from stream_app.data.replay import ADAPTERS
     from stream_app.data.samples import catalog_texts, panel_from_series
-    from stream_app.evaluation.cold_starts import LAUNCHED_AFTER, WAYS, cold_start_forecasts, scores
+    from stream_app.evaluation.cold_starts import WAYS, cold_start_forecasts, scores
     from stream_app.evaluation.dataset import daily_series, event_folder
 
     if req.source not in (*ADAPTERS, "events"):
@@ -67,7 +67,7 @@ def run_cold_starts(req: ColdStartRequest) -> list[str]:
     first_index = np.where(panel.first_sale_day >= 0, panel.first_sale_day - panel.first_day, -1)
     frozen = TextEncoder(device=req.device).encode(texts)
     rows, totals = launch_rows(units, first_index, has_text, lo - 1, LAUNCHED_AFTER)
-    if len(rows) < 2 * LAUNCH_K:
+    if len(rows) < MIN_LAUNCHES:
         raise BadRequest(f"only {len(rows)} launches closed before --from {iso(req.first_day)}: start later")
     tuner = TextEncoder(device=req.device)
     report = fine_tune(tuner, [texts[i] for i in rows], totals, layers=req.tune_layers, epochs=req.tune_epochs)

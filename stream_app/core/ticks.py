@@ -10,7 +10,10 @@ Pure with respect to Kafka. In order:
    not, its quantiles calibrated, the raw ones kept until their outcomes
    close; a SKU that just went inactive gets one last forecast of zeros
    (``active: false``) and no more until its next event, so no consumer
-   holds a stale one;
+   holds a stale one. A SKU that never sold but has a text is a cold start:
+   its forecast comes from the launches nearest by text that the
+   partition's previous tick saw (:mod:`models.launch_prior`), flagged
+   ``cold_start``, and is not calibrated;
 3. stages: the stage tracker turns the day's stage probabilities into
    confirmed stages; a confirmed change becomes one ``stage-alerts`` message.
 """
@@ -27,7 +30,8 @@ import orjson
 
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
-from models.interface import HORIZONS, STAGES, FeatureBatch, Forecaster, nested_horizons
+from models.interface import HORIZONS, STAGES, TEXT_DIM, FeatureBatch, Forecaster, nested_horizons
+from models.launch_prior import LAUNCH_K, MIN_LAUNCHES, LaunchReference, launches_after, window_launches
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import NONE, StageStep, TrackerRules, TrackerState, track
@@ -43,6 +47,7 @@ from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch, W
 GROWTH = STAGES.index("growth")
 FORECAST_VERSION, ALERT_VERSION = VERSIONS["forecasts"], VERSIONS["stage-alerts"]
 UNKNOWN_GROUP = "unknown"
+LAUNCH_MODEL = {"name": "launch-prior", "version": f"knn{LAUNCH_K}"}  # what a cold-start forecast names as its model
 
 
 @dataclass
@@ -59,7 +64,10 @@ class TickTools:
     stock records (``None``: no inventory topic), updated in place;
     ``evidence``: what a SKU's sales must show for a stage (``None``: the
     stage head alone); ``samples``: also make training-samples records
-    (:mod:`stream_app.core.samples`; needs ``pending``).
+    (:mod:`stream_app.core.samples`; needs ``pending``); ``cold_start``:
+    forecast SKUs that never sold from the launches nearest by text
+    (needs ``embeddings``), ``launches`` the ones the partition's previous
+    tick saw (``None``: none yet).
     """
 
     scorer: Scorer
@@ -74,6 +82,8 @@ class TickTools:
     stock: StockRules = field(default_factory=StockRules)
     evidence: EvidenceRules | None = field(default_factory=EvidenceRules)
     samples: bool = False
+    cold_start: bool = False
+    launches: LaunchReference | None = None
 
 
 @dataclass
@@ -104,6 +114,8 @@ class TickResult:
     expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
     samples: list[tuple[bytes, bytes]] = field(default_factory=list)  # training-samples records
+    launches: LaunchReference | None = None  # the launches in this tick's windows (with ``cold_start``)
+    cold_starts: int = 0  # forecasts made from the launch prior
 
 
 @dataclass
@@ -193,7 +205,9 @@ class MicroBatch:
     ``blobs`` and ``next_days`` (pending days, ``NO_DAY``: none) are the
     states the forecast was made from, marked forecast, their stage tracker
     moved on; ``raw`` and ``quant`` the model's and the published
-    quantiles ``(n, horizons, 3)``.
+    quantiles ``(n, horizons, 3)``; ``cold`` the rows forecast from the
+    launch prior; ``launches`` the batch's launches (first-sale days, texts,
+    totals) and ``earliest`` its earliest first-sale day (None: none).
     """
 
     keys: list[bytes]
@@ -208,6 +222,9 @@ class MicroBatch:
     blobs: list[bytes]
     next_days: list[int]
     samples: list[tuple[bytes, bytes]]
+    cold: np.ndarray
+    launches: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    earliest: int | None = None
 
 
 def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | None, as_of_day: int,
@@ -233,6 +250,21 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     cal = tools.calibrator
     calibrated = cal is not None and cal.ready
     quant = np.round(nested_horizons(cal.correct(raw, groups) if calibrated else raw), 4)
+    cold = np.zeros(n, dtype=bool)
+    launches, earliest = None, None
+    if tools.cold_start and tools.embeddings is not None:
+        age = feats.days_since_first_sale
+        ref = tools.launches
+        if ref is not None and len(ref) >= MIN_LAUNCHES:
+            cold = live & feats.has_text & (age < 0)
+            if cold.any():
+                # launch demand replaces the model's answer, calibration too: it learns the model's errors
+                raw[cold] = ref.quantiles(feats.text[cold])
+                quant[cold] = np.round(raw[cold], 4)
+        rows, totals = window_launches(feats.history[:, UNITS, :], age, feats.has_text)
+        launches = (as_of_day - age[rows], feats.text[rows], totals)
+        sold = age >= 0
+        earliest = int((as_of_day - age[sold]).min()) if sold.any() else None
     quant[~live] = 0.0
 
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
@@ -250,12 +282,13 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     h1, h7, h14 = (str(h) for h in HORIZONS)
     s1, s2, s3, s4 = STAGES
     on = live.tolist()
+    cold_rows = set(np.flatnonzero(cold).tolist())
     forecasts = []
     for i, key in enumerate(keys):
         f = flat[i]
         p = probs[i]
         sku = key.decode()
-        m = models[i]
+        m = LAUNCH_MODEL if i in cold_rows else models[i]
         # Literal dicts, not comprehensions: this loop runs once per forecast.
         msg = {
             "schema_version": FORECAST_VERSION,
@@ -271,15 +304,18 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
             "stage": STAGES[shown[i]],
             "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
             "model": m,
-            "calibrated": calibrated,
+            "calibrated": calibrated and i not in cold_rows,
             "observed": seen[i],
         }
+        if i in cold_rows:
+            msg["cold_start"] = True
         forecasts.append((key, orjson.dumps(msg)))
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
     blobs, nxt = _marked(batch, step.state, as_of_day)
     # The inputs of the forecasts that will meet an outcome (live ones): the training examples to be.
     samples = encode_inputs(keys, feats, np.flatnonzero(live)) if tools.samples and tools.pending is not None else []
-    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt, samples)
+    return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt, samples, cold, launches,
+                      earliest)
 
 
 def _marked(batch: StateBatch, tracker: TrackerState, as_of_day: int) -> tuple[list[bytes], list[int]]:
@@ -299,11 +335,13 @@ def _restate(mb: MicroBatch, rows: list[int], now: list[bytes], as_of_day: int, 
 def _record(mb: MicroBatch, as_of_day: int, tools: TickTools, out: TickResult) -> None:
     """Take in a micro-batch's forecast: pending outcomes, stock marks, messages and alerts."""
     keys, live, quant, feats, step = mb.keys, mb.live, mb.quant, mb.features, mb.step
-    if tools.pending is not None and live.any():
-        rows = np.flatnonzero(live)
+    judged = live & ~mb.cold  # a cold start's errors are the launch prior's, not the model's to calibrate
+    if tools.pending is not None and judged.any():
+        rows = np.flatnonzero(judged)
         tools.pending.add(as_of_day, Made([keys[i] for i in rows], mb.raw[rows], quant[rows], mb.groups[rows]))
     out.forecasts += mb.forecasts
     out.samples += mb.samples
+    out.cold_starts += int(mb.cold.sum())
     rows = [(i, "stage_change") for i in np.flatnonzero(step.changed).tolist()]
     view = None
     if tools.inventory is not None:
@@ -422,6 +460,7 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     tracked = ingestor.tracked.setdefault(partition, set())
     keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
     store, spec = ingestor.store, ingestor.spec
+    launches, earliest = [], None
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
         blobs = [store[k] for k in chunk]
@@ -436,6 +475,10 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
             # states as they are now (the features, of closed days, are the same).
             _restate(mb, changed, now, as_of_day, spec)
         _record(mb, as_of_day, tools, out)
+        if mb.launches is not None:
+            launches.append(mb.launches)
+        if mb.earliest is not None:
+            earliest = mb.earliest if earliest is None else min(earliest, mb.earliest)
         for k, blob, day, on in zip(chunk, mb.blobs, mb.next_days, mb.live.tolist()):
             store[k] = blob
             if day == NO_DAY:
@@ -450,3 +493,7 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
         ingestor.dirty.setdefault(partition, set()).update(chunk)
         out.skus = start + len(chunk)
         yield out.skus
+    if tools.cold_start and tools.embeddings is not None:
+        out.launches = launches_after(*(np.concatenate(parts) for parts in zip(*launches)), earliest) \
+            if launches and earliest is not None else LaunchReference(np.zeros((0, TEXT_DIM), dtype=np.float32),
+                                                                      np.zeros((0, len(HORIZONS))))

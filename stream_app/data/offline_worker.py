@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from models.launch_prior import LaunchReference
 from models.text import catalog_text
 from stream_app.core.decode import KINDS, Invalid, decode_catalog
 from stream_app.core.ingest import BatchOutcome, Ingestor
@@ -72,6 +73,7 @@ class OfflineWorker:
         self.catalog: dict[bytes, dict] = {}
         self.embeddings: dict[bytes, bytes] = {}
         self.rejected: list = []
+        self.launches: dict[int, LaunchReference] = {}  # as the worker's: what each partition's last tick saw
 
     def run(self, rows: Iterable[tuple[str, dict]], on_tick: OnTick) -> None:
         """Replay ``rows`` (topic kind, event dict) in send order; ``on_tick(partition, day, result)`` per tick."""
@@ -131,8 +133,10 @@ class OfflineWorker:
         tools = TickTools(self.scorer, rules=self.rules, calibrator=cal, pending=pending, groups=self.groups_of,
                           batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=self.embeddings if self.scorer.encoder is not None else None, stock=self.stock,
-                          evidence=evidence_rules(s), samples=self.samples)
+                          evidence=evidence_rules(s), samples=self.samples, cold_start=s.cold_start,
+                          launches=self.launches.get(partition))
         result = run_tick(self.ingestor, partition, day, tools)
+        self.launches[partition] = result.launches
         if self.learning:
             self.learning.records(partition, day, result.expired)  # keeps the expiry bookkeeping as the worker's
         return result

@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import HORIZONS
-from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, launch_totals, reference_at
+from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, launch_totals, reference_at
 from stream_app.evaluation.scores import coverage, pinball, relative_width, wape
 
-LAUNCHED_AFTER = 14  # a first sale in the data's first 14 days is a product that sold before the data began
 WAYS = ("no_text", "frozen", "fine_tuned")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from models.launch_prior import LaunchReference
 from models.stage_tracker import TrackerRules
 from stream_app.core import inventory
 from stream_app.worker.faust_adapter import (BatchMessage, BatchSchema, CommitLedger, TrendcastFaust, batching_transport,
@@ -77,6 +78,9 @@ class Worker:
     kept_ticking: set[int] = field(default_factory=set)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
+    # The launches each partition's last tick saw in its windows, for the next tick's cold starts; kept in
+    # memory only: a restarted worker's first tick rebuilds them and forecasts no cold start until the next.
+    launches: dict[int, LaunchReference] = field(default_factory=dict)
     newest_event_ms: int = 0
     # (topic, partition) -> (offset, Kafka timestamp ms) of the newest record taken in: the lag timer's
     # "newest applied record" (trendcast_consumer_lag_seconds).
@@ -428,7 +432,8 @@ class Worker:
                           groups=side.groups_of, batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s),
-                          samples=bool(s.topic_training_samples))
+                          samples=bool(s.topic_training_samples), cold_start=s.cold_start,
+                          launches=self.launches.get(partition))
         result = TickResult()
         for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):
             if isinstance(step, OffLoopJob):
@@ -445,6 +450,8 @@ class Worker:
         self.publisher.forecasts(result.forecasts)
         self.publisher.samples(result.samples)
         self.publisher.alerts(result.alerts)
+        self.launches[partition] = result.launches  # the next tick's cold starts are forecast from these
+        self.metrics.cold_starts.inc(result.cold_starts)
         stock_table = self.state[INVENTORY_TABLE]
         for key in result.inventory:  # alert marks the tick set in the stock records
             stock_table.put(key, stock[key], partition)

@@ -60,6 +60,7 @@ class Metrics:
     outcome_units: Counter
     outcome_covered: Counter
     embeddings: Counter
+    cold_starts: Counter
     state_records_rejected: Counter
 
     @classmethod
@@ -234,6 +235,11 @@ class Metrics:
             ),
             embeddings=Counter(
                 "trendcast_text_embeddings", "Catalog records embedded by the text encoder.", registry=r,
+            ),
+            cold_starts=Counter(
+                "trendcast_cold_start_forecasts",
+                "Forecasts of SKUs that never sold, made from the launches nearest by text (flagged cold_start).",
+                registry=r,
             ),
             state_records_rejected=Counter(
                 "trendcast_state_records_rejected",

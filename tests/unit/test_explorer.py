@@ -24,7 +24,7 @@ def forecast(sku: str, day: int, units: float, *, stage: str = "growth", active:
     q = {str(h): {"p10": 0.5 * h * scale, "p50": 1.0 * h * scale, "p90": 2.0 * h * scale} for h in (1, 7, 14)}
     if not active:
         q = {h: {"p10": 0.0, "p50": 0.0, "p90": 0.0} for h in q}
-    v = {"schema_version": 2, "id": f"{sku}/{day * DAY}/net:1", "sku": sku, "as_of": day * DAY, "active": active,
+    v = {"schema_version": 3, "id": f"{sku}/{day * DAY}/net:1", "sku": sku, "as_of": day * DAY, "active": active,
          "horizons": q, "stage": stage,
          "stage_probs": {"introduction": 0.1, "growth": 0.7, "maturity": 0.1, "decline": 0.1},
          "model": {"name": "net", "version": "1"}, "calibrated": True,

@@ -292,3 +292,61 @@ def test_a_ticks_work_off_the_loop_touches_no_shared_state_and_publishes_what_ru
     s1, before = ing.spec.load(ing.store[b"S1"]), inline.spec.load(inline.store[b"S1"])
     assert s1.totals()["units"] == before.totals()["units"] + 1 and s1.max_ts(KIND_ORDER) == T + 2 * DAY + 5 * H
     assert s1.forecast_day == before.forecast_day == T // DAY + 1
+
+
+def click(i, sku, ts):
+    return Rec(i, sku.encode(), orjson.dumps({"schema_version": 1, "event_id": f"c{i}", "sku": sku, "ts": ts}))
+
+
+def test_a_sku_that_never_sold_is_forecast_from_the_launches_nearest_by_text_and_flagged():
+    from models.launch_prior import MIN_LAUNCHES
+    from stream_app.core.outcomes import Pending
+    from stream_app.core.scorer import Scorer, embedding_record
+    from stream_app.core.ticks import LAUNCH_MODEL, TickTools
+
+    rng = np.random.default_rng(5)
+    fast, slow = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 384)))
+
+    def near(v):
+        w = v + 0.05 * rng.normal(size=384)
+        return (w / np.linalg.norm(w)).astype(np.float32)
+
+    d0 = T // DAY
+    day_ms = lambda d: d * DAY + 10 * H  # noqa: E731
+    events = [(d0 + d, "OLD", 3) for d in range(46)]  # sold from the first day: older than the data, no launch
+    for i in range(MIN_LAUNCHES):  # launches 15-24 days after the first sale: 10 a day near "fast", 1 near "slow"
+        events += [(d0 + d, f"F{i}", 10) for d in range(15 + i % 10, 46)]
+        events += [(d0 + d, f"S{i}", 1) for d in range(15 + i % 10, 46)]
+    events.sort()
+    ing = Ingestor({}, WindowSpec(history_days=56), grace_ms=H, max_ahead_ms=3 * DAY, future_confirm=3)
+    recs = [order(n, sku, day_ms(d), qty=q) for n, (d, sku, q) in enumerate(events)]
+    for d in range(d0, d0 + 46):  # a day at a time, each past the idle timeout: the silent topics do not hold it
+        ing.process(KIND_ORDER, 0, [r for r, (day, _, _) in zip(recs, events) if day == d], now=11.0 * (d - d0))
+    ing.process(KIND_CLICK, 0, [click(n, s, day_ms(d0 + 45)) for n, s in enumerate(["NEW-F", "NEW-S", "NEW-BARE"])],
+                now=11.0 * 46)
+    store = {f"{p}{i}".encode(): embedding_record(f"{p}{i}", near(fast if p == "F" else slow))
+             for p in "FS" for i in range(MIN_LAUNCHES)}
+    store[b"NEW-F"], store[b"NEW-S"] = embedding_record("nf", near(fast)), embedding_record("ns", near(slow))
+
+    def tick(day, launches):
+        pending = Pending()
+        tools = TickTools(Scorer(EwmaForecaster()), embeddings=store, cold_start=True, launches=launches,
+                          pending=pending)
+        res = run_tick(ing, 0, day, tools)
+        return res, {m["sku"]: m for m in (orjson.loads(v) for _, v in res.forecasts)}, pending
+
+    first, msgs, _ = tick(d0 + 45, None)
+    assert not any(m.get("cold_start") for m in msgs.values())  # no launch seen yet: the model answers
+    assert len(first.launches) == 2 * MIN_LAUNCHES  # every F and S launch; OLD sold from the first day
+    second, msgs, pending = tick(d0 + 46, first.launches)
+    for sku, rate in (("NEW-F", 10), ("NEW-S", 1)):
+        m = msgs[sku]
+        assert m["cold_start"] is True and m["model"] == LAUNCH_MODEL and m["calibrated"] is False
+        assert m["id"].endswith(f"/{LAUNCH_MODEL['name']}:{LAUNCH_MODEL['version']}")
+        assert [m["horizons"][h]["p50"] for h in ("1", "7", "14")] == [rate, 7 * rate, 14 * rate]
+    # without a text (NEW-BARE), or once sold (F0, OLD), a SKU is the model's as before
+    assert "cold_start" not in msgs["NEW-BARE"] and msgs["NEW-BARE"]["model"]["name"] != LAUNCH_MODEL["name"]
+    assert "cold_start" not in msgs["F0"] and "cold_start" not in msgs["OLD"]
+    # a cold start's outcome will not teach the calibrator: it is not among the forecasts awaiting one
+    (_, _, made), *_ = pending.due(d0 + 47)
+    assert b"NEW-F" not in made.keys and b"NEW-BARE" in made.keys and b"F0" in made.keys

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.launch_prior import LaunchReference, launch_rows, launch_totals, reference_at
-from stream_app.evaluation.cold_starts import LAUNCHED_AFTER, cold_start_forecasts
+from models.launch_prior import LAUNCHED_AFTER, LaunchReference, launch_rows, launch_totals, reference_at
+from stream_app.evaluation.cold_starts import cold_start_forecasts
 
 
 def unit_rows(n, seed=0):

@@ -28,4 +28,4 @@ def test_the_wheel_builds_without_warnings_and_ships_the_checkpoint(tmp_path):
     assert noise == [], "\n".join(noise)
     names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("trendcast-*.whl"))).namelist())
     assert {"models/checkpoints/default.pt", "models/checkpoints/default.json",
-            "schemas/forecasts.v2.schema.json", "stream_app/data/replay.py"} <= names
+            "schemas/forecasts.v3.schema.json", "stream_app/data/replay.py"} <= names

@@ -38,6 +38,7 @@ SAMPLES = {
         "growth", {"introduction": 0.1, "growth": 0.7, "maturity": 0.15, "decline": 0.05},
         {"name": "ewma", "version": "1"},
         {"units_1d": 2.0, "units_7d": 9.0, "units_28d": 30.0, "clicks_7d": 41.0}, calibrated=True,
+        cold_start=True,  # every field of the contract present: the round trip covers them all
     ),
     "stage-alerts": StageAlert(f"A/{T}/stage_change", "A", T, "stage_change", None, "growth", 0.8, {"days": 7, "p50": 3.0, "p90": 5.0},
                                {"growth_7d": 0.5, "units_7d": 3.0, "units_28d": 9.0, "days_since_first_sale": 40,
@@ -128,6 +129,20 @@ def test_forecast_shape_uses_string_horizon_keys_and_from_dict_int_keys():
     assert base("dead-letters")["reason"] == {"code": "late", "message": "too late"}
 
 
+def test_a_cold_start_forecast_says_so_and_others_carry_no_such_key():
+    import dataclasses
+
+    cold = SAMPLES["forecasts"]
+    plain = dataclasses.replace(cold, cold_start=False)
+    assert "cold_start" not in plain.to_dict()
+    validate("forecasts", plain.to_dict())
+    d = cold.to_dict()
+    validate("forecasts", d)
+    assert d["cold_start"] is True and Forecast.from_dict(d) == cold
+    with pytest.raises(ValidationError):
+        validate("forecasts", {**plain.to_dict(), "cold_start": False})  # absent, or true
+
+
 @pytest.mark.parametrize("name", INPUTS)
 def test_inputs_accept_extra_fields_and_from_dict_ignores_them(name):
     d = {**base(name), "producer_note": "x"}
@@ -144,9 +159,10 @@ def test_outputs_reject_extra_fields(name):
 def test_from_dict_refuses_other_schema_versions_and_reads_a_missing_one_as_v1():
     with pytest.raises(ValueError, match="schema_version"):
         Order.from_dict({**base("orders"), "schema_version": 2})
-    for version in (1, 3):  # v1 forecasts had no id: not read as v2
+    for version in (1, 2, 4):  # v1 forecasts had no id, v2 no cold_start: neither is read as v3
         with pytest.raises(ValueError, match="schema_version"):
             Forecast.from_dict({**base("forecasts"), "schema_version": version})
+    for version in (1, 3):
         with pytest.raises(ValueError, match="schema_version"):
             StageAlert.from_dict({**base("stage-alerts"), "schema_version": version})
     assert Order.from_dict(without(base("orders"), "schema_version")) == SAMPLES["orders"]
