@@ -130,8 +130,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(256, ge=1, le=4096, description="Catalog records embedded per text-encoder call.")
     cold_start: bool = Field(
-        True, description="Forecast a SKU that never sold (clicks only) from what the launches nearest by text sold in "
-        "their first days, flagged cold_start; off: the model forecasts it like any SKU.",
+        False, description="Forecast a SKU that never sold (clicks only) from what the launches nearest by text sold "
+        "in their first days, flagged cold_start; off: the model forecasts it from its clicks like any SKU (on the "
+        "simulator the model did better: docs/MODEL.md, 'Product text').",
     )
 
     # --- calibration and stage alerts -------------------------------------------

@@ -62,7 +62,7 @@ def _events(run) -> list[tuple[str, bytes, bytes]]:
 
 
 def test_a_product_that_never_sold_is_forecast_from_its_text_neighbours_launches(make_run):
-    run = make_run(forecaster="model", partitions=1)
+    run = make_run(forecaster="model", partitions=1, cold_start=True)
     worker = run.start_worker()
     worker.wait(lambda m: m.get("trendcast_ready", 0) == 1, 120)  # its one-partition topics exist before we produce
     produce(run.bootstrap, _catalog(run))
