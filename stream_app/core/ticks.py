@@ -10,10 +10,10 @@ Pure with respect to Kafka. In order:
    not, its quantiles calibrated, the raw ones kept until their outcomes
    close; a SKU that just went inactive gets one last forecast of zeros
    (``active: false``) and no more until its next event, so no consumer
-   holds a stale one. A SKU that never sold but has a text is a cold start:
-   its forecast comes from the launches nearest by text that the
+   holds a stale one. With ``cold_start`` (opt-in), a SKU that never sold
+   but has a text is forecast from the launches nearest by text that the
    partition's previous tick saw (:mod:`models.launch_prior`), flagged
-   ``cold_start``, and is not calibrated;
+   ``cold_start``, and not calibrated;
 3. stages: the stage tracker turns the day's stage probabilities into
    confirmed stages; a confirmed change becomes one ``stage-alerts`` message.
 """
