@@ -47,7 +47,7 @@ def launch_totals(units: np.ndarray, first_index: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LaunchReference:
-    """Earlier launches: ``text`` ``(r, 384)`` unit embeddings and ``totals`` ``(r, 3)`` units over their first 1/7/14 days."""
+    """Earlier launches: ``text`` ``(r, 384)`` unit embeddings, ``totals`` ``(r, 3)`` units over their first 1/7/14 days."""
 
     text: np.ndarray
     totals: np.ndarray
@@ -108,13 +108,6 @@ def launch_rows(units: np.ndarray, first_index: np.ndarray, has_text: np.ndarray
     return rows, totals[rows]
 
 
-def reference_at(units: np.ndarray, first_index: np.ndarray, text: np.ndarray, has_text: np.ndarray,
-                 day_index: int, launched_after: int = 0) -> LaunchReference:
-    """The :class:`LaunchReference` of the launches known at the end of column ``day_index`` (:func:`launch_rows`)."""
-    rows, totals = launch_rows(units, first_index, has_text, day_index, launched_after)
-    return LaunchReference(text=np.asarray(text[rows], dtype=np.float32), totals=totals)
-
-
 def window_launches(units: np.ndarray, age: np.ndarray, has_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, totals)``: the SKUs of a window batch whose first 14 days after the first sale lie in the window.
 
@@ -137,4 +130,5 @@ def launches_after(first_day: np.ndarray, text: np.ndarray, totals: np.ndarray, 
     sales are mostly of products older than the worker, not launches).
     """
     keep = first_day >= earliest + LAUNCHED_AFTER
-    return LaunchReference(text=np.asarray(text[keep], dtype=np.float32), totals=np.asarray(totals[keep], dtype=np.float64))
+    return LaunchReference(text=np.asarray(text[keep], dtype=np.float32),
+                           totals=np.asarray(totals[keep], dtype=np.float64))

@@ -39,7 +39,7 @@ class ColdStartRequest:
 
 def run_cold_starts(req: ColdStartRequest) -> list[str]:
     """Score, write ``metrics.json`` and ``summary.md`` to ``req.out``; the lines to print."""
-    from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, MIN_LAUNCHES, launch_rows
+    from models.launch_prior import LAUNCH_DAYS, LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, MIN_LAUNCHES, launch_rows
     from models.layout import UNITS
     from models.text import TextEncoder
     from models.text_tuning import fine_tune
@@ -58,9 +58,10 @@ def run_cold_starts(req: ColdStartRequest) -> list[str]:
         panel = panel_from_series(daily_series(folder))
         by_sku = catalog_texts(folder)
     lo, hi = req.first_day - panel.first_day, req.last_day - panel.first_day
-    if lo < LAUNCHED_AFTER + 15 or lo > hi:
-        raise BadRequest(f"--from {iso(req.first_day)}: give a day at least {LAUNCHED_AFTER + 15} days after the "
-                         f"data's first ({iso(panel.first_day)}) and not after --until")
+    # the first launch counted (a first sale LAUNCHED_AFTER days in) is known LAUNCH_DAYS later
+    if lo < LAUNCHED_AFTER + LAUNCH_DAYS or lo > hi:
+        raise BadRequest(f"--from {iso(req.first_day)}: give a day at least {LAUNCHED_AFTER + LAUNCH_DAYS} days "
+                         f"after the data's first ({iso(panel.first_day)}) and not after --until")
     texts = [by_sku.get(s, "") for s in panel.skus]
     has_text = np.array([bool(t) for t in texts])
     units = panel.values[:, UNITS]

@@ -30,7 +30,7 @@ import orjson
 
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
-from models.interface import HORIZONS, STAGES, TEXT_DIM, FeatureBatch, Forecaster, nested_horizons
+from models.interface import HORIZONS, STAGES, FeatureBatch, Forecaster, nested_horizons
 from models.launch_prior import LAUNCH_K, MIN_LAUNCHES, LaunchReference, launches_after, window_launches
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
@@ -114,7 +114,7 @@ class TickResult:
     expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
     samples: list[tuple[bytes, bytes]] = field(default_factory=list)  # training-samples records
-    launches: LaunchReference | None = None  # the launches in this tick's windows (with ``cold_start``)
+    launches: LaunchReference | None = None  # the launches in this tick's windows (with ``cold_start``; None: none)
     cold_starts: int = 0  # forecasts made from the launch prior
 
 
@@ -493,7 +493,5 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
         ingestor.dirty.setdefault(partition, set()).update(chunk)
         out.skus = start + len(chunk)
         yield out.skus
-    if tools.cold_start and tools.embeddings is not None:
-        out.launches = launches_after(*(np.concatenate(parts) for parts in zip(*launches)), earliest) \
-            if launches and earliest is not None else LaunchReference(np.zeros((0, TEXT_DIM), dtype=np.float32),
-                                                                      np.zeros((0, len(HORIZONS))))
+    if launches and earliest is not None:
+        out.launches = launches_after(*(np.concatenate(parts) for parts in zip(*launches)), earliest)

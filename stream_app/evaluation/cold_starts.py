@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.interface import HORIZONS
-from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, launch_totals, reference_at
+from models.launch_prior import LAUNCH_K, LAUNCH_PRIOR, LAUNCHED_AFTER, LaunchReference, launch_rows, launch_totals
 from stream_app.evaluation.scores import coverage, pinball, relative_width, wape
 
 WAYS = ("no_text", "frozen", "fine_tuned")
@@ -44,11 +44,14 @@ def cold_start_forecasts(units: np.ndarray, first_index: np.ndarray, has_text: n
     out = {way: np.zeros((len(rows), len(HORIZONS), 3)) for way in WAYS if way == "no_text" or way in texts}
     for day in np.unique(first_index[rows]):
         at = np.flatnonzero(first_index[rows] == day)
+        known, known_totals = launch_rows(units, first_index, has_text, int(day) - 1, LAUNCHED_AFTER)
         for way in out:
-            text = texts[way] if way in texts else np.zeros((len(units), 0), dtype=np.float32)  # no_text reads none
-            ref = reference_at(units, first_index, text, has_text, int(day) - 1, LAUNCHED_AFTER)
-            query = None if way == "no_text" else text[rows[at]]
-            out[way][at] = ref.quantiles(query, k, prior)
+            if way == "no_text":  # the quantiles of all known launches: no text read
+                ref = LaunchReference(np.zeros((len(known), 0), dtype=np.float32), known_totals)
+                out[way][at] = ref.quantiles(None, k, prior)
+            else:
+                ref = LaunchReference(np.asarray(texts[way][known], dtype=np.float32), known_totals)
+                out[way][at] = ref.quantiles(texts[way][rows[at]], k, prior)
     return rows, out, totals[rows]
 
 

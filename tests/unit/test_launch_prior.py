@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.launch_prior import LAUNCHED_AFTER, LaunchReference, launch_rows, launch_totals, reference_at
+from models.launch_prior import LAUNCHED_AFTER, LaunchReference, launch_rows, launch_totals
 from stream_app.evaluation.cold_starts import cold_start_forecasts
 
 
@@ -70,8 +70,10 @@ def test_a_launch_is_forecast_from_what_was_known_the_day_before_it():
     assert len(rows) > 0 and set(q) == {"no_text", "frozen"}
     for i, row in enumerate(rows):
         day = first[row]
-        ref = reference_at(units, first, text, has_text, day - 1, LAUNCHED_AFTER)
+        known, totals = launch_rows(units, first, has_text, day - 1, LAUNCHED_AFTER)
+        ref = LaunchReference(text[known], totals)
         np.testing.assert_array_equal(q["frozen"][i], ref.quantiles(text[row][None])[0])
+        np.testing.assert_array_equal(q["no_text"][i], ref.quantiles(None)[0])
         np.testing.assert_array_equal(targets[i], launch_totals(units, first)[row])
     # rewriting every day from the first scored launch on changes its targets, never its forecast
     changed = units.copy()
