@@ -122,13 +122,16 @@ def window_launches(units: np.ndarray, age: np.ndarray, has_text: np.ndarray) ->
     return rows, totals
 
 
-def launches_after(first_day: np.ndarray, text: np.ndarray, totals: np.ndarray, earliest: int) -> LaunchReference:
-    """The :class:`LaunchReference` of the launches first sold at least :data:`LAUNCHED_AFTER` days after ``earliest``.
+def launches_after(first_day: np.ndarray, text: np.ndarray, totals: np.ndarray, earliest: int,
+                   after: int = LAUNCHED_AFTER) -> LaunchReference:
+    """The :class:`LaunchReference` of the launches first sold at least ``after`` days after ``earliest``.
 
-    ``first_day`` ``(r,)`` days since 1970-01-01 of each first sale;
-    ``earliest``: the first first-sale day known at all (a worker's first
-    sales are mostly of products older than the worker, not launches).
+    ``first_day`` ``(r,)`` days since 1970-01-01 of each first sale (or
+    launch); ``earliest``: the first first-sale day known at all (a
+    worker's first sales are mostly of products older than the worker, not
+    launches; a launch day the catalog names needs no such margin, only
+    data from it on: ``after=0``).
     """
-    keep = first_day >= earliest + LAUNCHED_AFTER
+    keep = first_day >= earliest + after
     return LaunchReference(text=np.asarray(text[keep], dtype=np.float32),
                            totals=np.asarray(totals[keep], dtype=np.float64))

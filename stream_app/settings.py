@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         "in their first days, flagged cold_start; off: the model forecasts it from its clicks like any SKU (on the "
         "simulator the model did better: docs/MODEL.md, 'Product text').",
     )
+    launch_forecasts: bool = Field(
+        True, description="Forecast a SKU whose catalog record names its launch (launched_at) and that has no event yet "
+        "from what the launches nearest by text sold from their launch days, at the end of the day before its launch, "
+        "flagged cold_start; off: such a SKU gets no forecast before its first event.",
+    )
 
     # --- calibration and stage alerts -------------------------------------------
     calibration: bool = Field(True, description="Correct forecasts online from their outcomes (river); off: publish raw model quantiles.")

@@ -13,14 +13,16 @@ Pure with respect to Kafka. In order:
    holds a stale one. With ``cold_start`` (opt-in), a SKU that never sold
    but has a text is forecast from the launches nearest by text that the
    partition's previous tick saw (:mod:`models.launch_prior`), flagged
-   ``cold_start``, and not calibrated;
+   ``cold_start``, and not calibrated; so is a SKU with a catalog record
+   naming its launch for the next day and no event yet
+   (:mod:`stream_app.core.launch_forecasts`);
 3. stages: the stage tracker turns the day's stage probabilities into
    confirmed stages; a confirmed change becomes one ``stage-alerts`` message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -31,7 +33,7 @@ import orjson
 from models.calibration import Calibrator
 from models.calibration_groups import calibration_groups
 from models.interface import HORIZONS, STAGES, FeatureBatch, Forecaster, nested_horizons
-from models.launch_prior import LAUNCH_K, MIN_LAUNCHES, LaunchReference, launches_after, window_launches
+from models.launch_prior import MIN_LAUNCHES, LaunchReference, launches_after, window_launches
 from models.restock import lead_time_quantiles
 from models.stage_evidence import EvidenceRules, allowed_stages
 from models.stage_tracker import NONE, StageStep, TrackerRules, TrackerState, track
@@ -39,15 +41,16 @@ from schemas import VERSIONS
 from stream_app.core.features import features_from_batch
 from stream_app.core.ingest import Ingestor
 from stream_app.core.inventory import StockRules, StockView, encode, low_cover, stock_view
+from stream_app.core.launch_forecasts import LAUNCH_MODEL, due, launch_step
+from stream_app.core.messages import forecast_messages
 from stream_app.core.outcomes import Made, Pending, realised
 from stream_app.core.samples import encode_inputs, encode_outcomes
 from stream_app.core.scorer import Scorer, text_features
 from stream_app.core.windows import CLICKS, DAY_MS, NO_DAY, UNITS, StateBatch, WindowSpec
 
 GROWTH = STAGES.index("growth")
-FORECAST_VERSION, ALERT_VERSION = VERSIONS["forecasts"], VERSIONS["stage-alerts"]
+ALERT_VERSION = VERSIONS["stage-alerts"]
 UNKNOWN_GROUP = "unknown"
-LAUNCH_MODEL = {"name": "launch-prior", "version": f"knn{LAUNCH_K}"}  # what a cold-start forecast names as its model
 
 
 @dataclass
@@ -67,7 +70,12 @@ class TickTools:
     (:mod:`stream_app.core.samples`; needs ``pending``); ``cold_start``:
     forecast SKUs that never sold from the launches nearest by text
     (needs ``embeddings``), ``launches`` the ones the partition's previous
-    tick saw (``None``: none yet).
+    tick saw (``None``: none yet); ``launch_days``: the launch day of
+    each of the partition's catalog records that names one (``None``: SKUs
+    without events are not forecast), forecast the day before their
+    launch (:mod:`stream_app.core.launch_forecasts`) from
+    ``catalog_reference``, what such launches of the previous tick sold
+    from their launch day.
     """
 
     scorer: Scorer
@@ -84,6 +92,8 @@ class TickTools:
     samples: bool = False
     cold_start: bool = False
     launches: LaunchReference | None = None
+    launch_days: Mapping[bytes, int] | None = None
+    catalog_reference: LaunchReference | None = None
 
 
 @dataclass
@@ -115,6 +125,7 @@ class TickResult:
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
     samples: list[tuple[bytes, bytes]] = field(default_factory=list)  # training-samples records
     launches: LaunchReference | None = None  # the launches in this tick's windows (with ``cold_start``; None: none)
+    catalog_reference: LaunchReference | None = None  # the catalog's launches, from their launch day (None: none)
     cold_starts: int = 0  # forecasts made from the launch prior
 
 
@@ -207,7 +218,9 @@ class MicroBatch:
     moved on; ``raw`` and ``quant`` the model's and the published
     quantiles ``(n, horizons, 3)``; ``cold`` the rows forecast from the
     launch prior; ``launches`` the batch's launches (first-sale days, texts,
-    totals) and ``earliest`` its earliest first-sale day (None: none).
+    totals) and ``earliest`` its earliest first-sale day (None: none);
+    ``catalog`` its launches the catalog names (launch days, texts, totals
+    from the launch day).
     """
 
     keys: list[bytes]
@@ -225,6 +238,7 @@ class MicroBatch:
     cold: np.ndarray
     launches: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     earliest: int | None = None
+    catalog: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | None, as_of_day: int,
@@ -251,11 +265,11 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     calibrated = cal is not None and cal.ready
     quant = np.round(nested_horizons(cal.correct(raw, groups) if calibrated else raw), 4)
     cold = np.zeros(n, dtype=bool)
-    launches, earliest = None, None
-    if tools.cold_start and tools.embeddings is not None:
+    launches, earliest, catalog = None, None, None
+    if (tools.cold_start or tools.launch_days is not None) and tools.embeddings is not None:
         age = feats.days_since_first_sale
         ref = tools.launches
-        if ref is not None and len(ref) >= MIN_LAUNCHES:
+        if tools.cold_start and ref is not None and len(ref) >= MIN_LAUNCHES:
             cold = live & feats.has_text & (age < 0)
             if cold.any():
                 # launch demand replaces the model's answer, calibration too: it learns the model's errors
@@ -265,6 +279,11 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
         launches = (as_of_day - age[rows], feats.text[rows], totals)
         sold = age >= 0
         earliest = int((as_of_day - age[sold]).min()) if sold.any() else None
+        if tools.launch_days is not None:
+            # aligned on the day the catalog names, zeros and all: what a product sells from its launch on
+            launched = np.array([tools.launch_days.get(k, as_of_day + 1) for k in keys], dtype=np.int64)
+            rows, totals = window_launches(feats.history[:, UNITS, :], as_of_day - launched, feats.has_text)
+            catalog = (launched[rows], feats.text[rows], totals)
     quant[~live] = 0.0
 
     probs_arr = np.asarray(fb.stage_probs, dtype=np.float64)
@@ -276,46 +295,17 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     shown = np.where(tracked != NONE, tracked, probs_arr.argmax(axis=1)).tolist()
 
     flat = quant.reshape(n, -1).tolist()  # p10, p50, p90 of each horizon in turn
-    probs = np.round(probs_arr, 4).tolist()
-    seen = observed(feats.history)
-    as_of = (as_of_day + 1) * DAY_MS
-    h1, h7, h14 = (str(h) for h in HORIZONS)
-    s1, s2, s3, s4 = STAGES
-    on = live.tolist()
     cold_rows = set(np.flatnonzero(cold).tolist())
-    forecasts = []
-    for i, key in enumerate(keys):
-        f = flat[i]
-        p = probs[i]
-        sku = key.decode()
-        m = LAUNCH_MODEL if i in cold_rows else models[i]
-        # Literal dicts, not comprehensions: this loop runs once per forecast.
-        msg = {
-            "schema_version": FORECAST_VERSION,
-            "id": f"{sku}/{as_of}/{m['name']}:{m['version']}",
-            "sku": sku,
-            "as_of": as_of,
-            "active": on[i],
-            "horizons": {
-                h1: {"p10": f[0], "p50": f[1], "p90": f[2]},
-                h7: {"p10": f[3], "p50": f[4], "p90": f[5]},
-                h14: {"p10": f[6], "p50": f[7], "p90": f[8]},
-            },
-            "stage": STAGES[shown[i]],
-            "stage_probs": {s1: p[0], s2: p[1], s3: p[2], s4: p[3]},
-            "model": m,
-            "calibrated": calibrated and i not in cold_rows,
-            "observed": seen[i],
-        }
-        if i in cold_rows:
-            msg["cold_start"] = True
-        forecasts.append((key, orjson.dumps(msg)))
+    if cold_rows:
+        models = [LAUNCH_MODEL if i in cold_rows else m for i, m in enumerate(models)]
+    forecasts = forecast_messages(keys, flat, live.tolist(), shown, np.round(probs_arr, 4).tolist(), models,
+                                  calibrated, observed(feats.history), cold_rows, (as_of_day + 1) * DAY_MS)
     lead = lead_time_quantiles(quant, HORIZONS, tools.stock.lead_days)
     blobs, nxt = _marked(batch, step.state, as_of_day)
     # The inputs of the forecasts that will meet an outcome (live ones): the training examples to be.
     samples = encode_inputs(keys, feats, np.flatnonzero(live)) if tools.samples and tools.pending is not None else []
     return MicroBatch(keys, live, feats, raw, quant, groups, step, lead, forecasts, blobs, nxt, samples, cold, launches,
-                      earliest)
+                      earliest, catalog)
 
 
 def _marked(batch: StateBatch, tracker: TrackerState, as_of_day: int) -> tuple[list[bytes], list[int]]:
@@ -460,7 +450,7 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
     tracked = ingestor.tracked.setdefault(partition, set())
     keys = sorted(tracked.union(k for k, day in pending.items() if day <= as_of_day))
     store, spec = ingestor.store, ingestor.spec
-    launches, earliest = [], None
+    launches, catalog, earliest = [], [], None
     for start in range(0, len(keys), tools.batch_size):
         chunk = keys[start : start + tools.batch_size]
         blobs = [store[k] for k in chunk]
@@ -477,6 +467,8 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
         _record(mb, as_of_day, tools, out)
         if mb.launches is not None:
             launches.append(mb.launches)
+        if mb.catalog is not None:
+            catalog.append(mb.catalog)
         if mb.earliest is not None:
             earliest = mb.earliest if earliest is None else min(earliest, mb.earliest)
         for k, blob, day, on in zip(chunk, mb.blobs, mb.next_days, mb.live.tolist()):
@@ -493,5 +485,15 @@ def tick_steps(ingestor: Ingestor, partition: int, as_of_day: int, tools: TickTo
         ingestor.dirty.setdefault(partition, set()).update(chunk)
         out.skus = start + len(chunk)
         yield out.skus
+    if tools.launch_days is not None and tools.embeddings is not None:
+        todo = due(tools.launch_days, store, spec, as_of_day)
+        job = OffLoopJob(partial(launch_step, todo, tools.embeddings, tools.catalog_reference, as_of_day))
+        yield job
+        messages, launched, silent = job.run().result
+        out.forecasts += messages
+        out.cold_starts += launched
+        catalog.append(silent)
     if launches and earliest is not None:
         out.launches = launches_after(*(np.concatenate(parts) for parts in zip(*launches)), earliest)
+    if catalog and earliest is not None:
+        out.catalog_reference = launches_after(*(np.concatenate(parts) for parts in zip(*catalog)), earliest, after=0)

@@ -32,6 +32,7 @@ from models.text import catalog_text
 from stream_app.core.decode import KINDS, Invalid, decode_catalog
 from stream_app.core.ingest import BatchOutcome, Ingestor
 from stream_app.core.learning import PartitionLearning
+from stream_app.core.launch_forecasts import launch_day
 from stream_app.core.partitioning import partition_for
 from stream_app.core.rules import calibration_rules, evidence_rules, stock_rules, tracker_rules, window_spec
 from stream_app.core.scorer import Scorer, embedding_record
@@ -74,6 +75,8 @@ class OfflineWorker:
         self.embeddings: dict[bytes, bytes] = {}
         self.rejected: list = []
         self.launches: dict[int, LaunchReference] = {}  # as the worker's: what each partition's last tick saw
+        self.launch_days: dict[int, dict[bytes, int]] = {}  # partition -> SKU -> launch day of its catalog record
+        self.catalog_launches: dict[int, LaunchReference] = {}  # what each partition's last tick saw of those
 
     def run(self, rows: Iterable[tuple[str, dict]], on_tick: OnTick) -> None:
         """Replay ``rows`` (topic kind, event dict) in send order; ``on_tick(partition, day, result)`` per tick."""
@@ -93,6 +96,10 @@ class OfflineWorker:
                 bucket = records[(partition_for(key, n), KINDS.index(kind))]
                 bucket.append(Rec(len(bucket), key, raw))
         self._embed()
+        for key, rec in self.catalog.items():
+            day = launch_day(rec.get("launched_at"))
+            if day is not None:
+                self.launch_days.setdefault(partition_for(key, n), {})[key] = day
         for partition in sorted({p for p, _ in records}):
             self._run_partition(partition, [records.get((partition, k), []) for k in range(len(KINDS))], on_tick)
         newest = [c.newest for c in self.ingestor.clocks.values() if c.newest is not None]
@@ -134,9 +141,12 @@ class OfflineWorker:
                           batch_size=s.score_batch_size, active_days=s.forecast_active_days,
                           embeddings=self.embeddings if self.scorer.encoder is not None else None, stock=self.stock,
                           evidence=evidence_rules(s), samples=self.samples, cold_start=s.cold_start,
-                          launches=self.launches.get(partition))
+                          launches=self.launches.get(partition), catalog_reference=self.catalog_launches.get(partition),
+                          launch_days=self.launch_days.get(partition)
+                          if s.launch_forecasts and self.scorer.encoder is not None else None)
         result = run_tick(self.ingestor, partition, day, tools)
         self.launches[partition] = result.launches
+        self.catalog_launches[partition] = result.catalog_reference
         if self.learning:
             self.learning.records(partition, day, result.expired)  # keeps the expiry bookkeeping as the worker's
         return result

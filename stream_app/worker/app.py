@@ -78,9 +78,11 @@ class Worker:
     kept_ticking: set[int] = field(default_factory=set)
     recent_outcomes: dict[int, dict[int, OutcomeStats]] = field(default_factory=dict)  # horizon -> day -> sums
     last_event_wall: dict[int, float] = field(default_factory=dict)
-    # The launches each partition's last tick saw in its windows, for the next tick's cold starts; kept in
-    # memory only: a restarted worker's first tick rebuilds them and forecasts no cold start until the next.
+    # The launches each partition's last tick saw in its windows, for the next tick's cold starts (from the
+    # first sale) and catalog launches (from the launch day the catalog names); kept in memory only: a
+    # restarted worker's first tick rebuilds them and forecasts no cold start until the next.
     launches: dict[int, LaunchReference] = field(default_factory=dict)
+    catalog_launches: dict[int, LaunchReference] = field(default_factory=dict)
     newest_event_ms: int = 0
     # (topic, partition) -> (offset, Kafka timestamp ms) of the newest record taken in: the lag timer's
     # "newest applied record" (trendcast_consumer_lag_seconds).
@@ -433,7 +435,8 @@ class Worker:
                           embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s),
                           samples=bool(s.topic_training_samples), cold_start=s.cold_start,
-                          launches=self.launches.get(partition))
+                          launches=self.launches.get(partition), launch_days=side.launch_days(partition),
+                          catalog_reference=self.catalog_launches.get(partition))
         result = TickResult()
         for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):
             if isinstance(step, OffLoopJob):
@@ -451,6 +454,7 @@ class Worker:
         self.publisher.samples(result.samples)
         self.publisher.alerts(result.alerts)
         self.launches[partition] = result.launches  # the next tick's cold starts are forecast from these
+        self.catalog_launches[partition] = result.catalog_reference  # and its catalog launches from these
         self.metrics.cold_starts.inc(result.cold_starts)
         stock_table = self.state[INVENTORY_TABLE]
         for key in result.inventory:  # alert marks the tick set in the stock records

@@ -24,6 +24,8 @@ from models.text import catalog_text
 from stream_app.core import inventory
 from stream_app.core.decode import Invalid, decode_catalog, decode_inventory
 from stream_app.core.ingest import Rejected
+from stream_app.core.launch_forecasts import launch_day
+from stream_app.core.partitioning import partition_for
 from stream_app.worker.metrics import Metrics
 from faust.types import TP
 
@@ -50,6 +52,8 @@ class SideInputs:
     stock: Table
     categories: dict[bytes, str] = field(default_factory=dict)
     to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
+    # SKU -> (its catalog record as read, partition, launch day or None): a record is parsed once, not per tick
+    launch_index: dict[bytes, tuple[bytes, int, int | None]] = field(default_factory=dict)
 
     def reject(self, msg: Any, why: Invalid) -> None:
         """Dead-letter one record with its reason, and count it."""
@@ -136,6 +140,28 @@ class SideInputs:
                     cache[k] = c
             out.append(c)
         return np.array(out, dtype=object)
+
+    def launch_days(self, partition: int) -> dict[bytes, int] | None:
+        """The launch day of each of ``partition``'s catalog records that names one; None: none, or launch forecasts off.
+
+        The catalog topic is keyed by SKU like the events, so a record's
+        partition is the key's under Kafka's default partitioner (restored
+        records do not say which partition they came from).
+        """
+        if not self.settings.launch_forecasts or self.scorer.encoder is None:
+            return None
+        index, data, n = self.launch_index, self.catalog.data, self.settings.partitions
+        out = {}
+        for key, raw in data.items():
+            got = index.get(key)
+            if got is None or got[0] is not raw:
+                got = index[key] = (raw, partition_for(key, n), launch_day(orjson.loads(raw).get("launched_at")))
+            if got[1] == partition and got[2] is not None:
+                out[key] = got[2]
+        if len(index) > len(data):  # records of partitions that moved away
+            for key in [k for k in index if k not in data]:
+                del index[key]
+        return out or None
 
     @property
     def stock_store(self) -> dict[bytes, bytes] | None:

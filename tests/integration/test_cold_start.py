@@ -6,6 +6,8 @@ hoses selling 1 a day) and one older product, and clicks for two products
 that never sold: one more bauble and one more hose. An independent
 consumer reads what the worker published: the two get forecasts flagged
 ``cold_start`` whose first-week median is what their text neighbours sold.
+So does a bauble with a catalog record and no event at all, whose launch is
+the day after the last forecast day; one launching six days later does not.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ D0, DAYS = 20_000, 46
 FAST = {f"F{i}": f"Red glass christmas bauble, hand painted, style {i}" for i in range(MIN_LAUNCHES)}
 SLOW = {f"S{i}": f"Green rubber garden hose, {10 + i} m" for i in range(MIN_LAUNCHES)}
 NEW = {"NEW-F": "Red glass christmas bauble, hand painted, new style", "NEW-S": "Green rubber garden hose, 50 m"}
+# catalog records that name their launch and get no event: one the day after the last forecast day, one 6 days on
+LAUNCHES = {"PRE-F": ("Red glass christmas bauble, hand painted, star", D0 + DAYS),
+            "LATER-F": ("Red glass christmas bauble, hand painted, moon", D0 + DAYS + 6)}
 
 
 def _catalog(run) -> list[tuple[str, bytes, bytes]]:
-    return [(run.topic("catalog"), sku.encode(), orjson.dumps({"schema_version": 1, "sku": sku, "title": title,
-                                                               "description": "", "category": "unknown"}))
-            for sku, title in {**FAST, **SLOW, **NEW}.items()]
+    # the launches that sell name their launch day too: what they sold from it is the catalog launches' prior
+    records = [{"sku": sku, "title": title, "launched_at": (D0 + 15 + i % 10) * DAY + 9 * H}
+               for group in (FAST, SLOW) for i, (sku, title) in enumerate(group.items())]
+    records += [{"sku": sku, "title": title} for sku, title in NEW.items()]
+    records += [{"sku": sku, "title": title, "launched_at": day * DAY + 9 * H} for sku, (title, day) in LAUNCHES.items()]
+    return [(run.topic("catalog"), r["sku"].encode(),
+             orjson.dumps({"schema_version": 1, "description": "", "category": "unknown", **r})) for r in records]
 
 
 def _events(run) -> list[tuple[str, bytes, bytes]]:
@@ -68,17 +77,18 @@ def test_a_product_that_never_sold_is_forecast_from_its_text_neighbours_launches
     produce(run.bootstrap, _catalog(run))
     changelog = f"{run.settings.app_id}-sku-embeddings-v1-changelog"
     # the texts are embedded before the sales arrive, so every tick sees them
-    wait_for(lambda: len({r.key for r in read_topic(run.bootstrap, changelog)}) == len(FAST) + len(SLOW) + len(NEW),
+    wait_for(lambda: len({r.key for r in read_topic(run.bootstrap, changelog)}) == len(FAST) + len(SLOW) + len(NEW)
+             + len(LAUNCHES),
              120, "every catalog text embedded", on_fail=run.logs)
     produce(run.bootstrap, _events(run))
     last = (D0 + DAYS) * DAY
 
     def last_forecasts():
         fs = {f["sku"]: f for f in json_values(read_topic(run.bootstrap, run.topic("forecasts"))) if f["as_of"] == last}
-        return fs if set(NEW) <= set(fs) and set(FAST) <= set(fs) else None
+        return fs if {*NEW, *FAST, "PRE-F"} <= set(fs) else None
 
     forecasts = wait_for(last_forecasts, 180, "the last day's forecasts", on_fail=run.logs)
-    for sku, rate in (("NEW-F", 10), ("NEW-S", 1)):
+    for sku, rate in (("NEW-F", 10), ("NEW-S", 1), ("PRE-F", 10)):
         f = forecasts[sku]
         validate("forecasts", f)
         assert f["cold_start"] is True and f["model"] == LAUNCH_MODEL and f["calibrated"] is False, f
@@ -86,5 +96,6 @@ def test_a_product_that_never_sold_is_forecast_from_its_text_neighbours_launches
     for sku in ("F0", "S0", "OLD"):  # having sold, a product is the model's
         assert "cold_start" not in forecasts[sku] and forecasts[sku]["model"]["name"] == "trendcast-net"
     cold = [f for f in json_values(read_topic(run.bootstrap, run.topic("forecasts"))) if f.get("cold_start")]
-    assert {f["sku"] for f in cold} == set(NEW)
+    assert {f["sku"] for f in cold} == {*NEW, "PRE-F"}  # never LATER-F, launching too far ahead
+    assert forecasts["PRE-F"]["stage"] == "introduction" and forecasts["PRE-F"]["observed"]["units_28d"] == 0
     assert worker.metrics()["trendcast_cold_start_forecasts_total"] == len(cold)

@@ -298,18 +298,18 @@ def click(i, sku, ts):
     return Rec(i, sku.encode(), orjson.dumps({"schema_version": 1, "event_id": f"c{i}", "sku": sku, "ts": ts}))
 
 
-def test_a_sku_that_never_sold_is_forecast_from_the_launches_nearest_by_text_and_flagged():
+def _launch_world():
+    """46 days of a partition: OLD sold from the first day, 20 launches near a "fast" text (10 a day) and 20 near a
+    "slow" one (1 a day), 15-24 days in; on the last day, clicks for three SKUs that never sold (two with texts)."""
     from models.launch_prior import MIN_LAUNCHES
-    from stream_app.core.outcomes import Pending
-    from stream_app.core.scorer import Scorer, embedding_record
-    from stream_app.core.ticks import LAUNCH_MODEL, TickTools
+    from stream_app.core.scorer import embedding_record
 
     rng = np.random.default_rng(5)
     fast, slow = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 384)))
 
     def near(v):
         w = v + 0.05 * rng.normal(size=384)
-        return (w / np.linalg.norm(w)).astype(np.float32)
+        return embedding_record("t", (w / np.linalg.norm(w)).astype(np.float32))
 
     d0 = T // DAY
     day_ms = lambda d: d * DAY + 10 * H  # noqa: E731
@@ -324,9 +324,18 @@ def test_a_sku_that_never_sold_is_forecast_from_the_launches_nearest_by_text_and
         ing.process(KIND_ORDER, 0, [r for r, (day, _, _) in zip(recs, events) if day == d], now=11.0 * (d - d0))
     ing.process(KIND_CLICK, 0, [click(n, s, day_ms(d0 + 45)) for n, s in enumerate(["NEW-F", "NEW-S", "NEW-BARE"])],
                 now=11.0 * 46)
-    store = {f"{p}{i}".encode(): embedding_record(f"{p}{i}", near(fast if p == "F" else slow))
-             for p in "FS" for i in range(MIN_LAUNCHES)}
-    store[b"NEW-F"], store[b"NEW-S"] = embedding_record("nf", near(fast)), embedding_record("ns", near(slow))
+    store = {f"{p}{i}".encode(): near(fast if p == "F" else slow) for p in "FS" for i in range(MIN_LAUNCHES)}
+    store[b"NEW-F"], store[b"NEW-S"] = near(fast), near(slow)
+    return ing, store, d0, lambda: near(fast), lambda: near(slow)
+
+
+def test_a_sku_that_never_sold_is_forecast_from_the_launches_nearest_by_text_and_flagged():
+    from models.launch_prior import MIN_LAUNCHES
+    from stream_app.core.outcomes import Pending
+    from stream_app.core.scorer import Scorer
+    from stream_app.core.ticks import LAUNCH_MODEL, TickTools
+
+    ing, store, d0, _, _ = _launch_world()
 
     def tick(day, launches):
         pending = Pending()
@@ -350,3 +359,47 @@ def test_a_sku_that_never_sold_is_forecast_from_the_launches_nearest_by_text_and
     # a cold start's outcome will not teach the calibrator: it is not among the forecasts awaiting one
     (_, _, made), *_ = pending.due(d0 + 47)
     assert b"NEW-F" not in made.keys and b"NEW-BARE" in made.keys and b"F0" in made.keys
+
+
+def test_a_catalog_record_naming_its_launch_is_forecast_the_day_before_and_withdrawn_if_it_launches_silent():
+    from models.launch_prior import MIN_LAUNCHES
+    from schemas import validate
+    from stream_app.core.scorer import Scorer
+    from stream_app.core.ticks import LAUNCH_MODEL, TickTools
+
+    ing, store, d0, fast, slow = _launch_world()
+    last = d0 + 45  # the last closed day: catalog-only SKUs below launch relative to the day after it
+    # the launches with events, on the day of their first sale, and one that never had an event
+    launch = {f"{p}{i}".encode(): d0 + 15 + i % 10 for p in "FS" for i in range(MIN_LAUNCHES)}
+    launch |= {b"PRE-F": last + 2, b"PRE-S": last + 2, b"LATER": last + 3, b"TEXTLESS": last + 2,
+               b"GONE": last, b"SILENT": d0 + 20, b"NEW-F": last + 2}  # NEW-F has a window: the model's
+    store.update({b"PRE-F": fast(), b"PRE-S": slow(), b"LATER": fast(), b"GONE": fast(), b"SILENT": slow()})
+
+    def tick(day, reference):
+        tools = TickTools(Scorer(EwmaForecaster()), embeddings=store, launch_days=launch, catalog_reference=reference)
+        res = run_tick(ing, 0, day, tools)
+        return res, {m["sku"]: m for m in (orjson.loads(v) for _, v in res.forecasts)}
+
+    first, msgs = tick(last, None)
+    # nothing launches tomorrow yet; a launch that closed without an event gets its last forecast, zeros
+    assert {"PRE-F", "PRE-S", "LATER", "TEXTLESS", "SILENT"}.isdisjoint(msgs) and first.cold_starts == 0
+    assert msgs["GONE"]["active"] is False and msgs["GONE"]["horizons"]["14"] == {"p10": 0, "p50": 0, "p90": 0}
+    assert not any(m.get("cold_start") for m in msgs.values())  # cold starts of windows are off
+    # what the catalog's launches sold from their launch day, the one without an event too (zeros)
+    ref = first.catalog_reference
+    assert len(ref) == 2 * MIN_LAUNCHES + 1 and sorted(ref.totals[:, 1])[:2] == [0, 7]
+    # PRE-F's first click, on its launch day, is in before the day before is forecast: that day it had none
+    ing.process(KIND_CLICK, 0, [click(98, "PRE-F", (last + 2) * DAY + H)], now=11.0 * 47)
+    assert b"PRE-F" in ing.store
+    second, msgs = tick(last + 1, ref)
+    for sku, rate in (("PRE-F", 10), ("PRE-S", 1)):
+        m = msgs[sku]
+        validate("forecasts", m)
+        assert m["cold_start"] is True and m["model"] == LAUNCH_MODEL and m["calibrated"] is False and m["active"]
+        assert m["stage"] == "introduction" and m["observed"]["units_28d"] == 0
+        assert [m["horizons"][h]["p50"] for h in ("1", "7", "14")] == [rate, 7 * rate, 14 * rate]
+    assert second.cold_starts == 2
+    # launching later than the next day, without a text, silent since its launch, or with events, a SKU is not
+    # the launch prior's
+    assert {"LATER", "TEXTLESS", "SILENT"}.isdisjoint(msgs) and "cold_start" not in msgs["NEW-F"]
+    assert "GONE" not in msgs  # retired once
