@@ -4,7 +4,8 @@ The worker publishes training samples; ``trendcast retrain`` (a process of
 its own) learns from them, promotes a candidate to the models topic or
 refuses it; the running worker serves the promoted model from its next
 tick on, and its forecasts say so; a damaged record on the models topic
-leaves it serving.
+leaves it serving, and one on the training-samples topic is counted and
+skipped.
 """
 
 from __future__ import annotations
@@ -69,9 +70,14 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     assert all((k, r.day) in made for r in got if r.kind == OUTCOMES for k in r.keys)
 
     serving = load_forecaster(DEFAULT_CHECKPOINT).version
+    # A damaged record among the samples, on the newest day (a day every cycle reads), is refused and counted;
+    # the cycle learns from the rest.
+    newest = max(r.day for r in got)
+    produce(run.bootstrap, [(run.topic("training_samples"), f"in:{newest}:damaged".encode(), b"not a sample")])
     # A candidate must be 99% better to be promoted: it is not, and nothing is written.
     refused = retrain(run, "--margin", "0.99")
     assert refused["serving"] == serving and refused["promoted"] is None and refused["samples"] > 0
+    assert refused["records_rejected"] == 1 and refused["records_read"] > len(got)
     assert "is not 99% below" in refused["reason"]
     assert read_topic(run.bootstrap, run.topic("models"), idle_s=1.0) == []
 
