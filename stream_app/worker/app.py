@@ -435,7 +435,7 @@ class Worker:
                           embeddings=side.embedding_store,
                           inventory=stock, stock=self.stock_rules, evidence=evidence_rules(s),
                           samples=bool(s.topic_training_samples), cold_start=s.cold_start,
-                          launches=self.launches.get(partition), launch_days=side.launch_days(partition),
+                          launches=self.launches.get(partition), launch_days=await side.launch_days(partition),
                           catalog_reference=self.catalog_launches.get(partition))
         result = TickResult()
         for step in tick_steps(self.ingestor, partition, as_of_day, tools, result):

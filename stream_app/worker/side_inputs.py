@@ -13,6 +13,7 @@ views below.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ class SideInputs:
     to_embed: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # SKU -> (catalog text, partition)
     # SKU -> (its catalog record as read, partition, launch day or None): a record is parsed once, not per tick
     launch_index: dict[bytes, tuple[bytes, int, int | None]] = field(default_factory=dict)
+    launch_lock: threading.Lock = field(default_factory=threading.Lock)  # ticks of two partitions scan at once
 
     def reject(self, msg: Any, why: Invalid) -> None:
         """Dead-letter one record with its reason, and count it."""
@@ -83,6 +85,7 @@ class SideInputs:
             return
         self.catalog.put(msg.key, msg.value, msg.partition)
         self.categories.pop(msg.key, None)
+        self.launch_index[msg.key] = (msg.value, msg.partition, launch_day(rec.get("launched_at")))
         if self.scorer.encoder is not None:
             self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
 
@@ -141,27 +144,34 @@ class SideInputs:
             out.append(c)
         return np.array(out, dtype=object)
 
-    def launch_days(self, partition: int) -> dict[bytes, int] | None:
+    async def launch_days(self, partition: int) -> dict[bytes, int] | None:
         """The launch day of each of ``partition``'s catalog records that names one; None: none, or launch forecasts off.
 
-        The catalog topic is keyed by SKU like the events, so a record's
-        partition is the key's under Kafka's default partitioner (restored
-        records do not say which partition they came from).
+        A scan of the whole catalog, on a thread (a million records take
+        seconds the first time, parsing them), over a copy of the table
+        taken on the loop, which keeps changing it.
         """
         if not self.settings.launch_forecasts or self.scorer.encoder is None:
             return None
-        index, data, n = self.launch_index, self.catalog.data, self.settings.partitions
-        out = {}
-        for key, raw in data.items():
-            got = index.get(key)
-            if got is None or got[0] is not raw:
-                got = index[key] = (raw, partition_for(key, n), launch_day(orjson.loads(raw).get("launched_at")))
-            if got[1] == partition and got[2] is not None:
-                out[key] = got[2]
-        if len(index) > len(data):  # records of partitions that moved away
-            for key in [k for k in index if k not in data]:
-                del index[key]
-        return out or None
+        return await asyncio.to_thread(self._launch_days, list(self.catalog.data.items()), partition)
+
+    def _launch_days(self, records: list[tuple[bytes, bytes]], partition: int) -> dict[bytes, int] | None:
+        # A record taken in by handle_catalog came with its partition; a restored one did not, and the catalog
+        # topic is keyed by SKU like the events, so its partition is the key's under Kafka's default partitioner.
+        with self.launch_lock:
+            index, n = self.launch_index, self.settings.partitions
+            out = {}
+            for key, raw in records:
+                got = index.get(key)
+                if got is None or got[0] is not raw:
+                    got = index[key] = (raw, partition_for(key, n), launch_day(orjson.loads(raw).get("launched_at")))
+                if got[1] == partition and got[2] is not None:
+                    out[key] = got[2]
+            if len(index) > len(records):  # records of partitions that moved away
+                keep = {k for k, _ in records}
+                for key in [k for k in list(index) if k not in keep]:
+                    index.pop(key, None)
+            return out or None
 
     @property
     def stock_store(self) -> dict[bytes, bytes] | None:
