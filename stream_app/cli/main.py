@@ -289,10 +289,15 @@ def forecast(
 
 @cli.command("fit-confidence")
 def fit_confidence(
-    data: Path = typer.Option(..., help="A simulator run not used for training (folder of event files)."),
-    labels: Optional[Path] = typer.Option(None, help="Its labels.csv [default: DATA/labels.csv]."),
+    data: Path = typer.Option(..., help="Validation data: a simulator run not used for training (folder of event "
+                                        "files) or a shop's history (a UCI Online Retail CSV)."),
+    source: str = typer.Option("auto", help="auto (a folder is events, a file uci), events or uci."),
+    labels: Optional[Path] = typer.Option(None, help="A simulator run's labels.csv [default: DATA/labels.csv]; a UCI "
+                                                     "file is judged by the hindsight rule instead."),
     from_: str = typer.Option(..., "--from", help="First day whose stage alerts are judged (YYYY-MM-DD)."),
     until: str = typer.Option(..., help="Last day, inclusive (YYYY-MM-DD)."),
+    read_until: Optional[str] = typer.Option(None, help="Last day of the data read (YYYY-MM-DD) [default: all]; "
+                                                        "the hindsight rule sees up to it. Keep test months out."),
     model: Optional[Path] = typer.Option(None, help="The checkpoint [default: TRENDCAST_MODEL_PATH, else the "
                                                     "shipped one]."),
     write: bool = typer.Option(False, "--write", help="Store the map in the checkpoint's metadata."),
@@ -301,11 +306,16 @@ def fit_confidence(
     from stream_app.cli.confidencecli import run_fit_confidence
     from stream_app.requests import BadRequest, day_of
 
+    if source not in ("auto", "events", "uci"):
+        raise BadRequest(f"--source {source}: give auto, events or uci")
+    if source == "auto":
+        source = "events" if data.is_dir() else "uci"
     if model is not None and not model.is_file():
         raise BadRequest(f"--model {model}: no such file")
     settings = load_settings(forecaster="model", **({"model_path": str(model)} if model is not None else {}))
-    for line in run_fit_confidence(settings, data, labels or data / "labels.csv", day_of(from_, "--from"),
-                                   day_of(until, "--until"), write):
+    for line in run_fit_confidence(settings, data, labels, day_of(from_, "--from"), day_of(until, "--until"), write,
+                                   source=source, read_until=None if read_until is None
+                                   else day_of(read_until, "--read-until")):
         typer.echo(line)
 
 

@@ -11,7 +11,8 @@ until it sells). If its launch day closes without any event, it gets one
 last forecast of zeros (``active: false``), as a SKU with a window does
 when it goes quiet: a product silent since its launch is not a fresh launch
 (on the simulator, forecasting such SKUs from the prior for weeks after
-their launch gave a 7-day WAPE of 11 against their sales; zeros give 1).
+their launch gave a 7-day WAPE of 6.6 against their sales; zeros give 1:
+docs/MODEL.md, "Product text").
 A launch further ahead is not forecast: the prior knows the days from a
 launch on, not the days before it.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def test_fit_confidence_writes_a_map_the_worker_then_publishes_with(sim, tmp_pat
     before = read_meta(path)
     settings = load_settings(forecaster="model", model_path=str(path))
     monkeypatch.setattr(confidencecli, "MIN_ALERTS", 5)
-    lines = confidencecli.run_fit_confidence(settings, sim, sim / "labels.csv", day_of("2024-01-20", "--from"),
+    lines = confidencecli.run_fit_confidence(settings, sim, None, day_of("2024-01-20", "--from"),
                                              day_of(UNTIL, "--until"), write=True)
     assert lines[-1].startswith(f"wrote the map into {path}")
     after = read_meta(path)
@@ -102,3 +103,32 @@ def test_a_published_stage_change_carries_the_mapped_confidence_and_low_cover_it
     change, low = (json.loads(v) for _, v in out)
     assert change["confidence"] == pytest.approx(0.56, abs=1e-4)  # 0.9 raw on the 0.5→0.4, 1.0→0.6 map
     assert low["confidence"] == pytest.approx(0.7, abs=1e-4)  # today's smoothed belief in growth, not mapped
+
+
+UCI_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "uci_online_retail_sample.csv.gz"
+
+
+def test_fit_confidence_on_a_shops_history_judges_alerts_by_the_hindsight_rule(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    shutil.copy(DEFAULT_CHECKPOINT, path)
+    shutil.copy(DEFAULT_CHECKPOINT.with_suffix(".json"), path.with_suffix(".json"))
+    settings = load_settings(forecaster="model", model_path=str(path))
+    monkeypatch.setattr(confidencecli, "MIN_ALERTS", 5)
+    lines = confidencecli.run_fit_confidence(settings, UCI_SAMPLE, None, day_of("2010-12-15", "--from"),
+                                             day_of("2011-01-20", "--until"), write=True, source="uci",
+                                             read_until=day_of("2011-01-24", "--read-until"))
+    assert "stage-change alerts judged" in lines[0] and lines[-1].startswith(f"wrote the map into {path}")
+    cmap = ConfidenceMap.from_meta(read_meta(path))
+    assert cmap.pairs >= 5 and "hindsight rule, read to 2011-01-24" in cmap.fitted_on
+    assert cmap.fitted_on.endswith("stage changes 2010-12-15..2011-01-20")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--labels", "labels.csv"], "judged by the hindsight rule"),
+    (["--read-until", "2011-01-10"], "--read-until 2011-01-10 is before --until 2011-01-20"),
+])
+def test_a_bad_fit_confidence_option_for_a_shops_history_is_one_line(args, says):
+    r = run_cli("fit-confidence", "--data", str(UCI_SAMPLE), "--from", "2011-01-01", "--until", "2011-01-20", *args)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and says in lines[0], r.stderr
