@@ -85,7 +85,8 @@ class SideInputs:
             return
         self.catalog.put(msg.key, msg.value, msg.partition)
         self.categories.pop(msg.key, None)
-        self.launch_index[msg.key] = (msg.value, msg.partition, launch_day(rec.get("launched_at")))
+        if self.settings.launch_forecasts:
+            self.launch_index[msg.key] = (msg.value, msg.partition, launch_day(rec.get("launched_at")))
         if self.scorer.encoder is not None:
             self.to_embed[msg.key] = (catalog_text(rec["title"], rec["description"], rec["category"]), msg.partition)
 
