@@ -238,7 +238,8 @@ class Metrics:
             ),
             cold_starts=Counter(
                 "trendcast_cold_start_forecasts",
-                "Forecasts of SKUs that never sold, made from the launches nearest by text (flagged cold_start).",
+                "Forecasts made from the launches nearest by text (flagged cold_start): catalog launches without "
+                "events, and SKUs that never sold with TRENDCAST_COLD_START.",
                 registry=r,
             ),
             state_records_rejected=Counter(
