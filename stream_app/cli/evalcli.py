@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models.layout import UNITS
 from stream_app.evaluation.anchors import baseline_forecasters
 from stream_app.evaluation.backtest import HISTORY_DAYS, origin_days, run_backtest, skus_with_sales
 from stream_app.evaluation.dataset import SOURCES, daily_series, event_folder, label_stages, rule_stages
 from stream_app.evaluation.gbm import lightgbm_missing
 from stream_app.evaluation.metrics import KEY_HORIZON, sku_ages, summarise
-from stream_app.evaluation.published import by_age
+from stream_app.evaluation.published import by_age, launch_scores
 from stream_app.evaluation.report import write_report
 from stream_app.requests import BadRequest, iso
 
@@ -302,6 +303,10 @@ def _evaluate_panel(req: EvalRequest, panel, model, model_status: str, baselines
         metrics["published_by_age"] = {str(h): by_age(bt.quantiles[PUBLISHED], published, bt.targets, h)
                                        for h in (7, 14)}
         metrics["published_every_sku"] = every
+        launches = launch_scores(by_day, list(panel.skus), panel.values[:, UNITS, :], panel.first_day, req.first_day,
+                                 req.last_day)
+        if launches is not None:
+            metrics["published_launches"] = launches
     metrics.update(stage_agreement(panel, rows, bt, origins, by_day, alerts, stages, truth,
                                    model.name if model is not None else None, req))
     timings["total"] = time.perf_counter() - start

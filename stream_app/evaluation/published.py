@@ -94,3 +94,47 @@ def every_sku_held(quantiles: np.ndarray, ages: np.ndarray, targets: np.ndarray)
             "width": float((hi - lo).sum() / units) if units > 0 else None,
         }
     return out
+
+
+def launch_scores(by_day: dict[int, list[dict]], skus: list[str], units: np.ndarray, first_day: int, first: int,
+                  last: int) -> dict[str, dict] | None:
+    """Per horizon: the published forecasts made from launches (``cold_start``) against what their SKUs sold next.
+
+    Every such forecast made from day ``first`` to ``last`` minus the
+    longest horizon (so each outcome lies in the period), active ones only
+    (a retirement's zeros are not a forecast of a launch). ``units``:
+    ``(R, D)`` units sold per SKU of ``skus`` and day from ``first_day``; a
+    SKU not among them had no event in the data, so sold nothing.
+    Holding nothing instead scores a WAPE of 1 and a pinball Σρ/Σy of 0.5.
+    None when there is none.
+    """
+    index = {s: i for i, s in enumerate(skus)}
+    rows, days, quantiles = [], [], []
+    for day in sorted(by_day):
+        if not first <= day <= last - max(HORIZONS):
+            continue
+        for m in by_day[day]:
+            if m.get("cold_start") and m["active"]:
+                rows.append(index.get(m["sku"], -1))  # -1: no event in the data at all, so nothing sold
+                days.append(day - first_day)
+                quantiles.append([[m["horizons"][str(h)][p] for p in ("p10", "p50", "p90")] for h in HORIZONS])
+    if not rows:
+        return None
+    cum = np.concatenate([np.zeros((units.shape[0], 1)), np.cumsum(units, axis=1, dtype=np.float64)], axis=1)
+    cum = np.concatenate([cum, np.zeros((1, cum.shape[1]))])  # the row of the SKUs without events (-1)
+    r, d, q = np.array(rows), np.array(days), np.array(quantiles, dtype=np.float64)
+    levels = np.array(QUANTILES)
+    out = {}
+    for j, h in enumerate(HORIZONS):
+        y = cum[r, d + 1 + h] - cum[r, d + 1]  # the days after the forecast day: d+1 .. d+h
+        lo, mid, hi = q[:, j, 0], q[:, j, 1], q[:, j, 2]
+        total = float(y.sum())
+        gap = y[:, None] - q[:, j, :]
+        rho = np.maximum(levels * gap, (levels - 1.0) * gap).mean(axis=1)
+        out[str(h)] = {
+            "forecasts": len(y), "units": total, "zero_share": float((y == 0).mean()),
+            "wape": float(np.abs(y - mid).sum() / total) if total > 0 else None,
+            "pinball_scaled": float(rho.sum() / total) if total > 0 else None,
+            "coverage": float(((y >= lo) & (y <= hi)).mean()),
+        }
+    return out

@@ -244,6 +244,16 @@ def _published_section(doc: dict) -> list[str]:
                   "and its 80 % target is over all it learns from): " + "; ".join(
                       f"{h} d: {e['pairs']:,} pairs ({_f(e['zero_share'], 2)} sold nothing), WAPE {_f(e['wape'])}, "
                       f"coverage {_f(e['coverage'], 2)}, width {_f(e['width'], 2)}" for h, e in every.items()) + "."]
+    launches = doc.get("published_launches")
+    if launches:
+        n = next(iter(launches.values()))["forecasts"]
+        lines += ["", f"Forecasts made from launches (`cold_start`), published in the period with their outcome in "
+                  f"it: {n:,} (catalog launches without events, the day before the launch; with "
+                  "`TRENDCAST_COLD_START`, also SKUs that never sold). Against what their SKUs sold next; holding "
+                  "nothing scores a WAPE of 1 and a pinball Σρ/Σy of 0.5: " + "; ".join(
+                      f"{h} d: WAPE {_f(e['wape'])}, pinball {_f(e['pinball_scaled'])}, coverage "
+                      f"{_f(e['coverage'], 2)} ({_f(e['zero_share'], 2)} sold nothing)" for h, e in launches.items())
+                  + "."]
     return lines
 
 

@@ -41,3 +41,26 @@ def test_every_sku_held_scores_the_skus_that_sold_nothing_and_leaves_out_those_h
     targets[0, :, 1] = [10.0, 0.0, 50.0]  # the third holds nothing: not a pair
     s = every_sku_held(quantiles, ages, targets)["7"]
     assert s == {"pairs": 2, "zero_share": 0.5, "wape": 0.0, "coverage": 1.0, "width": 17.0 / 10.0}
+
+
+def test_launch_forecasts_are_scored_against_the_days_after_them_and_retirements_and_others_left_out():
+    from stream_app.evaluation.published import launch_scores
+
+    def launch(sku, p50, active=True):
+        return {**message(sku, p50), "cold_start": True, "active": active}
+
+    units = np.zeros((3, 40))  # days 100..139
+    units[0, 11:25] = 2.0  # "a" sells 2 a day from day 111, the day after its launch forecast
+    by_day = {110: [launch("a", 2.0), launch("b", 1.0), message("c", 9.0)],  # c: the model's, not a launch
+              111: [launch("b", 0.0, active=False)],  # a retirement
+              130: [launch("c", 1.0)]}  # its 14 days run past the period
+    scores = launch_scores(by_day, ["a", "b", "c"], units, 100, 105, 135)
+    assert {h: s["forecasts"] for h, s in scores.items()} == {"1": 2, "7": 2, "14": 2}
+    # a launch with no event in the data at all sold nothing
+    with_silent = launch_scores({**by_day, 112: [launch("z", 1.0)]}, ["a", "b", "c"], units, 100, 105, 135)
+    assert with_silent["7"]["forecasts"] == 3 and with_silent["7"]["units"] == 14.0
+    assert with_silent["7"]["wape"] == 14.0 / 14.0
+    # a: p50 2/14/28 against 2/14/28 sold; b: p50 1/7/14 against nothing
+    assert scores["7"]["units"] == 14.0 and scores["7"]["wape"] == 7.0 / 14.0 and scores["7"]["zero_share"] == 0.5
+    assert scores["14"]["coverage"] == 0.5  # b's interval 7-28 misses its 0
+    assert launch_scores({110: [message("c", 1.0)]}, ["c"], units, 100, 105, 135) is None
