@@ -44,11 +44,9 @@ from models.network import TrendcastEnsemble
 from models.text import TextEncoder
 from models.text_tuning import fine_tune
 from models.training import H7, Samples, TrainConfig, predict, sold_in_period, train, wape
-from stream_app.data.eventfiles import TopicFiles
-from stream_app.data.offline import aggregate_files
-from stream_app.data.replay import ADAPTERS
 from stream_app.data.samples import catalog_texts, panel_from_series
 from stream_app.data.trainset import Dataset, build_samples, cut_panel
+from stream_app.evaluation.dataset import daily_series, event_folder
 
 UCI = Path(__file__).resolve().parents[1].parent / "shared/data/uci_online_retail/online_retail_2010-12_to_2011-08.csv.gz"
 RECIPE = TrainConfig(epochs=20, patience=3, lr=3e-3, batch_size=2048)  # the default checkpoint's recipe
@@ -79,10 +77,9 @@ def main() -> None:
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trendcast-ablation-") as tmp:
-        with TopicFiles(Path(tmp)) as files:
-            files.write_all(ADAPTERS["uci"](args.uci).rows())
-        series = aggregate_files(Path(tmp))
-        by_sku = catalog_texts(Path(tmp))
+        folder = event_folder(args.uci, "uci", Path(tmp))
+        series = daily_series(folder)
+        by_sku = catalog_texts(folder)
     known = [s for s in series.skus if s in by_sku]
     texts = [by_sku[s] for s in known]
     frozen = TextEncoder(device="cpu", cache_dir=args.text_cache).encode(texts)

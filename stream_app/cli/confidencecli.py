@@ -105,11 +105,10 @@ def _uci_alerts(settings, scorer, data: Path, labels: Path | None, first_day: in
 
     from models.labelling import stage_labels
     from models.layout import UNITS
-    from stream_app.data.eventfiles import TopicFiles
     from stream_app.data.offline_worker import published
-    from stream_app.data.replay import ADAPTERS, EventFiles
+    from stream_app.data.replay import EventFiles
     from stream_app.data.samples import panel_from_series
-    from stream_app.evaluation.dataset import daily_series
+    from stream_app.evaluation.dataset import daily_series, event_folder
 
     if labels is not None:
         raise BadRequest("--labels: a UCI file has no stage labels; its alerts are judged by the hindsight rule")
@@ -117,10 +116,8 @@ def _uci_alerts(settings, scorer, data: Path, labels: Path | None, first_day: in
         raise BadRequest(f"--data with --source uci needs the UCI Online Retail file, got {data}")
     until_ms = None if read_until is None else (read_until + 1) * DAY_MS
     with tempfile.TemporaryDirectory(prefix="trendcast-confidence-") as tmp:
-        folder = Path(tmp)
         try:
-            with TopicFiles(folder) as files:
-                files.write_all(ADAPTERS["uci"](data, until_ms=until_ms).rows())
+            folder = event_folder(data, "uci", Path(tmp), until_ms)
             panel = panel_from_series(daily_series(folder))
             _, alerts = published(settings, EventFiles(folder).rows(), set(range(first_day, last_day + 1)),
                                   scorer=scorer)

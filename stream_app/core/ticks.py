@@ -124,7 +124,7 @@ class TickResult:
     expired: list[int] = field(default_factory=list)  # days whose pending forecasts are all judged
     inventory: list[bytes] = field(default_factory=list)  # SKUs whose stock record changed (alert marks)
     samples: list[tuple[bytes, bytes]] = field(default_factory=list)  # training-samples records
-    launches: LaunchReference | None = None  # the launches in this tick's windows (with ``cold_start``; None: none)
+    launches: LaunchReference | None = None  # first-sale launches in this tick's windows (``cold_start`` only; None: none)
     catalog_reference: LaunchReference | None = None  # the catalog's launches, from their launch day (None: none)
     cold_starts: int = 0  # forecasts made from the launch prior
 
@@ -268,16 +268,17 @@ def forecast_batch(keys: list[bytes], blobs: list[bytes], cats: np.ndarray | Non
     launches, earliest, catalog = None, None, None
     if (tools.cold_start or tools.launch_days is not None) and tools.embeddings is not None:
         age = feats.days_since_first_sale
-        ref = tools.launches
-        if tools.cold_start and ref is not None and len(ref) >= MIN_LAUNCHES:
-            cold = live & feats.has_text & (age < 0)
-            if cold.any():
-                # launch demand replaces the model's answer, calibration too: it learns the model's errors
-                raw[cold] = ref.quantiles(feats.text[cold])
-                quant[cold] = np.round(raw[cold], 4)
-        rows, totals = window_launches(feats.history[:, UNITS, :], age, feats.has_text)
-        launches = (as_of_day - age[rows], feats.text[rows], totals)
-        sold = age >= 0
+        if tools.cold_start:  # first-sale launches: only the cold starts of SKUs with events read them
+            ref = tools.launches
+            if ref is not None and len(ref) >= MIN_LAUNCHES:
+                cold = live & feats.has_text & (age < 0)
+                if cold.any():
+                    # launch demand replaces the model's answer, calibration too: it learns the model's errors
+                    raw[cold] = ref.quantiles(feats.text[cold])
+                    quant[cold] = np.round(raw[cold], 4)
+            rows, totals = window_launches(feats.history[:, UNITS, :], age, feats.has_text)
+            launches = (as_of_day - age[rows], feats.text[rows], totals)
+        sold = age >= 0  # the earliest first sale: where a worker's (or a replay's) data begins
         earliest = int((as_of_day - age[sold]).min()) if sold.any() else None
         if tools.launch_days is not None:
             # aligned on the day the catalog names, zeros and all: what a product sells from its launch on

@@ -21,12 +21,16 @@ from stream_app.data.replay import ADAPTERS
 SOURCES = ("uci", "events")
 
 
-def event_folder(data: Path, source: str, workdir: Path) -> Path:
-    """A folder of event files for ``data``: itself for ``events``, the replay adapter's output in ``workdir`` otherwise."""
+def event_folder(data: Path, source: str, workdir: Path, until_ms: int | None = None) -> Path:
+    """A folder of event files for ``data``: itself for ``events``, the replay adapter's output in ``workdir`` otherwise.
+
+    ``until_ms``: a replayed file keeps only events before it (epoch ms); an
+    events folder is returned whole (its readers cut it themselves).
+    """
     if source == "events":
         return data
     with TopicFiles(workdir) as files:
-        files.write_all(ADAPTERS[source](data).rows())
+        files.write_all(ADAPTERS[source](data, until_ms=until_ms).rows())
     return workdir
 
 
