@@ -14,7 +14,11 @@ a candidate network and a decision out. Champion/challenger:
   its p10-p90 coverage is no further from 80% than the serving one's
   plus ``coverage_slack``, and it is no worse on the freshest sales known:
   the 1-day outcomes of the days after the held-back ones (:func:`newest`),
-  where a regime change that began since shows first.
+  where a regime change that began since shows first;
+* once a retrained network serves, the shipped checkpoint is judged beside
+  the candidate by the same rules, and promoted back when it wins (a roll
+  back): fine-tuned on one shop's weeks before a regime change, a network
+  can do worse after it than the one the fleet started from.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from models.interface import HORIZONS, QUANTILES
 from models.network import TrendcastNet
@@ -130,10 +135,16 @@ def scores(model: TrendcastNet, s: Samples) -> dict:
             "pinball_7d": pinball, "samples": int(len(y))}
 
 
-def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRules(), device: str = "cpu") -> Decision:
+def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRules(), device: str = "cpu",
+            shipped: TrendcastNet | None = None) -> Decision:
     """Warm-start a copy of ``serving`` on ``s`` and judge it against ``serving`` on the held-back days.
 
     ``device``: where the candidate trains (``"cuda"`` on a GPU machine); both are judged on the CPU.
+    ``shipped``: the checkpoint the fleet started from, a standing challenger
+    once a retrained network serves: when it beats the serving network by
+    the same rules, and the candidate too, it is what gets promoted (a roll
+    back). A network fine-tuned on weeks before a regime change can do worse
+    after it than the one trained on many shops and runs.
     """
     if not isinstance(serving, TrendcastNet):
         raise ValueError(f"retraining warm-starts one network; the serving model is a {type(serving).__name__}: "
@@ -143,25 +154,43 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
                       patience=rules.epochs, distill_weight=rules.anchor_weight)
     teacher = [predict(serving, train_set)[0]] if rules.anchor_weight > 0 else None
     candidate, _ = train([train_set], [], cfg, init=serving, teacher=teacher, device=device)
-    figures = {"serving": scores(serving, hold), "candidate": scores(candidate, hold)}
+    models = {"serving": serving, "candidate": candidate}
+    if shipped is not None and not same_weights(shipped, serving):
+        models["shipped"] = shipped
+    figures = {name: scores(model, hold) for name, model in models.items()}
     fresh = newest(s)
     if len(fresh):
-        for name, model in (("serving", serving), ("candidate", candidate)):
+        for name, model in models.items():
             figures[name]["wape_1d_newest"] = wape(fresh.targets[:, H1], predict(model, fresh)[0][:, H1, 1])
-    a, b = figures["serving"], figures["candidate"]
+    promote, reason = verdict(figures["serving"], figures["candidate"], rules)
+    days = {"trained": [int(train_set.origin.min()), int(train_set.origin.max())],
+            "held_back": [int(hold.origin.min()), int(hold.origin.max())]}
+    if "shipped" in figures:
+        back, why = verdict(figures["serving"], figures["shipped"], rules)
+        if back and (not promote or figures["shipped"]["wape_7d"] <= figures["candidate"]["wape_7d"]):
+            return Decision(shipped, figures, True, f"rolled back to the shipped checkpoint: {why}", 0, days)
+    return Decision(candidate, figures, promote, reason, len(train_set), days)
+
+
+def verdict(a: dict, b: dict, rules: RetrainRules) -> tuple[bool, str]:
+    """Whether network ``b`` may replace ``a`` by their figures on the held-back days (:func:`scores`), and why."""
     better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)
     honest = abs(b["coverage_7d"] - NOMINAL) <= abs(a["coverage_7d"] - NOMINAL) + rules.coverage_slack
     a1, b1 = a.get("wape_1d_newest"), b.get("wape_1d_newest")
     steady = a1 is None or not np.isfinite(a1) or b1 <= a1 * (1.0 + rules.newest_slack)
     if better and honest and steady:
-        reason = f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f} (margin {rules.margin:.0%})"
-    elif not better:
-        reason = f"7-day WAPE {b['wape_7d']:.4f} is not {rules.margin:.0%} below the serving {a['wape_7d']:.4f}"
-    elif not honest:
-        reason = f"coverage {b['coverage_7d']:.3f} is further from {NOMINAL:.0%} than the serving {a['coverage_7d']:.3f}"
-    else:
-        reason = (f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f}, but on the newest days' 1-day outcomes "
-                  f"{b1:.4f} against {a1:.4f}")
-    days = {"trained": [int(train_set.origin.min()), int(train_set.origin.max())],
-            "held_back": [int(hold.origin.min()), int(hold.origin.max())]}
-    return Decision(candidate, figures, better and honest and steady, reason, len(train_set), days)
+        return True, f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f} (margin {rules.margin:.0%})"
+    if not better:
+        return False, f"7-day WAPE {b['wape_7d']:.4f} is not {rules.margin:.0%} below the serving {a['wape_7d']:.4f}"
+    if not honest:
+        return False, f"coverage {b['coverage_7d']:.3f} is further from {NOMINAL:.0%} than the serving {a['coverage_7d']:.3f}"
+    return False, (f"7-day WAPE {b['wape_7d']:.4f} against {a['wape_7d']:.4f}, but on the newest days' 1-day outcomes "
+                   f"{b1:.4f} against {a1:.4f}")
+
+
+def same_weights(a: TrendcastNet, b: TrendcastNet) -> bool:
+    """Whether two networks hold the same parameters (the serving one may be the shipped one itself)."""
+    if a is b:
+        return True
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

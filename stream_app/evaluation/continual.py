@@ -65,6 +65,7 @@ def replay(settings: Settings, rows: Iterable[tuple[str, dict]], scorer: Scorer,
     """Replay ``rows``; keep the forecasts made from day ``keep_from`` on; retrain every ``every`` days (None: frozen)."""
     worker = OfflineWorker(settings.model_copy(update={"partitions": 1}), scorer, samples=every is not None)
     run, join = Run(), SampleJoin()
+    shipped = scorer.forecaster.primary  # the standing challenger of every cycle once a retrained one serves
 
     def on_tick(_partition: int, day: int, result: TickResult) -> None:
         if day >= keep_from:
@@ -72,7 +73,7 @@ def replay(settings: Settings, rows: Iterable[tuple[str, dict]], scorer: Scorer,
         for _, value in result.samples:
             join.add(decode(value))
         if every is not None and day >= first_retrain and (day - first_retrain) % every == 0:
-            run.retrains.append(_cycle(worker, join, day, rules))
+            run.retrains.append(_cycle(worker, join, day, rules, shipped))
             if progress:
                 r = run.retrains[-1]
                 progress(f"day {day}: {'promoted ' + r.model if r.promoted else 'kept'}: {r.reason}")
@@ -86,18 +87,22 @@ def _held_fields(value: bytes) -> dict:
     return {"sku": m["sku"], "horizons": m["horizons"], "version": m["model"]["version"]}
 
 
-def _cycle(worker: OfflineWorker, join: SampleJoin, day: int, rules: RetrainRules) -> Retrain:
+def _cycle(worker: OfflineWorker, join: SampleJoin, day: int, rules: RetrainRules,
+           shipped: NeuralForecaster) -> Retrain:
     current = worker.scorer.forecaster.primary
     try:
-        d = retrain(current.model, join.samples(worker.embeddings), rules)
+        d = retrain(current.model, join.samples(worker.embeddings), rules, shipped=shipped.model)
     except ValueError as exc:
         return Retrain(day, False, str(exc), {}, current.version, {})
     if not d.promote:
         return Retrain(day, False, d.reason, d.figures, current.version, d.days)
-    _, meta = stamped(d.candidate, {**current.meta, "parent": current.version})
-    net = NeuralForecaster(d.candidate, meta["id"], device=current.device, meta=meta)
+    if d.candidate is shipped.model:  # a roll back: the shipped checkpoint serves again, under its own id
+        net = shipped
+    else:
+        _, meta = stamped(d.candidate, {**current.meta, "parent": current.version})
+        net = NeuralForecaster(d.candidate, meta["id"], device=current.device, meta=meta)
     worker.scorer = serving(worker.scorer, net, worker.scorer.confidence)
-    return Retrain(day, True, d.reason, d.figures, meta["id"], d.days)
+    return Retrain(day, True, d.reason, d.figures, net.version, d.days)
 
 
 def weekly(runs: dict[str, Run], panel: Panel, rows: np.ndarray, origins: np.ndarray) -> list[dict]:

@@ -8,7 +8,10 @@ text what the workers' embeddings table holds. The decision is
 :func:`models.retraining.retrain`'s; a promoted candidate goes to the
 ``models`` topic as one record (:mod:`models.checkpoint_codec`, never a
 pickle) with its parent's id, the days it learnt from, and the figures of
-both networks on the held-back days.
+both networks on the held-back days. When the shipped checkpoint (the file
+the workers load from their settings) beats a retrained serving network,
+it goes to the topic again under its own id (a roll back, ``rolled_back``
+in its meta).
 """
 
 from __future__ import annotations
@@ -90,16 +93,21 @@ async def serving_model(settings: Settings, fallback_path: str | None):
             return model, checkpoint_codec.read_header(value)[0], meta
         except CheckpointError as exc:
             log.warning("models topic: a record is refused (%s); trying the one before it", exc)
+    try:
+        return checkpoint_file(settings, fallback_path)
+    except CheckpointError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def checkpoint_file(settings: Settings, path: str | None):
+    """``(network, config, meta)`` of the checkpoint file the fleet started from (``path``, the setting, the default)."""
     import torch
 
     from models.checkpoint import load_checkpoint
     from models.neural import DEFAULT_CHECKPOINT
 
-    path = fallback_path or settings.model_path or str(DEFAULT_CHECKPOINT)
-    try:
-        model, meta = load_checkpoint(path)
-    except CheckpointError as exc:
-        raise BadRequest(str(exc)) from None
+    path = path or settings.model_path or str(DEFAULT_CHECKPOINT)
+    model, meta = load_checkpoint(path)
     return model, torch.load(path, map_location="cpu", weights_only=True)["config"], meta
 
 
@@ -175,6 +183,11 @@ async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str 
                     device: str = "cpu") -> CycleResult:
     """Read, retrain on ``device`` and (when the candidate wins) publish; see the module doc."""
     serving, config, meta = await serving_model(settings, model_path)
+    try:  # the standing challenger once a retrained network serves (models.retraining.retrain)
+        shipped, shipped_config, shipped_meta = checkpoint_file(settings, model_path)
+    except (CheckpointError, OSError) as exc:
+        log.warning("retrain: the shipped checkpoint does not load, no roll back this cycle: %s", exc)
+        shipped = shipped_config = shipped_meta = None
     join, embeddings, read, rejected = await read_samples(settings, rules)
     try:
         samples = join.samples(embeddings)
@@ -182,17 +195,22 @@ async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str 
         log.info("retrain: nothing to learn from yet (%s)", exc)
         return CycleResult(None, meta["id"], None, read, rejected, 0, f"nothing to learn from yet: {exc}")
     try:
-        decision = await asyncio.to_thread(retrain, serving, samples, rules, device)
+        decision = await asyncio.to_thread(retrain, serving, samples, rules, device, shipped)
     except ValueError as exc:
         log.info("retrain: %s", exc)
         return CycleResult(None, meta["id"], None, read, rejected, len(samples), str(exc))
     promoted = None
     if decision.promote:
         days = {k: [iso(d) for d in v] for k, v in decision.days.items()}
-        new_meta = {k: v for k, v in meta.items() if k not in ("id", "history", "validation")}
-        new_meta.update({"parent": meta["id"], "retrained": {"days": days, "figures": decision.figures,
-                                                              "samples": decision.trained_on,
-                                                              "promoted_at": int(time.time() * 1000)}})
+        at = int(time.time() * 1000)
+        if shipped is not None and decision.candidate is shipped:  # a roll back: its own weights, id and meta
+            new_meta = {**shipped_meta, "rolled_back": {"from": meta["id"], "days": days, "figures": decision.figures,
+                                                        "promoted_at": at}}
+            config = shipped_config
+        else:
+            new_meta = {k: v for k, v in meta.items() if k not in ("id", "history", "validation")}
+            new_meta.update({"parent": meta["id"], "retrained": {"days": days, "figures": decision.figures,
+                                                                  "samples": decision.trained_on, "promoted_at": at}})
         promoted, value = checkpoint_codec.encode(decision.candidate, config, new_meta)
         await publish_model(settings, value)
     log.info("retrain: serving %s, candidate %s: %s", meta["id"], "promoted as " + promoted if promoted

@@ -5,11 +5,13 @@ its own) learns from them, promotes a candidate to the models topic or
 refuses it; the running worker serves the promoted model from its next
 tick on, and its forecasts say so; a damaged record on the models topic
 leaves it serving, and one on the training-samples topic is counted and
-skipped.
+skipped; a retrained network worse than the shipped checkpoint is rolled
+back to it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -17,9 +19,11 @@ import sys
 
 import orjson
 import pytest
+import torch
 from kafka_helpers import produce, read_topic, wait_for
 
 from models import checkpoint_codec
+from models.checkpoint import load_checkpoint
 from models.neural import DEFAULT_CHECKPOINT, load_forecaster
 from stream_app.core.samples import INPUTS, OUTCOMES, decode
 from stream_app.core.windows import DAY_MS
@@ -121,3 +125,25 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     wait_for(lambda: versions_after(newest), 90, "forecasts of the restarted worker", on_fail=run.logs)
     assert versions_after(newest) == {new_id}
     assert run.log.read_text(errors="replace").count(f"model {new_id} now serves") == 2  # once per process
+
+    # A retrained network gone wrong serves (a noised copy of the shipped weights, published as a promotion
+    # would be): the next cycle finds the shipped checkpoint better and rolls back to it, under its own id.
+    shipped, shipped_meta = load_checkpoint(DEFAULT_CHECKPOINT)
+    bad = copy.deepcopy(shipped)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in bad.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.5 * (p.std() if p.numel() > 1 else 1.0))
+    config = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)["config"]
+    bad_id, value = checkpoint_codec.encode(bad, config, {"parent": new_id})
+    produce(run.bootstrap, [(run.topic("models"), b"serving", value)])
+    wait_for(lambda: f"model {bad_id} now serves" in run.logs(), 30, "the worker to take the bad model",
+             on_fail=run.logs)
+    back = retrain(run, "--epochs", "1", "--lr", "1e-7", "--coverage-slack", "1", "--newest-slack", "100")
+    assert back["serving"] == bad_id and back["promoted"] == serving, back
+    assert back["reason"].startswith("rolled back to the shipped checkpoint")
+    _, meta = checkpoint_codec.decode(read_topic(run.bootstrap, run.topic("models"), idle_s=1.0)[-1].value)
+    assert meta["id"] == serving and meta["rolled_back"]["from"] == bad_id
+    assert meta["stage_confidence"] == shipped_meta["stage_confidence"]  # its own record, its confidence map too
+    wait_for(lambda: f"model {serving} now serves" in run.logs(), 30, "the worker to serve the shipped model again",
+             on_fail=run.logs)

@@ -226,3 +226,21 @@ def test_the_retrain_commands_defaults_are_the_rules_defaults():
     for name in ("holdout_days", "recent_days", "replay_share", "margin", "coverage_slack", "newest_slack", "epochs",
                  "lr"):
         assert defaults[name] == getattr(rules, name), name
+
+
+def test_a_retrained_network_worse_than_the_shipped_one_is_rolled_back_to_it():
+    import copy
+
+    shipped, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    serving = copy.deepcopy(shipped)  # a retrained network gone wrong: the shipped weights, shaken
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in serving.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.3 * (p.std() if p.numel() > 1 else 1.0))
+    s = _stream_samples()
+    d = retrain(serving, s, RetrainRules(epochs=1, coverage_slack=1.0, newest_slack=100.0), shipped=shipped)
+    assert d.figures["shipped"]["wape_7d"] < d.figures["serving"]["wape_7d"] * 0.98
+    assert d.promote and d.candidate is shipped and d.reason.startswith("rolled back to the shipped checkpoint")
+    # While the shipped network itself serves, it is no challenger of its own.
+    again = retrain(shipped, s, RetrainRules(epochs=1, margin=0.99), shipped=shipped)
+    assert "shipped" not in again.figures and not again.promote
