@@ -208,7 +208,7 @@ async def run_cycle(settings: Settings, rules: RetrainRules, *, model_path: str 
                                                         "promoted_at": at}}
             config = shipped_config
         else:
-            new_meta = {k: v for k, v in meta.items() if k not in ("id", "history", "validation")}
+            new_meta = {k: v for k, v in meta.items() if k not in ("id", "history", "validation", "rolled_back")}
             new_meta.update({"parent": meta["id"], "retrained": {"days": days, "figures": decision.figures,
                                                                   "samples": decision.trained_on, "promoted_at": at}})
         promoted, value = checkpoint_codec.encode(decision.candidate, config, new_meta)
