@@ -16,9 +16,10 @@ a candidate network and a decision out. Champion/challenger:
   the 1-day outcomes of the days after the held-back ones (:func:`newest`),
   where a regime change that began since shows first;
 * once a retrained network serves, the shipped checkpoint is judged beside
-  the candidate by the same rules, and promoted back when it wins (a roll
-  back): fine-tuned on one shop's weeks before a regime change, a network
-  can do worse after it than the one the fleet started from.
+  the candidate by the same margin and newest-days check (not by the
+  coverage rule), and promoted back when it wins (a roll back): fine-tuned
+  on one shop's weeks before a regime change, a network can do worse after
+  it than the one the fleet started from.
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
     ``device``: where the candidate trains (``"cuda"`` on a GPU machine); both are judged on the CPU.
     ``shipped``: the checkpoint the fleet started from, a standing challenger
     once a retrained network serves: when it beats the serving network by
-    the same rules, and the candidate too, it is what gets promoted (a roll
-    back). A network fine-tuned on weeks before a regime change can do worse
+    the margin and on the newest days, and the candidate too, it is what gets
+    promoted (a roll back). A network fine-tuned on weeks before a regime change can do worse
     after it than the one trained on many shops and runs.
     """
     if not isinstance(serving, TrendcastNet):
@@ -166,16 +167,23 @@ def retrain(serving: TrendcastNet, s: Samples, rules: RetrainRules = RetrainRule
     days = {"trained": [int(train_set.origin.min()), int(train_set.origin.max())],
             "held_back": [int(hold.origin.min()), int(hold.origin.max())]}
     if "shipped" in figures:
-        back, why = verdict(figures["serving"], figures["shipped"], rules)
+        # Its coverage is not held against it: that rule stops a new network winning WAPE with a dishonest
+        # interval; the shipped one's was validated when it was trained, and the calibration corrects the
+        # published interval in service (on simulator seed 34, held to it, no roll back happened: +1.0 % over
+        # the last 8 weeks, worst week +6.7 %; without it one roll back, -2.1 % and +0.3 %).
+        back, why = verdict(figures["serving"], figures["shipped"], rules, coverage=False)
         if back and (not promote or figures["shipped"]["wape_7d"] <= figures["candidate"]["wape_7d"]):
             return Decision(shipped, figures, True, f"rolled back to the shipped checkpoint: {why}", 0, days)
     return Decision(candidate, figures, promote, reason, len(train_set), days)
 
 
-def verdict(a: dict, b: dict, rules: RetrainRules) -> tuple[bool, str]:
-    """Whether network ``b`` may replace ``a`` by their figures on the held-back days (:func:`scores`), and why."""
+def verdict(a: dict, b: dict, rules: RetrainRules, coverage: bool = True) -> tuple[bool, str]:
+    """Whether network ``b`` may replace ``a`` by their figures on the held-back days (:func:`scores`), and why.
+
+    ``coverage``: whether ``b``'s p10-p90 coverage must be as near 80 % as ``a``'s (plus the slack).
+    """
     better = b["wape_7d"] <= a["wape_7d"] * (1.0 - rules.margin)
-    honest = abs(b["coverage_7d"] - NOMINAL) <= abs(a["coverage_7d"] - NOMINAL) + rules.coverage_slack
+    honest = not coverage or abs(b["coverage_7d"] - NOMINAL) <= abs(a["coverage_7d"] - NOMINAL) + rules.coverage_slack
     a1, b1 = a.get("wape_1d_newest"), b.get("wape_1d_newest")
     steady = a1 is None or not np.isfinite(a1) or b1 <= a1 * (1.0 + rules.newest_slack)
     if better and honest and steady:

@@ -139,7 +139,7 @@ def test_samples_retrain_promote_and_serve(make_run, tmp_path):
     produce(run.bootstrap, [(run.topic("models"), b"serving", value)])
     wait_for(lambda: f"model {bad_id} now serves" in run.logs(), 30, "the worker to take the bad model",
              on_fail=run.logs)
-    back = retrain(run, "--epochs", "1", "--lr", "1e-7", "--coverage-slack", "1", "--newest-slack", "100")
+    back = retrain(run, "--epochs", "1", "--lr", "1e-7", "--newest-slack", "100")
     assert back["serving"] == bad_id and back["promoted"] == serving, back
     assert back["reason"].startswith("rolled back to the shipped checkpoint")
     _, meta = checkpoint_codec.decode(read_topic(run.bootstrap, run.topic("models"), idle_s=1.0)[-1].value)
